@@ -1,0 +1,163 @@
+//! The whole VIP5 model: shared embedding, encoder, decoder and LM head, with HF's names.
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::adapter::Task;
+use crate::batch::EncoderTensors;
+use crate::config::{TrainMode, Vip5Config};
+use crate::t5::attention::DecoderCache;
+use crate::t5::stack::{T5Decoder, T5Encoder};
+
+/// VIP5 = T5 (`shared`, `encoder`, `decoder`, optional untied `lm_head`) + the VIP5 parts inside
+/// the encoder and the blocks. Every tensor's path is its Hugging Face / original VIP5 name.
+#[derive(Module, Debug)]
+pub struct Vip5Model {
+    pub shared: Embedding,
+    pub encoder: T5Encoder,
+    pub decoder: T5Decoder,
+    pub lm_head: Option<Linear>,
+    d_model: usize,
+}
+
+impl Vip5Model {
+    /// A freshly initialised model (HF's T5 init for the backbone, PyTorch defaults for the VIP5
+    /// parts). Seed the device first (`device.seed(..)`) for reproducible weights.
+    pub fn new(cfg: &Vip5Config, device: &Device) -> Self {
+        Self {
+            shared: EmbeddingConfig::new(cfg.vocab_size, cfg.d_model)
+                .with_initializer(Initializer::Normal { mean: 0.0, std: 1.0 })
+                .init(device),
+            encoder: T5Encoder::new(cfg, device),
+            decoder: T5Decoder::new(cfg, device),
+            lm_head: (!cfg.tie_word_embeddings).then(|| {
+                LinearConfig::new(cfg.d_model, cfg.vocab_size)
+                    .with_bias(false)
+                    .with_initializer(Initializer::Normal { mean: 0.0, std: 1.0 })
+                    .init(device)
+            }),
+            d_model: cfg.d_model,
+        }
+    }
+
+    /// Encoder hidden states `[B, L, d]`.
+    pub fn encode(&self, x: &EncoderTensors, task: Task) -> Tensor<3> {
+        self.encoder.forward(&self.shared, x, task)
+    }
+
+    /// A decoding cache for this encoder output (cross-attention keys/values computed once).
+    pub fn start_decoding(&self, encoder_hidden: Tensor<3>, encoder_attention_mask: Tensor<2>) -> DecoderCache {
+        self.decoder.start_cache(encoder_hidden, encoder_attention_mask)
+    }
+
+    /// Feeds the next decoder tokens `[B, q]` and returns their logits `[B, q, vocab]`.
+    /// Token by token (q = 1) this is the O(t) cached step; a whole prefix at once is teacher forcing.
+    pub fn decode(&self, decoder_input_ids: Tensor<2, Int>, cache: &mut DecoderCache, task: Task) -> Tensor<3> {
+        let h = self.decoder.forward(self.shared.forward(decoder_input_ids), cache, task);
+        self.lm_logits(h)
+    }
+
+    /// Teacher-forced logits for a whole decoder input (training and parity checks).
+    pub fn forward(&self, x: &EncoderTensors, decoder_input_ids: Tensor<2, Int>, task: Task) -> Tensor<3> {
+        let enc = self.encode(x, task);
+        let mut cache = self.start_decoding(enc, x.attention_mask.clone());
+        self.decode(decoder_input_ids, &mut cache, task)
+    }
+
+    fn lm_logits(&self, h: Tensor<3>) -> Tensor<3> {
+        match &self.lm_head {
+            Some(head) => head.forward(h),
+            None => {
+                // Tied head (T5 v1.0): rescale by d_model^-0.5 before projecting on `shared`.
+                let w = self.shared.weight.val().transpose().unsqueeze::<3>();
+                h.mul_scalar((self.d_model as f64).powf(-0.5)).matmul(w)
+            }
+        }
+    }
+
+    /// Marks which parameters train: VIP5's split (adapters, visual mapping network, every RMS
+    /// norm gain; optionally the whole-word/category tables) or everything (full fine-tuning).
+    pub fn with_train_mode(self, mode: TrainMode, train_input_tables: bool) -> Self {
+        let mut mapper = RequireGradMapper { path: vec![], mode, train_input_tables };
+        self.map(&mut mapper)
+    }
+
+    /// Parameter counts `(total, trainable)` read off the module's own parameters; `trainable`
+    /// follows the same rule `with_train_mode` applies.
+    pub fn param_counts(&self, mode: TrainMode, train_input_tables: bool) -> ParamCounts {
+        let mut v = CountVisitor { path: vec![], mode, train_input_tables, counts: ParamCounts::default() };
+        self.visit(&mut v);
+        v.counts
+    }
+}
+
+/// Total and trainable parameter counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParamCounts {
+    pub total: usize,
+    pub trainable: usize,
+}
+
+impl ParamCounts {
+    pub fn trainable_percent(&self) -> f64 {
+        100.0 * self.trainable as f64 / self.total as f64
+    }
+}
+
+/// The VIP5 trainable/frozen rule on a parameter path (VIP5-SPEC 1.5).
+pub fn is_trainable(path: &str, mode: TrainMode, train_input_tables: bool) -> bool {
+    match mode {
+        TrainMode::Full => true,
+        TrainMode::Adapters => {
+            path.contains("_adapter.")
+                || path.contains("visual_embedding.")
+                || path.ends_with("layer_norm.weight")
+                || (train_input_tables
+                    && (path.contains("whole_word_embeddings.") || path.contains("category_embeddings.")))
+        }
+    }
+}
+
+struct RequireGradMapper {
+    path: Vec<String>,
+    mode: TrainMode,
+    train_input_tables: bool,
+}
+
+impl ModuleMapper for RequireGradMapper {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.path.join(".");
+        let train = is_trainable(&path, self.mode, self.train_input_tables);
+        param.set_require_grad(train)
+    }
+}
+
+struct CountVisitor {
+    path: Vec<String>,
+    mode: TrainMode,
+    train_input_tables: bool,
+    counts: ParamCounts,
+}
+
+impl ModuleVisitor for CountVisitor {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let n = param.lazy_shape().num_elements();
+        self.counts.total += n;
+        if is_trainable(&self.path.join("."), self.mode, self.train_input_tables) {
+            self.counts.trainable += n;
+        }
+    }
+}

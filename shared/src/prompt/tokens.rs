@@ -1,0 +1,116 @@
+//! Token ids, whole-word ids and category ids of a prompt (VIP5-SPEC 1.2, 2.1).
+
+use tokenizers::Tokenizer;
+
+use crate::error::{Result, Vip5Error};
+use crate::prompt::render::VISUAL_PLACEHOLDER;
+
+/// SentencePiece's word-start marker.
+const WORD_START: char = '\u{2581}';
+
+/// An encoded prompt: token ids ending in `</s>`, and one whole-word id per token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedPrompt {
+    pub input_ids: Vec<u32>,
+    pub whole_word_ids: Vec<u32>,
+}
+
+/// The t5-small tokenizer plus VIP5's id rules.
+#[derive(Clone)]
+pub struct PromptTokenizer {
+    tokenizer: Tokenizer,
+    eos_id: u32,
+    visual_token_id: u32,
+}
+
+impl std::fmt::Debug for PromptTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PromptTokenizer").field("vocab", &self.tokenizer.get_vocab_size(true)).finish()
+    }
+}
+
+impl PromptTokenizer {
+    /// From a Hugging Face `tokenizer.json` (bytes, so it works in a browser too).
+    pub fn from_json_bytes(json: &[u8]) -> Result<Self> {
+        let tokenizer = Tokenizer::from_bytes(json)
+            .map_err(|e| Vip5Error::Input(format!("not a Hugging Face tokenizer.json: {e}")))?;
+        let id = |tok: &str| {
+            tokenizer
+                .token_to_id(tok)
+                .ok_or_else(|| Vip5Error::Input(format!("tokenizer has no `{tok}` token")))
+        };
+        Ok(Self { eos_id: id("</s>")?, visual_token_id: id(VISUAL_PLACEHOLDER)?, tokenizer })
+    }
+
+    pub fn visual_token_id(&self) -> u32 {
+        self.visual_token_id
+    }
+
+    pub fn eos_id(&self) -> u32 {
+        self.eos_id
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
+    /// Pieces and ids of `text` without `</s>`.
+    fn pieces(&self, text: &str) -> Result<(Vec<u32>, Vec<String>)> {
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| Vip5Error::Input(format!("tokenizing the prompt: {e}")))?;
+        Ok((enc.get_ids().to_vec(), enc.get_tokens().to_vec()))
+    }
+
+    /// Token ids (with `</s>`) and whole-word ids. A new word starts at each piece beginning with
+    /// `▁` and at each visual placeholder; ids count from 1, `</s>` gets 0.
+    ///
+    /// `max_len` (tokens, `</s>` included) truncates from the right as the original tokenizer
+    /// does; [`crate::prompt::personalize`] avoids ever needing it by dropping whole items.
+    pub fn encode(&self, text: &str, max_len: Option<usize>) -> Result<EncodedPrompt> {
+        let (mut ids, pieces) = self.pieces(text)?;
+        let mut whole_word_ids = Vec::with_capacity(ids.len() + 1);
+        let mut word = 0u32;
+        for (id, piece) in ids.iter().zip(&pieces) {
+            if piece.starts_with(WORD_START) || *id == self.visual_token_id {
+                word += 1;
+            }
+            whole_word_ids.push(word);
+        }
+        if let Some(max) = max_len {
+            let keep = max.saturating_sub(1);
+            ids.truncate(keep);
+            whole_word_ids.truncate(keep);
+        }
+        ids.push(self.eos_id);
+        whole_word_ids.push(0);
+        Ok(EncodedPrompt { input_ids: ids, whole_word_ids })
+    }
+
+    /// Target ids with `</s>`, truncated to `max_len` tokens before it (the original's
+    /// `gen_max_length` = 64).
+    pub fn encode_target(&self, text: &str, max_len: usize) -> Result<Vec<u32>> {
+        let (mut ids, _) = self.pieces(text)?;
+        ids.truncate(max_len);
+        ids.push(self.eos_id);
+        Ok(ids)
+    }
+
+    /// Number of tokens `text` encodes to, `</s>` included.
+    pub fn count_tokens(&self, text: &str) -> Result<usize> {
+        Ok(self.pieces(text)?.0.len() + 1)
+    }
+
+    /// Text of generated ids, special tokens skipped (as HF `decode(skip_special_tokens=True)`).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer
+            .decode(ids, true)
+            .map_err(|e| Vip5Error::Input(format!("decoding ids: {e}")))
+    }
+}
+
+/// Category ids: 1 at the visual placeholder, else 0.
+pub fn category_ids(input_ids: &[u32], visual_token_id: u32) -> Vec<u32> {
+    input_ids.iter().map(|&id| u32::from(id == visual_token_id)).collect()
+}

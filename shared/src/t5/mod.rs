@@ -1,0 +1,7 @@
+//! The T5 backbone (v1.0 as t5-small uses it; v1.1/FLAN-T5 through config switches).
+
+pub mod activation;
+pub mod attention;
+pub mod layers;
+pub mod norm;
+pub mod stack;

@@ -1,0 +1,91 @@
+//! Helpers shared by the cross-crate tests: fixture loading, devices, tolerant comparisons.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Tensor};
+use safetensors::{Dtype, SafeTensors};
+
+/// `tests/fixtures/<name>`.
+pub fn fixture_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+}
+
+/// Reads a fixture file; panics with the path when it is missing (fixtures are committed).
+pub fn read_fixture(name: &str, file: &str) -> Vec<u8> {
+    let path = fixture_dir(name).join(file);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// A reference array from a fixture.
+#[derive(Debug, Clone)]
+pub struct Array {
+    pub shape: Vec<usize>,
+    pub f32: Vec<f32>,
+    pub i64: Vec<i64>,
+}
+
+impl Array {
+    /// Row `r` of a 2-D integer array as u32 token ids.
+    pub fn row_u32(&self, r: usize) -> Vec<u32> {
+        let n = self.shape[1];
+        self.i64[r * n..(r + 1) * n].iter().map(|&x| x as u32).collect()
+    }
+}
+
+/// All arrays of a fixture's `outputs.safetensors` (f32 and i64).
+pub fn load_outputs(name: &str) -> BTreeMap<String, Array> {
+    let bytes = read_fixture(name, "outputs.safetensors");
+    let st = SafeTensors::deserialize(&bytes).expect("fixture outputs are a safetensors file");
+    st.tensors()
+        .into_iter()
+        .map(|(k, v)| {
+            let raw = v.data();
+            let mut a = Array { shape: v.shape().to_vec(), f32: vec![], i64: vec![] };
+            match v.dtype() {
+                Dtype::F32 => a.f32 = raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
+                Dtype::I64 => a.i64 = raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect(),
+                other => panic!("fixture {name}/{k}: unexpected dtype {other:?}"),
+            }
+            (k, a)
+        })
+        .collect()
+}
+
+/// The CPU device.
+pub fn flex() -> Device {
+    Device::flex()
+}
+
+/// The wgpu device (lavapipe on a machine without a GPU). Tests that use it fail, rather than
+/// skip, when no adapter exists: CI installs `mesa-vulkan-drivers` so one always does.
+pub fn wgpu() -> Device {
+    Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
+}
+
+/// Reads a tensor back (native only) as f32.
+pub fn to_vec<const D: usize>(t: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
+    let dims = t.dims().to_vec();
+    let data = t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data");
+    (dims, data)
+}
+
+/// Largest absolute difference; panics on shape mismatch.
+pub fn max_abs_diff(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len(), "length mismatch");
+    got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+}
+
+/// Asserts `got` equals the reference within `tol` (absolute), naming the worst element.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: {} values, reference has {}", got.len(), want.len());
+    let (mut worst, mut at) = (0.0f32, 0usize);
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        let d = (a - b).abs();
+        if !(d <= worst) {
+            worst = d;
+            at = i;
+        }
+    }
+    assert!(worst <= tol, "{what}: max |diff| {worst:e} at {at} (got {}, want {}) exceeds {tol:e}", got[at], want[at]);
+}

@@ -1,0 +1,113 @@
+//! `trainer`: the native VIP5 tool (model info now; prepare, train, eval and export follow).
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use vip5::{TrainMode, Vip5Config, Vip5Model};
+
+#[derive(Parser)]
+#[command(name = "trainer", version, about = "Train, evaluate and export VIP5 models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a preset's configuration and parameter counts, counted from the built model.
+    Info(InfoArgs),
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// Model preset: tiny, demo or t5-small.
+    #[arg(long, default_value = "t5-small")]
+    preset: String,
+    /// CLIP feature size (ViT-B/32 and RN101: 512, ViT-L/14: 768, RN50: 1024).
+    #[arg(long)]
+    feat_dim: Option<usize>,
+    /// Visual tokens per image (k).
+    #[arg(long)]
+    n_vis_tokens: Option<usize>,
+    /// Adapter reduction factor r (bottleneck = d_model / r).
+    #[arg(long)]
+    reduction_factor: Option<usize>,
+    /// Leave out the adapters after the decoder's cross-attention (the paper's "Self-Attn" row).
+    #[arg(long)]
+    no_cross_adapters: bool,
+    /// One adapter per task family instead of one shared adapter per position.
+    #[arg(long)]
+    per_task_adapters: bool,
+    /// Which parameters train: adapters (VIP5) or full (P5-style fine-tuning).
+    #[arg(long, value_enum, default_value = "adapters")]
+    mode: ModeArg,
+    /// Also train the whole-word and category tables.
+    #[arg(long)]
+    train_input_tables: bool,
+    /// Print the configuration as JSON too.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Adapters,
+    Full,
+}
+
+impl From<ModeArg> for TrainMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Adapters => TrainMode::Adapters,
+            ModeArg::Full => TrainMode::Full,
+        }
+    }
+}
+
+fn info(args: InfoArgs) -> Result<()> {
+    let mut cfg = Vip5Config::preset(&args.preset)?;
+    if let Some(v) = args.feat_dim {
+        cfg.feat_dim = v;
+    }
+    if let Some(v) = args.n_vis_tokens {
+        cfg.n_vis_tokens = v;
+    }
+    if let Some(v) = args.reduction_factor {
+        cfg.reduction_factor = v;
+    }
+    cfg.add_adapter_cross_attn = !args.no_cross_adapters;
+    cfg.use_single_adapter = !args.per_task_adapters;
+    cfg.train_input_tables = args.train_input_tables;
+    cfg.validate().context("invalid model options")?;
+    // Parameters are initialised lazily: counting reads shapes only and allocates no weights.
+    let model = Vip5Model::new(&cfg, &burn::tensor::Device::flex());
+    let counts = model.param_counts(args.mode.into(), cfg.train_input_tables);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&cfg)?);
+    }
+    println!(
+        "preset={} d_model={} layers={}+{} heads={} vocab={} feat_dim={} k={} r={} cross_adapters={}",
+        args.preset,
+        cfg.d_model,
+        cfg.num_encoder_layers,
+        cfg.num_decoder_layers,
+        cfg.num_heads,
+        cfg.vocab_size,
+        cfg.feat_dim,
+        cfg.n_vis_tokens,
+        cfg.reduction_factor,
+        cfg.add_adapter_cross_attn
+    );
+    println!(
+        "total_params={} trainable_params={} trainable_percent={:.2}",
+        counts.total,
+        counts.trainable,
+        counts.trainable_percent()
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Info(args) => info(args),
+    }
+}
