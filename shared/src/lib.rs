@@ -7,10 +7,12 @@
 pub mod adapter;
 pub mod batch;
 pub mod config;
+pub mod decode;
 pub mod error;
 pub mod model;
 pub mod prompt;
 pub mod t5;
+pub mod trie;
 pub mod visual;
 pub mod weights;
 

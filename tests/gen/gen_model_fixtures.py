@@ -167,6 +167,23 @@ def hf_t5_fixture(name, **overrides):
         seqs = beam.sequences
         outputs["beam_sequences"] = torch.nn.functional.pad(seqs, (0, 8 - seqs.shape[1])).to(torch.int64)
         outputs["beam_scores"] = beam.sequences_scores
+        # A second setting: fewer returns than beams, a length penalty, no early stopping.
+        beam2 = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_length=10,
+            num_beams=3,
+            num_return_sequences=2,
+            early_stopping=False,
+            length_penalty=0.7,
+            do_sample=False,
+            output_scores=True,
+            return_dict_in_generate=True,
+            past_key_values=fresh_cache(),
+        )
+        seqs = beam2.sequences
+        outputs["beam2_sequences"] = torch.nn.functional.pad(seqs, (0, 10 - seqs.shape[1])).to(torch.int64)
+        outputs["beam2_scores"] = beam2.sequences_scores
     cfg = config.to_dict()
     cfg["tie_word_embeddings"] = not untied
     write(name, cfg, state_dict_for_save(model), outputs)

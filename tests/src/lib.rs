@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor};
 use safetensors::{Dtype, SafeTensors};
+use vip5::batch::{EncoderBatch, EncoderSample};
+use vip5::weights::load_safetensors;
+use vip5::{Vip5Config, Vip5Model};
 
 /// `tests/fixtures/<name>`.
 pub fn fixture_dir(name: &str) -> PathBuf {
@@ -66,7 +69,7 @@ pub fn wgpu() -> Device {
 /// Reads a tensor back (native only) as f32.
 pub fn to_vec<const D: usize>(t: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
     let dims = t.dims().to_vec();
-    let data = t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data");
+    let data = t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data");
     (dims, data)
 }
 
@@ -88,4 +91,36 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
         }
     }
     assert!(worst <= tol, "{what}: max |diff| {worst:e} at {at} (got {}, want {}) exceeds {tol:e}", got[at], want[at]);
+}
+
+/// A fixture's model (config.json + model.safetensors) on `device`; every tensor must load.
+pub fn fixture_model(name: &str, device: &Device) -> (Vip5Config, Vip5Model) {
+    let json = String::from_utf8(read_fixture(name, "config.json")).expect("utf-8 config");
+    let cfg = Vip5Config::from_hf_json(&json).expect("fixture config");
+    let model = Vip5Model::new(&cfg, device);
+    let (model, report) = load_safetensors(model, &read_fixture(name, "model.safetensors"), &cfg).expect("load");
+    assert!(report.initialised.is_empty(), "{name}: tensors left at init: {:?}", report.initialised);
+    assert!(report.unused.is_empty(), "{name}: unused tensors: {:?}", report.unused);
+    (cfg, model)
+}
+
+/// The encoder inputs stored in a fixture's outputs (token ids, whole-word ids, image features).
+pub fn fixture_encoder_batch(outputs: &BTreeMap<String, Array>, cfg: &Vip5Config) -> EncoderBatch {
+    let ids = &outputs["input_ids"];
+    let (batch, len) = (ids.shape[0], ids.shape[1]);
+    let whole = outputs.get("whole_word_ids");
+    let feats = outputs.get("vis_feats");
+    let samples: Vec<EncoderSample> = (0..batch)
+        .map(|b| EncoderSample {
+            input_ids: ids.row_u32(b),
+            whole_word_ids: whole.map(|w| w.row_u32(b)).unwrap_or_else(|| vec![0; len]),
+            vis_feats: feats
+                .map(|f| {
+                    let (v, d) = (f.shape[1], f.shape[2]);
+                    (0..v).map(|j| f.f32[(b * v + j) * d..(b * v + j + 1) * d].to_vec()).collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    EncoderBatch::new(&samples, cfg).expect("fixture batch")
 }

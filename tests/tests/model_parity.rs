@@ -3,44 +3,17 @@
 //! on the CPU (flex) and on wgpu (lavapipe in CI).
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use vip5::batch::{EncoderBatch, EncoderSample};
-use vip5::weights::load_safetensors;
-use vip5::{Task, Vip5Config, Vip5Model};
-use vip5_tests::{assert_close, flex, load_outputs, read_fixture, to_vec, wgpu};
+use vip5::Task;
+use vip5_tests::{assert_close, fixture_encoder_batch, fixture_model, flex, load_outputs, to_vec, wgpu};
 
 const TOL: f32 = 1e-4;
 
-fn load_fixture_model(name: &str, device: &Device) -> (Vip5Config, Vip5Model) {
-    let json = String::from_utf8(read_fixture(name, "config.json")).unwrap();
-    let cfg = Vip5Config::from_hf_json(&json).expect("fixture config");
-    let model = Vip5Model::new(&cfg, device);
-    let (model, report) = load_safetensors(model, &read_fixture(name, "model.safetensors"), &cfg).expect("load");
-    assert!(report.initialised.is_empty(), "{name}: tensors left at init: {:?}", report.initialised);
-    assert!(report.unused.is_empty(), "{name}: unused tensors: {:?}", report.unused);
-    (cfg, model)
-}
-
 /// Checks encoder states, teacher-forced logits and token-by-token cached logits of one fixture.
 fn check_fixture(name: &str, device: &Device) {
-    let (cfg, model) = load_fixture_model(name, device);
+    let (cfg, model) = fixture_model(name, device);
     let out = load_outputs(name);
-    let ids = &out["input_ids"];
-    let (batch, len) = (ids.shape[0], ids.shape[1]);
-    let whole = out.get("whole_word_ids");
-    let feats = out.get("vis_feats");
-    let samples: Vec<EncoderSample> = (0..batch)
-        .map(|b| EncoderSample {
-            input_ids: ids.row_u32(b),
-            whole_word_ids: whole.map(|w| w.row_u32(b)).unwrap_or_else(|| vec![0; len]),
-            vis_feats: feats
-                .map(|f| {
-                    let (v, d) = (f.shape[1], f.shape[2]);
-                    (0..v).map(|j| f.f32[(b * v + j) * d..(b * v + j + 1) * d].to_vec()).collect()
-                })
-                .unwrap_or_default(),
-        })
-        .collect();
-    let enc_batch = EncoderBatch::new(&samples, &cfg).expect("batch");
+    let (batch, _) = (out["input_ids"].shape[0], out["input_ids"].shape[1]);
+    let enc_batch = fixture_encoder_batch(&out, &cfg);
     if let Some(cat) = out.get("category_ids") {
         assert_eq!(enc_batch.category_ids, cat.i64, "{name}: category ids differ from the reference");
     }
