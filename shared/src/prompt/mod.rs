@@ -3,6 +3,7 @@
 
 pub mod personalize;
 pub mod render;
+pub mod sampling;
 pub mod templates;
 pub mod tokens;
 
