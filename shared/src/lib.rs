@@ -6,9 +6,12 @@
 
 pub mod adapter;
 pub mod batch;
+pub mod clip;
 pub mod config;
+pub mod data;
 pub mod decode;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod prompt;
 pub mod t5;

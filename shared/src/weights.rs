@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use burn::module::Module;
 use burn::tensor::TensorData;
 use burn_store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore, bridge};
 use safetensors::{Dtype, SafeTensors};
@@ -38,10 +39,19 @@ pub struct LoadReport {
 
 /// Reads every floating-point tensor of a safetensors file (F32, F16 or BF16) as f32.
 pub fn read_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, NamedTensor>> {
+    read_safetensors_filtered(bytes, |_| true)
+}
+
+/// Reads the floating-point tensors whose names `keep` accepts (e.g. CLIP's vision tower out of a
+/// full CLIP checkpoint), as f32.
+pub fn read_safetensors_filtered(bytes: &[u8], keep: impl Fn(&str) -> bool) -> Result<BTreeMap<String, NamedTensor>> {
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| Vip5Error::Weights(format!("not a readable safetensors file: {e}")))?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
+        if !keep(&name) {
+            continue;
+        }
         let raw = view.data();
         let data: Vec<f32> = match view.dtype() {
             Dtype::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
@@ -64,7 +74,7 @@ pub fn is_vip5_part(name: &str) -> bool {
 }
 
 /// The module's own tensor names and shapes, in PyTorch layout (what a checkpoint must hold).
-pub fn expected_tensors(model: &Vip5Model) -> BTreeMap<String, Vec<usize>> {
+pub fn expected_tensors<M: Module>(model: &M) -> BTreeMap<String, Vec<usize>> {
     model
         .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
         .into_iter()
@@ -77,12 +87,12 @@ pub fn expected_tensors(model: &Vip5Model) -> BTreeMap<String, Vec<usize>> {
 /// parts keep their initialisation when absent. Embedding tables with more rows than the
 /// vocabulary keep the first `vocab_size` rows (VIP5's resize).
 pub fn load_checkpoint(
-    mut model: Vip5Model,
+    model: Vip5Model,
     tensors: BTreeMap<String, NamedTensor>,
     cfg: &Vip5Config,
 ) -> Result<(Vip5Model, LoadReport)> {
     let mut tensors = tensors;
-    let mut report = LoadReport::default();
+    let mut truncated_vocab_rows = 0;
     // HF stores the tied table as `shared.weight`; some exports only keep the stack aliases.
     if !tensors.contains_key("shared.weight") {
         if let Some(t) = tensors.get("encoder.embed_tokens.weight").cloned() {
@@ -94,17 +104,31 @@ pub fn load_checkpoint(
     for name in ["shared.weight", "lm_head.weight"] {
         if let Some(t) = tensors.get_mut(name) {
             if t.shape.len() == 2 && t.shape[0] > cfg.vocab_size {
-                report.truncated_vocab_rows = t.shape[0] - cfg.vocab_size;
+                truncated_vocab_rows = t.shape[0] - cfg.vocab_size;
                 t.data.truncate(cfg.vocab_size * t.shape[1]);
                 t.shape[0] = cfg.vocab_size;
             }
         }
     }
 
-    let expected = expected_tensors(&model);
+    let (model, mut report) = apply_checkpoint(model, tensors, is_vip5_part)?;
+    report.truncated_vocab_rows = truncated_vocab_rows;
+    Ok((model, report))
+}
+
+/// Applies named tensors (PyTorch layout) to any module by path. Every tensor the module has
+/// must be present with its shape, except those `may_be_absent` accepts (they keep their init).
+/// Checkpoint tensors the module has no slot for are reported, not loaded.
+pub fn apply_checkpoint<M: Module>(
+    mut module: M,
+    tensors: BTreeMap<String, NamedTensor>,
+    may_be_absent: impl Fn(&str) -> bool,
+) -> Result<(M, LoadReport)> {
+    let mut report = LoadReport::default();
+    let expected = expected_tensors(&module);
     for (name, shape) in &expected {
         match tensors.get(name) {
-            None if is_vip5_part(name) => report.initialised.push(name.clone()),
+            None if may_be_absent(name) => report.initialised.push(name.clone()),
             None => return Err(Vip5Error::MissingTensor { name: name.clone(), expected: shape.clone() }),
             Some(t) if &t.shape != shape => {
                 return Err(Vip5Error::ShapeMismatch {
@@ -123,12 +147,12 @@ pub fn load_checkpoint(
         .filter(|(name, _)| expected.contains_key(name))
         .map(|(name, t)| bridge::from_data(TensorData::new(t.data, t.shape), name, None))
         .collect();
-    let result = model.apply(packs, None, Some(Box::new(PyTorchToBurnAdapter)), true);
+    let result = module.apply(packs, None, Some(Box::new(PyTorchToBurnAdapter)), true);
     if let Some(err) = result.errors.first() {
         return Err(Vip5Error::Weights(format!("applying the checkpoint failed: {err:?}")));
     }
     report.loaded = result.applied.len();
-    Ok((model, report))
+    Ok((module, report))
 }
 
 /// Loads safetensors bytes (see [`load_checkpoint`]).
@@ -138,7 +162,7 @@ pub fn load_safetensors(model: Vip5Model, bytes: &[u8], cfg: &Vip5Config) -> Res
 
 /// The model as safetensors bytes with HF / VIP5 names and PyTorch layouts, loadable by
 /// [`load_safetensors`] and by PyTorch.
-pub fn save_safetensors(model: &Vip5Model) -> Result<Vec<u8>> {
+pub fn save_safetensors<M: Module>(model: &M) -> Result<Vec<u8>> {
     let mut store = SafetensorsStore::from_bytes(None)
         .with_to_adapter(BurnToPyTorchAdapter)
         .skip_enum_variants(true);

@@ -38,7 +38,12 @@ impl Array {
 
 /// All arrays of a fixture's `outputs.safetensors` (f32 and i64).
 pub fn load_outputs(name: &str) -> BTreeMap<String, Array> {
-    let bytes = read_fixture(name, "outputs.safetensors");
+    load_arrays(name, "outputs.safetensors")
+}
+
+/// All arrays (f32 and i64) of a safetensors fixture file.
+pub fn load_arrays(name: &str, file: &str) -> BTreeMap<String, Array> {
+    let bytes = read_fixture(name, file);
     let st = SafeTensors::deserialize(&bytes).expect("fixture outputs are a safetensors file");
     st.tensors()
         .into_iter()

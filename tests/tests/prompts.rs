@@ -191,7 +191,7 @@ fn training_windows_follow_the_original_ranges() {
         ends.insert(target);
     }
     assert_eq!(ends.len(), 3, "every end position is drawn");
-    assert_eq!(sequential_window(&items, Split::Val, &mut rng).unwrap(), ((101..=108).collect(), 109));
+    assert_eq!(sequential_window(&items, Split::Validation, &mut rng).unwrap(), ((101..=108).collect(), 109));
     assert_eq!(sequential_window(&items, Split::Test, &mut rng).unwrap(), ((101..=109).collect(), 110));
     assert!(sequential_window(&items[..4], Split::Train, &mut rng).is_err());
 }
@@ -249,7 +249,7 @@ fn samplers_are_seeded_and_build_the_original_samples() {
     for item in &b5.prompt.image_items {
         assert!(*item == 6 || !user.items.contains(item), "negative {item} was interacted with");
     }
-    let b3 = direct_sample(&user, Split::Val, Some(template("B-3").unwrap()), &all_items, &titles, &cfg, &mut rng).unwrap();
+    let b3 = direct_sample(&user, Split::Validation, Some(template("B-3").unwrap()), &all_items, &titles, &cfg, &mut rng).unwrap();
     assert!(b3.prompt.text.starts_with("For A2XYZ, do you think it is good to recommend "));
     assert!(b3.prompt.text.contains("title ") || b3.prompt.text.contains("unknown title"));
 }

@@ -1,4 +1,8 @@
-//! `trainer`: the native VIP5 tool (model info now; prepare, train, eval and export follow).
+//! `trainer`: the native VIP5 tool.
+
+mod bench;
+mod device;
+mod features;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -15,6 +19,10 @@ struct Cli {
 enum Command {
     /// Print a preset's configuration and parameter counts, counted from the built model.
     Info(InfoArgs),
+    /// Compute CLIP image features for a directory of photos (or import the original .npy layout).
+    Features(features::FeaturesArgs),
+    /// Time the CLIP vision tower on random pixels (images/s), for bench/clip_cpu.sh.
+    BenchClip(bench::BenchClipArgs),
 }
 
 #[derive(Args)]
@@ -109,5 +117,7 @@ fn info(args: InfoArgs) -> Result<()> {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Info(args) => info(args),
+        Command::Features(args) => features::run(args),
+        Command::BenchClip(args) => bench::run(args),
     }
 }

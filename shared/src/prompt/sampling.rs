@@ -6,18 +6,12 @@ use rand::Rng;
 use rand::seq::{IndexedRandom, SliceRandom};
 
 use crate::adapter::Task;
+pub use crate::data::Split;
+use crate::data::{UserSequence, split_example};
 use crate::error::{Result, Vip5Error};
 use crate::prompt::personalize::ANONYMOUS_VISITOR;
 use crate::prompt::render::{HistorySeparator, RenderedPrompt, Slots, render};
 use crate::prompt::templates::{TEMPLATES, TargetKind, Template};
-
-/// Which part of a user's sequence a sample comes from (leave-one-out, VIP5-SPEC 3.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Split {
-    Train,
-    Val,
-    Test,
-}
 
 /// A user's interactions in time order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +59,7 @@ pub fn training_templates(task: Task) -> Vec<&'static Template> {
 /// History and target of a user's sequence for `split`:
 /// train draws `end` in [max(2, len-6), len-4] and `start` in [1, min(3, end-1)] over the
 /// sequence with the user in front (len = items + 1), history = seq[start..=end], target =
-/// seq[end+1]; val: items[..n-2] -> items[n-2]; test: items[..n-1] -> items[n-1].
+/// seq[end+1]; validation and test are the leave-one-out examples of [`split_example`].
 pub fn sequential_window(items: &[u32], split: Split, rng: &mut impl Rng) -> Result<(Vec<u32>, u32)> {
     let n = items.len();
     match split {
@@ -81,9 +75,11 @@ pub fn sequential_window(items: &[u32], split: Split, rng: &mut impl Rng) -> Res
             // positions count the user at 0, so item position p is items[p - 1]
             Ok((items[start - 1..end].to_vec(), items[end]))
         }
-        Split::Val if n >= 3 => Ok((items[..n - 2].to_vec(), items[n - 2])),
-        Split::Test if n >= 2 => Ok((items[..n - 1].to_vec(), items[n - 1])),
-        _ => Err(Vip5Error::Input(format!("a {split:?} sample needs more items (the user has {n})"))),
+        Split::Validation | Split::Test => {
+            let seq = UserSequence { user: 0, items: items.to_vec() };
+            let ex = split_example(&seq, split)?;
+            Ok((ex.history.to_vec(), ex.target))
+        }
     }
 }
 
@@ -206,7 +202,7 @@ pub fn direct_sample(
     let n = user.items.len();
     let target = match split {
         Split::Train if n >= 3 => *user.items[..n - 2].choose(rng).expect("non-empty"),
-        Split::Val if n >= 2 => user.items[n - 2],
+        Split::Validation if n >= 2 => user.items[n - 2],
         Split::Test if n >= 1 => user.items[n - 1],
         _ => return Err(Vip5Error::Input(format!("a {split:?} direct sample needs more items (the user has {n})"))),
     };

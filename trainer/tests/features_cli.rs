@@ -1,0 +1,97 @@
+//! `trainer features`: photos -> CLIP features keyed by item id, resumable, bad files reported by
+//! name while the batch goes on; and the original `.npy` layout imported.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/clip")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vip5-features-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn trainer(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().expect("run trainer");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn read_keys(path: &Path) -> Vec<(String, Vec<usize>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut v: Vec<_> = st.tensors().into_iter().map(|(k, t)| (k, t.shape().to_vec())).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn photos_become_features_keyed_by_item_id_and_resume() {
+    let dir = temp_dir("photos");
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    for (src, item) in [("coffee_330x220.png", "B000COFFEE"), ("chelsea_150x100.png", "B0000CAT01")] {
+        std::fs::copy(fixtures().join("photos").join(src), images.join(format!("{item}.png"))).unwrap();
+    }
+    std::fs::write(images.join("B0BROKEN01.jpg"), b"not a jpeg at all").unwrap();
+    let out = dir.join("features.safetensors");
+    let clip = fixtures().join("tiny/model.safetensors");
+    let args = ["features", "--clip", clip.to_str().unwrap(), "--images", images.to_str().unwrap(), "--out", out.to_str().unwrap(), "--batch-size", "2"];
+    let (ok, stdout, stderr) = trainer(&args);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("B0BROKEN01.jpg"), "the bad file is named: {stderr}");
+    assert!(stdout.contains("wrote 2 features (2 new, 1 unreadable)"), "{stdout}");
+    assert_eq!(read_keys(&out), vec![("B0000CAT01".to_string(), vec![16]), ("B000COFFEE".to_string(), vec![16])]);
+
+    // a new photo: only it is computed
+    std::fs::copy(fixtures().join("photos/astronaut_240x240.png"), images.join("B00ASTRO01.png")).unwrap();
+    let (ok, stdout, stderr) = trainer(&args);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("resuming: 2 items already done"), "{stderr}");
+    assert!(stdout.contains("wrote 3 features (1 new, 1 unreadable)"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn original_npy_layout_is_imported() {
+    let dir = temp_dir("npy");
+    let split = dir.join("vitb32_features/beauty");
+    std::fs::create_dir_all(&split).unwrap();
+    // a hand-written .npy: version 1.0 header, '<f4', shape (3,)
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }";
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend_from_slice(&((header.len() + pad + 1) as u16).to_le_bytes());
+    npy.extend_from_slice(header.as_bytes());
+    npy.extend(std::iter::repeat_n(b' ', pad));
+    npy.push(b'\n');
+    for x in [1.5f32, -2.0, 0.25] {
+        npy.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(split.join("B004ZT0SSG.npy"), &npy).unwrap();
+    std::fs::write(split.join("B000BROKEN.npy"), b"garbage").unwrap();
+    let out = dir.join("features.safetensors");
+    let (ok, stdout, stderr) = trainer(&["features", "--npy-dir", split.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("wrote 1 features of dimension 3"), "{stdout}");
+    assert!(stderr.contains("B000BROKEN.npy"), "{stderr}");
+    let bytes = std::fs::read(&out).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let t = st.tensor("B004ZT0SSG").unwrap();
+    let v: Vec<f32> = t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    assert_eq!(v, vec![1.5, -2.0, 0.25]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_checkpoint_without_vision_tensors_is_a_clear_error() {
+    let dir = temp_dir("novision");
+    let t5 = fixtures().join("../t5_relu_tied/model.safetensors");
+    let (ok, _, stderr) = trainer(&["features", "--clip", t5.to_str().unwrap(), "--images", dir.to_str().unwrap(), "--out", dir.join("f.safetensors").to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("no CLIP vision tensors"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
