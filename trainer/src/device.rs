@@ -4,7 +4,7 @@ use anyhow::Result;
 use burn::tensor::Device;
 
 /// Where the model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum DeviceArg {
     /// burn's flex CPU backend.
     Cpu,

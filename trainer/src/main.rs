@@ -2,7 +2,11 @@
 
 mod bench;
 mod device;
+mod eval;
 mod features;
+mod loss;
+mod prepare;
+mod train;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -21,6 +25,12 @@ enum Command {
     Info(InfoArgs),
     /// Compute CLIP image features for a directory of photos (or import the original .npy layout).
     Features(features::FeaturesArgs),
+    /// Read a data set (P5/VIP5 or raw layout, titles, image features), split and re-index it.
+    Prepare(prepare::PrepareArgs),
+    /// Train VIP5 (adapters, full fine-tuning or from scratch) on a prepared data set.
+    Train(Box<train::TrainArgs>),
+    /// Evaluate a trained model the paper's way, beside the baselines.
+    Eval(eval::EvalArgs),
     /// Time the CLIP vision tower on random pixels (images/s), for bench/clip_cpu.sh.
     BenchClip(bench::BenchClipArgs),
 }
@@ -118,6 +128,9 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Info(args) => info(args),
         Command::Features(args) => features::run(args),
+        Command::Prepare(args) => prepare::run(args),
+        Command::Train(args) => train::run(*args),
+        Command::Eval(args) => eval::run(args),
         Command::BenchClip(args) => bench::run(args),
     }
 }

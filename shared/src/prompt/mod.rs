@@ -11,7 +11,7 @@ use crate::error::{Result, Vip5Error};
 pub use personalize::{ANONYMOUS_VISITOR, PersonalPrompt, PersonalRequest, Truncation, UserLabel, build_personal_prompt};
 pub use render::{HistorySeparator, RenderedPrompt, Slots, VISUAL_PLACEHOLDER, item_list, item_photo, render};
 pub use templates::{TEMPLATES, TargetKind, Template};
-pub use tokens::{EncodedPrompt, PromptTokenizer, category_ids};
+pub use tokens::{EncodedPrompt, PromptTokenizer, category_ids, encode_rendered};
 
 /// The template with this id (`A-1` .. `C-12`).
 pub fn template(id: &str) -> Result<&'static Template> {

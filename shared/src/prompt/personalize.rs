@@ -4,7 +4,7 @@ use crate::error::{Result, Vip5Error};
 use crate::prompt::render::{HistorySeparator, RenderedPrompt, Slots, render};
 use crate::prompt::template;
 use crate::prompt::templates::{TargetKind, Template};
-use crate::prompt::tokens::{EncodedPrompt, PromptTokenizer};
+use crate::prompt::tokens::{EncodedPrompt, PromptTokenizer, encode_rendered};
 
 /// The `{user_desc}` a visitor gets: browser visitors were never training users, so they have no
 /// `user_N`. The trainer uses the same label on a share of its samples so the model serves them.
@@ -96,13 +96,13 @@ pub fn build_personal_prompt(tokenizer: &PromptTokenizer, req: &PersonalRequest<
     if uses_history && req.history.is_empty() {
         return Err(Vip5Error::Input("the history is empty: record at least one item first".into()));
     }
-    let build = |history: &[u32]| -> Result<(RenderedPrompt, EncodedPrompt)> {
+    let max = (req.truncation == Truncation::RightTokens).then_some(req.max_input_tokens);
+    let build = |history: &[u32]| -> Result<(RenderedPrompt, EncodedPrompt, Vec<u32>)> {
         let r = render(template, &slots_for(template, req, history)?, req.n_vis_tokens, HistorySeparator::Comma)?;
-        let max = (req.truncation == Truncation::RightTokens).then_some(req.max_input_tokens);
-        let e = tokenizer.encode(&r.text, max)?;
-        Ok((r, e))
+        let (e, images) = encode_rendered(tokenizer, &r, max, req.n_vis_tokens)?;
+        Ok((r, e, images))
     };
-    let (full, enc) = build(req.history)?;
+    let (full, enc, images) = build(req.history)?;
     if enc.input_ids.len() <= req.max_input_tokens || req.truncation == Truncation::RightTokens || !uses_history {
         if enc.input_ids.len() > req.max_input_tokens {
             return Err(Vip5Error::Input(format!(
@@ -112,11 +112,7 @@ pub fn build_personal_prompt(tokenizer: &PromptTokenizer, req: &PersonalRequest<
                 req.max_input_tokens
             )));
         }
-        // Right truncation can cut placeholders: keep only the images whose tokens survived.
-        let kept = enc.input_ids.iter().filter(|&&id| id == tokenizer.visual_token_id()).count();
-        let mut image_items = full.image_items;
-        image_items.truncate(kept.div_ceil(req.n_vis_tokens.max(1)));
-        return Ok(PersonalPrompt { text: full.text, encoded: enc, image_items, dropped_items: 0 });
+        return Ok(PersonalPrompt { text: full.text, encoded: enc, image_items: images, dropped_items: 0 });
     }
     // The token count grows with the items kept: binary-search the fewest items to drop.
     let n = req.history.len();
@@ -124,7 +120,7 @@ pub fn build_personal_prompt(tokenizer: &PromptTokenizer, req: &PersonalRequest<
     let mut best: Option<(usize, RenderedPrompt, EncodedPrompt)> = None;
     while lo < hi {
         let mid = (lo + hi) / 2;
-        let (r, e) = build(&req.history[mid..])?;
+        let (r, e, _) = build(&req.history[mid..])?;
         if e.input_ids.len() <= req.max_input_tokens {
             best = Some((mid, r, e));
             hi = mid;
@@ -135,7 +131,7 @@ pub fn build_personal_prompt(tokenizer: &PromptTokenizer, req: &PersonalRequest<
     let (dropped, r, e) = match best {
         Some(b) if b.0 == lo => b,
         _ if lo < n => {
-            let (r, e) = build(&req.history[lo..])?;
+            let (r, e, _) = build(&req.history[lo..])?;
             if e.input_ids.len() > req.max_input_tokens {
                 return Err(budget_error(template, req.max_input_tokens));
             }

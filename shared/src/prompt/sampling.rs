@@ -43,11 +43,14 @@ pub struct SamplerConfig {
     /// [`ANONYMOUS_VISITOR`]) instead of a known user, so the model serves visitors who were never
     /// training users. 0 reproduces the original.
     pub anonymous_share: f64,
+    /// Keep at most this many of the newest history items (whole items, oldest dropped first, as
+    /// on the device). `None` keeps all, as the original.
+    pub max_history_items: Option<usize>,
 }
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        Self { n_vis_tokens: 2, num_candidates_negatives: 99, anonymous_share: 0.0 }
+        Self { n_vis_tokens: 2, num_candidates_negatives: 99, anonymous_share: 0.0, max_history_items: None }
     }
 }
 
@@ -157,7 +160,10 @@ pub fn sequential_sample(
     cfg: &SamplerConfig,
     rng: &mut impl Rng,
 ) -> Result<TrainingSample> {
-    let (history, target) = sequential_window(&user.items, split, rng)?;
+    let (mut history, target) = sequential_window(&user.items, split, rng)?;
+    if let Some(max) = cfg.max_history_items {
+        history.drain(..history.len().saturating_sub(max.max(1)));
+    }
     let (template, anonymous) = match template {
         Some(t) => (t, false),
         None => pick_template(Task::Sequential, cfg, rng),

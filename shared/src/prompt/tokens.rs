@@ -114,3 +114,18 @@ impl PromptTokenizer {
 pub fn category_ids(input_ids: &[u32], visual_token_id: u32) -> Vec<u32> {
     input_ids.iter().map(|&id| u32::from(id == visual_token_id)).collect()
 }
+
+/// Encodes a rendered prompt with the original's right truncation at `max_len` tokens and returns
+/// the items whose images still have placeholders (truncation can cut the last ones).
+pub fn encode_rendered(
+    tokenizer: &PromptTokenizer,
+    rendered: &crate::prompt::RenderedPrompt,
+    max_len: Option<usize>,
+    n_vis_tokens: usize,
+) -> Result<(EncodedPrompt, Vec<u32>)> {
+    let enc = tokenizer.encode(&rendered.text, max_len)?;
+    let kept = enc.input_ids.iter().filter(|&&id| id == tokenizer.visual_token_id()).count();
+    let mut images = rendered.image_items.clone();
+    images.truncate(kept.div_ceil(n_vis_tokens.max(1)));
+    Ok((enc, images))
+}

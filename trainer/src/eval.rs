@@ -1,0 +1,315 @@
+//! `trainer eval`: the paper's evaluation (VIP5-SPEC 5): with beam 20 over the full
+//! catalogue, B-5/B-8 with 1 positive + 99 seeded negatives; unconstrained decoding as the paper
+//! and item-constrained decoding; HR@1/5/10, NDCG@5/10 beside the popularity and max+1 baselines.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::Serialize;
+use vip5::batch::{EncoderBatch, EncoderSample};
+use vip5::data::{PopularityBaseline, Split, max_plus_one_guess, split_example};
+use vip5::decode::{BeamConfig, Hypothesis, beam_search};
+use vip5::metrics::{RankingMetrics, scores_from_beams, scores_from_ranking};
+use vip5::prompt::sampling::sample_negatives;
+use vip5::prompt::{HistorySeparator, PromptTokenizer, Slots, encode_rendered, render, template};
+use vip5::trie::{ItemConstraint, ItemTrie};
+use vip5::{Task, Vip5Config, Vip5Model};
+
+use crate::device::{DeviceArg, make_device};
+use crate::prepare::{Prepared, read_prepared};
+use crate::train::{TOKENIZER_JSON, mix};
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Prepared data folder.
+    #[arg(long)]
+    data: PathBuf,
+    /// A training output folder (model.safetensors + config.json) or a model.safetensors file
+    /// with its config.json beside it.
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, value_enum, default_value = "test")]
+    split: SplitArg,
+    /// Prompts to evaluate.
+    #[arg(long, value_delimiter = ',', default_value = "A-3,A-9,B-5,B-8")]
+    prompts: Vec<String>,
+    /// Decodings: unconstrained (the paper's) and/or constrained (real items only; unseen items
+    /// for A, candidates for B).
+    #[arg(long, value_delimiter = ',', default_value = "unconstrained,constrained")]
+    decoding: Vec<String>,
+    #[arg(long, default_value_t = 20)]
+    beams: usize,
+    /// Decoder max length (start token included), as HF `generate`'s max_length (VIP5: 50).
+    #[arg(long, default_value_t = 50)]
+    max_length: usize,
+    /// Evaluate a seeded random sample of this many users (default: all).
+    #[arg(long)]
+    max_users: Option<usize>,
+    /// Users per batch (each expands to `--beams` rows).
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Seed for the user sample, the B-family negatives and metric tie-breaking.
+    #[arg(long, default_value_t = 2022)]
+    seed: u64,
+    #[arg(long, default_value_t = 512)]
+    max_input_len: usize,
+    /// Negatives beside the positive in the B-family candidate lists (VIP5: 99).
+    #[arg(long, default_value_t = 99)]
+    candidate_negatives: usize,
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum SplitArg {
+    Val,
+    Test,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub prompt: String,
+    pub method: String,
+    pub users: usize,
+    pub hr1: f64,
+    pub hr5: f64,
+    pub ndcg5: f64,
+    pub hr10: f64,
+    pub ndcg10: f64,
+    /// Share of returned sequences that are not items of the catalogue (model rows only).
+    pub non_items: Option<f64>,
+    pub seconds: Option<f64>,
+}
+
+fn row(prompt: &str, method: &str, m: &RankingMetrics, non_items: Option<f64>, seconds: Option<f64>) -> Row {
+    Row {
+        prompt: prompt.into(),
+        method: method.into(),
+        users: m.users,
+        hr1: m.hr1,
+        hr5: m.hr5,
+        ndcg5: m.ndcg5,
+        hr10: m.hr10,
+        ndcg10: m.ndcg10,
+        non_items,
+        seconds,
+    }
+}
+
+struct Case {
+    sample: EncoderSample,
+    history: Vec<u32>,
+    candidates: Vec<u32>,
+    target: u32,
+}
+
+fn load_model(path: &std::path::Path, device: &burn::tensor::Device) -> Result<(Vip5Config, Vip5Model)> {
+    let (weights, config) = if path.is_dir() {
+        (path.join("model.safetensors"), path.join("config.json"))
+    } else {
+        (path.to_path_buf(), path.with_file_name("config.json"))
+    };
+    let cfg_text = std::fs::read_to_string(&config).with_context(|| format!("reading {}", config.display()))?;
+    // Our own config.json, or a Hugging Face one.
+    let cfg: Vip5Config = match serde_json::from_str(&cfg_text) {
+        Ok(c) => c,
+        Err(_) => Vip5Config::from_hf_json(&cfg_text)?,
+    };
+    let bytes = std::fs::read(&weights).with_context(|| format!("reading {}", weights.display()))?;
+    let (model, _) = vip5::weights::load_safetensors(Vip5Model::new(&cfg, device), &bytes, &cfg)
+        .with_context(|| format!("loading {}", weights.display()))?;
+    Ok((cfg, model))
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let prepared = read_prepared(&args.data)?;
+    let tokenizer = PromptTokenizer::from_json_bytes(TOKENIZER_JSON)?;
+    let device = make_device(args.device)?;
+    let (cfg, model) = load_model(&args.model, &device)?;
+    let split = match args.split {
+        SplitArg::Val => Split::Validation,
+        SplitArg::Test => Split::Test,
+    };
+    let mut users: Vec<usize> = (0..prepared.sequences.len()).collect();
+    if let Some(n) = args.max_users {
+        use rand::seq::SliceRandom;
+        users.shuffle(&mut StdRng::seed_from_u64(args.seed));
+        users.truncate(n);
+        users.sort_unstable();
+    }
+    let all_items = prepared.all_items();
+    let trie = ItemTrie::from_item_numbers(&tokenizer, all_items.iter().copied())?;
+    let popularity = PopularityBaseline::fit(&prepared.sequences);
+    let beam = BeamConfig { num_beams: args.beams, num_return_sequences: args.beams, max_length: args.max_length, length_penalty: 1.0, early_stopping: true };
+    let mut rows = Vec::new();
+    for prompt in &args.prompts {
+        let t = template(prompt)?;
+        let direct = t.task == Task::Direct;
+        if !matches!(prompt.as_str(), "A-3" | "A-9" | "B-5" | "B-8") && t.target != vip5::prompt::TargetKind::ItemId {
+            bail!("{prompt} does not ask for an item id; evaluate A-1..A-6, A-9 or B-5..B-8");
+        }
+        let cases = build_cases(&args, &prepared, &tokenizer, &cfg, &users, split, prompt, direct)?;
+        // Baselines on exactly the same users and candidate lists.
+        let truth: Vec<[u32; 1]> = cases.iter().map(|c| [c.target]).collect();
+        let pop: Vec<Vec<(u32, f64)>> = cases
+            .iter()
+            .map(|c| {
+                if direct {
+                    let mut cands = c.candidates.clone();
+                    cands.sort_by_key(|&i| (std::cmp::Reverse(popularity.count(i)), i));
+                    scores_from_ranking(&cands)
+                } else {
+                    scores_from_ranking(&popularity.recommend(&c.history, 20))
+                }
+            })
+            .collect();
+        let maxp1: Vec<Vec<(u32, f64)>> = cases
+            .iter()
+            .map(|c| {
+                let guess: Vec<u32> = max_plus_one_guess(&c.history).into_iter().filter(|g| !direct || c.candidates.contains(g)).collect();
+                scores_from_ranking(&guess)
+            })
+            .collect();
+        for (name, scored) in [("popularity", &pop), ("max(history)+1", &maxp1)] {
+            let m = metrics(scored, &truth, args.seed)?;
+            rows.push(row(prompt, name, &m, None, None));
+        }
+        for decoding in &args.decoding {
+            let constrained = match decoding.as_str() {
+                "unconstrained" => false,
+                "constrained" => true,
+                other => bail!("unknown decoding `{other}` (unconstrained, constrained)"),
+            };
+            let start = Instant::now();
+            let bar = ProgressBar::new(cases.len() as u64);
+            bar.set_style(ProgressStyle::with_template(&format!("{prompt} {decoding} [{{bar:30}}] {{pos}}/{{len}} {{per_sec}} eta {{eta}}"))?.progress_chars("=> "));
+            let mut scored = Vec::with_capacity(cases.len());
+            let (mut returned, mut non_items) = (0usize, 0usize);
+            for chunk in cases.chunks(args.batch_size.max(1)) {
+                let samples: Vec<EncoderSample> = chunk.iter().map(|c| c.sample.clone()).collect();
+                let x = EncoderBatch::new(&samples, &cfg)?.to_tensors(&device);
+                let masks = chunk
+                    .iter()
+                    .map(|c| if direct { trie.allow_only(c.candidates.iter().copied()) } else { trie.allow_all_except(c.history.iter().copied()) })
+                    .collect();
+                let constraint = ItemConstraint { trie: &trie, masks };
+                let hyps = pollster::block_on(beam_search(
+                    &model,
+                    &x,
+                    t.task,
+                    &beam,
+                    cfg.eos_token_id,
+                    cfg.decoder_start_token_id,
+                    constrained.then_some(&constraint as &dyn vip5::decode::TokenConstraint),
+                ))?;
+                for h in &hyps {
+                    returned += h.len();
+                    non_items += h.iter().filter(|x| trie.item_of(&x.tokens).is_none()).count();
+                    scored.push(beam_scores(&tokenizer, h)?);
+                }
+                bar.inc(chunk.len() as u64);
+            }
+            bar.finish_and_clear();
+            let m = metrics(&scored, &truth, args.seed)?;
+            let share = if returned > 0 { non_items as f64 / returned as f64 } else { 0.0 };
+            rows.push(row(prompt, &format!("vip5 {decoding}"), &m, Some(share), Some(start.elapsed().as_secs_f64())));
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "split": format!("{:?}", args.split).to_lowercase(),
+                "users": users.len(),
+                "seed": args.seed,
+                "beams": args.beams,
+                "reindex_seed": prepared.manifest.reindex_seed,
+                "rows": rows,
+            }))?
+        );
+    } else {
+        println!("{:<5} {:<24} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9}", "", "method", "users", "HR@1", "HR@5", "NDCG@5", "HR@10", "NDCG@10", "non-item");
+        for r in &rows {
+            println!(
+                "{:<5} {:<24} {:>6} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>9}",
+                r.prompt,
+                r.method,
+                r.users,
+                r.hr1,
+                r.hr5,
+                r.ndcg5,
+                r.hr10,
+                r.ndcg10,
+                r.non_items.map(|s| format!("{:.1} %", 100.0 * s)).unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn metrics(scored: &[Vec<(u32, f64)>], truth: &[[u32; 1]], seed: u64) -> Result<RankingMetrics> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    Ok(RankingMetrics::evaluate(scored.iter().zip(truth).map(|(s, t)| (s.as_slice(), t.as_slice())), &mut rng)?)
+}
+
+/// The notebook's scores: decode each beam, keep those that parse as an item number, rank j -> -(j+1).
+fn beam_scores(tokenizer: &PromptTokenizer, hyps: &[Hypothesis]) -> Result<Vec<(u32, f64)>> {
+    let texts = hyps.iter().map(|h| tokenizer.decode(&h.tokens)).collect::<vip5::Result<Vec<String>>>()?;
+    Ok(scores_from_beams(&texts))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_cases(
+    args: &EvalArgs,
+    prepared: &Prepared,
+    tokenizer: &PromptTokenizer,
+    cfg: &Vip5Config,
+    users: &[usize],
+    split: Split,
+    prompt: &str,
+    direct: bool,
+) -> Result<Vec<Case>> {
+    let t = template(prompt)?;
+    let all_items = prepared.all_items();
+    users
+        .iter()
+        .map(|&u| {
+            let seq = &prepared.sequences[u];
+            let ex = split_example(seq, split)?;
+            let desc = prepared.user_keys.get(seq.user as usize - 1).cloned().unwrap_or_else(|| seq.user.to_string());
+            let mut slots = Slots { user_id: Some(seq.user.to_string()), user_desc: Some(desc), ..Slots::default() };
+            let mut candidates = Vec::new();
+            if direct {
+                // 1 positive + 99 negatives the user never interacted with, seeded per user.
+                let mut rng = StdRng::seed_from_u64(mix(args.seed, seq.user as u64, 3));
+                candidates = sample_negatives(&all_items, &seq.items, args.candidate_negatives, &mut rng)?;
+                candidates.push(ex.target);
+                use rand::seq::SliceRandom;
+                candidates.shuffle(&mut rng);
+                slots.candidates = candidates.clone();
+            } else {
+                slots.history = ex.history.to_vec();
+            }
+            let rendered = render(t, &slots, cfg.n_vis_tokens, HistorySeparator::Comma)?;
+            let (enc, images) = encode_rendered(tokenizer, &rendered, Some(args.max_input_len), cfg.n_vis_tokens)?;
+            Ok(Case {
+                sample: EncoderSample {
+                    input_ids: enc.input_ids,
+                    whole_word_ids: enc.whole_word_ids,
+                    vis_feats: images.iter().map(|&i| prepared.feature(i, cfg.feat_dim)).collect(),
+                },
+                history: ex.history.to_vec(),
+                candidates,
+                target: ex.target,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,332 @@
+//! `trainer prepare`: reads a data set (the P5/VIP5 layout or a raw one), optional titles and image
+//! features, optionally re-indexes the items, and writes a prepared folder the other commands read.
+//!
+//! Prepared folder:
+//! - `manifest.json`: counts, sources, the re-indexing seed, warnings
+//! - `sequences.txt`: `user item item ...` in time order (model item numbers)
+//! - `items.tsv`: `id<TAB>key<TAB>title` (key = ASIN/SKU, the stable id a shop uses)
+//! - `users.tsv`: `id<TAB>key`
+//! - `features.safetensors` (optional): `features` `[items + 1, dim]` f32, row = item id (row 0 and
+//!   items without a photo are zero: the documented placeholder), `has_photo` `[items + 1]` u8
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use vip5::data::{UserSequence, dataset_stats, parse_raw_sequences, parse_sequential_data, reindex_items};
+
+use crate::features::read_features;
+
+#[derive(Args)]
+pub struct PrepareArgs {
+    /// P5/VIP5 layout: `sequential_data.txt` (`user item item ...`); needs `--datamaps`.
+    #[arg(long, conflicts_with = "raw")]
+    sequential: Option<PathBuf>,
+    /// P5/VIP5 `datamaps.json` (`id2item`, `id2user`): item and user keys of the numbered data.
+    #[arg(long, requires = "sequential")]
+    datamaps: Option<PathBuf>,
+    /// Raw layout instead: one line per user, `reviewer-id ASIN ASIN ...` in time order. Items are
+    /// numbered by first appearance, users by line.
+    #[arg(long)]
+    raw: Option<PathBuf>,
+    /// Optional `ASIN title` lines (item titles for the B-3/B-4 prompts and the demo page).
+    #[arg(long)]
+    titles: Option<PathBuf>,
+    /// Optional image features keyed by item key (`trainer features` output).
+    #[arg(long)]
+    features: Option<PathBuf>,
+    /// Re-number the items with a seeded random permutation (removes the id leak of
+    /// first-appearance numbering, where max(history)+1 is often the answer).
+    #[arg(long)]
+    reindex_seed: Option<u64>,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// `manifest.json` of a prepared folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub users: usize,
+    pub items: usize,
+    pub interactions: usize,
+    pub reindex_seed: Option<u64>,
+    pub titles: usize,
+    pub feature_dim: Option<usize>,
+    pub items_with_photo: usize,
+    pub warnings: BTreeMap<String, usize>,
+    pub sources: BTreeMap<String, String>,
+}
+
+pub const FORMAT: &str = "vip5-prepared-1";
+
+/// A prepared data set in memory.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub manifest: Manifest,
+    pub sequences: Vec<UserSequence>,
+    /// Item key (ASIN) of item `id` at `id - 1`.
+    pub item_keys: Vec<String>,
+    pub titles: HashMap<u32, String>,
+    pub user_keys: Vec<String>,
+    /// `[items + 1] x dim` row-major, when features were given.
+    pub features: Option<(usize, Vec<f32>)>,
+}
+
+impl Prepared {
+    /// Every item number, 1..=I.
+    pub fn all_items(&self) -> Vec<u32> {
+        (1..=self.item_keys.len() as u32).collect()
+    }
+
+    /// The feature row of an item (zeros when it has no photo or no features were given).
+    pub fn feature(&self, item: u32, dim: usize) -> Vec<f32> {
+        match &self.features {
+            Some((d, data)) if *d == dim => {
+                let i = item as usize;
+                data.get(i * d..(i + 1) * d).map(<[f32]>::to_vec).unwrap_or_else(|| vec![0.0; dim])
+            }
+            _ => vec![0.0; dim],
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// `id2item` / `id2user` of a datamaps.json as key vectors indexed by `id - 1`.
+fn datamaps_keys(json: &serde_json::Value, field: &str, path: &Path) -> Result<Vec<String>> {
+    let map = json
+        .get(field)
+        .and_then(|m| m.as_object())
+        .with_context(|| format!("{}: no `{field}` object", path.display()))?;
+    let mut keys = vec![String::new(); map.len()];
+    for (id, key) in map {
+        let i: usize = id.parse().ok().filter(|&i| i >= 1 && i <= map.len()).with_context(|| {
+            format!("{}: `{field}` has id `{id}`; ids must be 1..={}", path.display(), map.len())
+        })?;
+        keys[i - 1] = key.as_str().with_context(|| format!("{}: `{field}`.`{id}` is not a string", path.display()))?.to_string();
+    }
+    Ok(keys)
+}
+
+pub fn run(args: PrepareArgs) -> Result<()> {
+    let mut warnings: BTreeMap<String, usize> = BTreeMap::new();
+    let mut sources = BTreeMap::new();
+    let (mut sequences, item_keys, user_keys) = match (&args.sequential, &args.raw) {
+        (Some(seq_path), None) => {
+            let dm_path = args.datamaps.as_ref().context("--sequential needs --datamaps (the item keys)")?;
+            let sequences = parse_sequential_data(&read(seq_path)?).with_context(|| format!("in {}", seq_path.display()))?;
+            let dm: serde_json::Value =
+                serde_json::from_str(&read(dm_path)?).with_context(|| format!("{} is not JSON", dm_path.display()))?;
+            let item_keys = datamaps_keys(&dm, "id2item", dm_path)?;
+            let user_keys = datamaps_keys(&dm, "id2user", dm_path)?;
+            for (line, s) in sequences.iter().enumerate() {
+                if s.user as usize > user_keys.len() {
+                    bail!("{} line {}: user {} is not in {} (`id2user`)", seq_path.display(), line + 1, s.user, dm_path.display());
+                }
+                if let Some(&bad) = s.items.iter().find(|&&i| i as usize > item_keys.len()) {
+                    bail!("{} line {}: item {bad} is not in {} (`id2item`)", seq_path.display(), line + 1, dm_path.display());
+                }
+            }
+            sources.insert("sequential".into(), seq_path.display().to_string());
+            sources.insert("datamaps".into(), dm_path.display().to_string());
+            (sequences, item_keys, user_keys)
+        }
+        (None, Some(raw_path)) => {
+            let remapped = parse_raw_sequences(&read(raw_path)?).with_context(|| format!("in {}", raw_path.display()))?;
+            sources.insert("raw".into(), raw_path.display().to_string());
+            (remapped.sequences, remapped.item_names, remapped.user_names)
+        }
+        _ => bail!("give either --sequential with --datamaps, or --raw"),
+    };
+
+    // Leave-one-out needs a training item, a validation item and a test item.
+    let before = sequences.len();
+    sequences.retain(|s| s.items.len() >= 3);
+    if before != sequences.len() {
+        warnings.insert("users with fewer than 3 items (skipped)".into(), before - sequences.len());
+    }
+    if sequences.is_empty() {
+        bail!("no user has the 3 items leave-one-out splits need");
+    }
+
+    let mut item_keys = item_keys;
+    if let Some(seed) = args.reindex_seed {
+        let (reindexed, perm) = reindex_items(&sequences, seed)?;
+        sequences = reindexed;
+        let mut keys = vec![String::new(); item_keys.len()];
+        for (old, key) in (1u32..).zip(item_keys) {
+            let new = perm.new_id(old).context("re-indexing lost an item")?;
+            keys[new as usize - 1] = key;
+        }
+        item_keys = keys;
+    }
+    let key_to_id: HashMap<&str, u32> = item_keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32 + 1)).collect();
+
+    let mut titles = HashMap::new();
+    if let Some(path) = &args.titles {
+        for (n, line) in read(path)?.lines().enumerate() {
+            let line = line.trim_end();
+            if line.is_empty() {
+                continue;
+            }
+            let (key, title) = line.split_once(' ').unwrap_or((line, ""));
+            match key_to_id.get(key) {
+                Some(&id) if !title.trim().is_empty() => {
+                    titles.insert(id, title.trim().to_string());
+                }
+                Some(_) => *warnings.entry("items with an empty title".into()).or_default() += 1,
+                None => *warnings.entry("titles of unknown items (ignored)".into()).or_default() += 1,
+            }
+            let _ = n;
+        }
+        sources.insert("titles".into(), path.display().to_string());
+    }
+
+    let mut features = None;
+    let mut items_with_photo = 0;
+    if let Some(path) = &args.features {
+        let map = read_features(path)?;
+        let dim = map.values().next().map(Vec::len).context("the features file is empty")?;
+        let mut matrix = vec![0f32; (item_keys.len() + 1) * dim];
+        for (key, v) in &map {
+            if v.len() != dim {
+                bail!("{}: feature `{key}` has {} values, the others {dim}", path.display(), v.len());
+            }
+            match key_to_id.get(key.as_str()) {
+                Some(&id) => {
+                    matrix[id as usize * dim..(id as usize + 1) * dim].copy_from_slice(v);
+                    items_with_photo += 1;
+                }
+                None => *warnings.entry("features of unknown items (ignored)".into()).or_default() += 1,
+            }
+        }
+        let missing = item_keys.len() - items_with_photo;
+        if missing > 0 {
+            warnings.insert("items without a photo (zero-vector placeholder)".into(), missing);
+        }
+        features = Some((dim, matrix));
+        sources.insert("features".into(), path.display().to_string());
+    }
+
+    let stats = dataset_stats(&sequences);
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        users: stats.users,
+        items: item_keys.len(),
+        interactions: stats.interactions,
+        reindex_seed: args.reindex_seed,
+        titles: titles.len(),
+        feature_dim: features.as_ref().map(|(d, _)| *d),
+        items_with_photo,
+        warnings,
+        sources,
+    };
+    let prepared = Prepared { manifest, sequences, item_keys, titles, user_keys, features };
+    write_prepared(&args.out, &prepared)?;
+    let m = &prepared.manifest;
+    println!(
+        "prepared {}: {} users, {} items, {} interactions, {} titles, features: {}{}",
+        args.out.display(),
+        m.users,
+        m.items,
+        m.interactions,
+        m.titles,
+        m.feature_dim.map(|d| format!("{d}-d for {} items", m.items_with_photo)).unwrap_or_else(|| "none (zero placeholder)".into()),
+        m.reindex_seed.map(|s| format!(", items re-indexed with seed {s}")).unwrap_or_default()
+    );
+    for (what, n) in &m.warnings {
+        eprintln!("warning: {n} {what}");
+    }
+    Ok(())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))
+}
+
+pub fn write_prepared(dir: &Path, p: &Prepared) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut seq = Vec::new();
+    for s in &p.sequences {
+        write!(seq, "{}", s.user)?;
+        for i in &s.items {
+            write!(seq, " {i}")?;
+        }
+        writeln!(seq)?;
+    }
+    write_atomic(&dir.join("sequences.txt"), &seq)?;
+    let mut items = Vec::new();
+    for (i, key) in p.item_keys.iter().enumerate() {
+        let title = p.titles.get(&(i as u32 + 1)).map(String::as_str).unwrap_or("");
+        writeln!(items, "{}\t{key}\t{}", i + 1, title.replace(['\t', '\n'], " "))?;
+    }
+    write_atomic(&dir.join("items.tsv"), &items)?;
+    let mut users = Vec::new();
+    for (i, key) in p.user_keys.iter().enumerate() {
+        writeln!(users, "{}\t{key}", i + 1)?;
+    }
+    write_atomic(&dir.join("users.tsv"), &users)?;
+    if let Some((dim, data)) = &p.features {
+        let rows = data.len() / dim;
+        let mut has = vec![0u8; rows];
+        for (r, flag) in has.iter_mut().enumerate() {
+            *flag = u8::from(data[r * dim..(r + 1) * dim].iter().any(|&x| x != 0.0));
+        }
+        let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let views = vec![
+            ("features".to_string(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![rows, *dim], &bytes)?),
+            ("has_photo".to_string(), safetensors::tensor::TensorView::new(safetensors::Dtype::U8, vec![rows], &has)?),
+        ];
+        write_atomic(&dir.join("features.safetensors"), &safetensors::serialize(views, None)?)?;
+    }
+    write_atomic(&dir.join("manifest.json"), serde_json::to_string_pretty(&p.manifest)?.as_bytes())
+}
+
+/// Reads a prepared folder.
+pub fn read_prepared(dir: &Path) -> Result<Prepared> {
+    let manifest: Manifest = serde_json::from_str(&read(&dir.join("manifest.json"))?)
+        .with_context(|| format!("{}/manifest.json is not a prepared manifest", dir.display()))?;
+    if manifest.format != FORMAT {
+        bail!("{}: format `{}`, expected `{FORMAT}` (re-run trainer prepare)", dir.display(), manifest.format);
+    }
+    let sequences = parse_sequential_data(&read(&dir.join("sequences.txt"))?)
+        .with_context(|| format!("in {}/sequences.txt", dir.display()))?;
+    let mut item_keys = Vec::new();
+    let mut titles = HashMap::new();
+    for (n, line) in read(&dir.join("items.tsv"))?.lines().enumerate() {
+        let mut f = line.splitn(3, '\t');
+        let (Some(id), Some(key)) = (f.next(), f.next()) else {
+            bail!("{}/items.tsv line {}: expected `id<TAB>key<TAB>title`", dir.display(), n + 1);
+        };
+        if id.parse::<usize>().ok() != Some(n + 1) {
+            bail!("{}/items.tsv line {}: id `{id}` out of order", dir.display(), n + 1);
+        }
+        item_keys.push(key.to_string());
+        if let Some(t) = f.next().filter(|t| !t.is_empty()) {
+            titles.insert(n as u32 + 1, t.to_string());
+        }
+    }
+    let user_keys = read(&dir.join("users.tsv"))?
+        .lines()
+        .map(|l| l.split_once('\t').map(|(_, k)| k.to_string()).unwrap_or_default())
+        .collect();
+    let features = if manifest.feature_dim.is_some() {
+        let path = dir.join("features.safetensors");
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let t = vip5::weights::read_safetensors(&bytes)?;
+        let f = t.get("features").with_context(|| format!("{}: no `features` tensor", path.display()))?;
+        Some((f.shape[1], f.data.clone()))
+    } else {
+        None
+    };
+    Ok(Prepared { manifest, sequences, item_keys, titles, user_keys, features })
+}

@@ -1,0 +1,546 @@
+//! `trainer train`: VIP5 training as VIP5-SPEC 4 describes it, seeded, resumable, on any device.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device, Tensor};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use vip5::batch::{EncoderBatch, EncoderSample};
+use vip5::prompt::sampling::{SamplerConfig, Split, TrainingSample, UserRecord, direct_sample, sequential_sample};
+use vip5::prompt::{PromptTokenizer, encode_rendered};
+use vip5::{Task, TrainMode, Vip5Config, Vip5Model};
+
+use crate::device::{DeviceArg, make_device};
+use crate::loss::{TargetBatch, seq2seq_loss};
+use crate::prepare::{Prepared, read_prepared};
+
+/// The t5-small tokenizer shipped in `data/`.
+pub const TOKENIZER_JSON: &[u8] = include_bytes!("../../data/tokenizers/t5-small/tokenizer.json");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+pub enum ModeArg {
+    /// VIP5: adapters, visual mapping and norm gains train; the backbone is frozen.
+    Adapters,
+    /// P5-style full fine-tuning of every parameter.
+    Full,
+    /// Full training of a randomly initialised backbone (no pretrained T5 needed).
+    Scratch,
+}
+
+#[derive(Args, Clone, Debug, Serialize, Deserialize)]
+pub struct TrainArgs {
+    /// Prepared data folder (`trainer prepare`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output folder: checkpoints, losses.jsonl, model.safetensors, config.json, train_report.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Model preset: tiny, demo or t5-small.
+    #[arg(long, default_value = "demo")]
+    pub preset: String,
+    #[arg(long, value_enum, default_value = "adapters")]
+    pub mode: ModeArg,
+    /// Initial weights: a Hugging Face T5 `model.safetensors` (t5-small) or a VIP5/P5 checkpoint
+    /// (safetensors with HF/VIP5 names). Absent VIP5 parts start at their init.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Samples per optimizer step and device (before accumulation).
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Micro-batches accumulated per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    pub grad_accum: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Share of the steps spent warming up linearly (then linear decay to 0).
+    #[arg(long, default_value_t = 0.1)]
+    pub warmup_ratio: f64,
+    /// Global gradient-norm clip.
+    #[arg(long, default_value_t = 5.0)]
+    pub clip_norm: f64,
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    #[arg(long, default_value_t = 1e-6)]
+    pub adam_eps: f64,
+    #[arg(long, default_value_t = 2022)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceArg,
+    /// Task families to train: sequential, direct (explanation needs review data, not shipped).
+    #[arg(long, value_delimiter = ',', default_value = "sequential,direct")]
+    pub tasks: Vec<String>,
+    /// Sequential samples per user and epoch (VIP5: 10).
+    #[arg(long, default_value_t = 10)]
+    pub sequential_per_user: usize,
+    /// Direct samples per user and epoch (VIP5: 10).
+    #[arg(long, default_value_t = 10)]
+    pub direct_per_user: usize,
+    /// Share of samples prompted as an anonymous visitor (`{user_desc}` = "a visitor").
+    #[arg(long, default_value_t = 0.2)]
+    pub anonymous_share: f64,
+    /// Input length limit in tokens (right truncation, as the original).
+    #[arg(long, default_value_t = 512)]
+    pub max_input_len: usize,
+    /// Target length limit in tokens before `</s>` (VIP5: 64).
+    #[arg(long, default_value_t = 64)]
+    pub max_target_len: usize,
+    /// Keep at most this many newest history items per prompt (default: all, as the original).
+    #[arg(long)]
+    pub max_history_items: Option<usize>,
+    /// Candidates' negatives in B-5..B-8 (VIP5: 99).
+    #[arg(long, default_value_t = 99)]
+    pub candidate_negatives: usize,
+    /// Weigh every sample 1 instead of the original's 1/target_length.
+    #[arg(long)]
+    pub uniform_loss_weight: bool,
+    /// Train the whole-word and category tables too (frozen in the original).
+    #[arg(long)]
+    pub train_input_tables: bool,
+    /// Write a checkpoint every N optimizer steps (and at the end of each epoch).
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: usize,
+    /// Continue from the latest checkpoint in `--out` (same optimizer state, schedule, data order).
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this many optimizer steps in total (the schedule still spans all epochs).
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+}
+
+/// Saved with every checkpoint; a resume must match it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckpointState {
+    step: usize,
+    args: TrainArgs,
+    config: Vip5Config,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StepLog {
+    step: usize,
+    epoch: usize,
+    loss: f64,
+    lr: f64,
+    grad_norm: f64,
+}
+
+/// One sample ready for a batch.
+struct Example {
+    enc: EncoderSample,
+    target: Vec<u32>,
+}
+
+fn tasks_of(args: &TrainArgs) -> Result<Vec<Task>> {
+    args.tasks
+        .iter()
+        .map(|t| match t.trim() {
+            "sequential" => Ok(Task::Sequential),
+            "direct" => Ok(Task::Direct),
+            "explanation" => bail!("explanation needs review data (exp_splits), which this build cannot read yet"),
+            other => bail!("unknown task `{other}` (sequential, direct)"),
+        })
+        .collect()
+}
+
+/// The epoch's sample plan: (task, user index) pairs, shuffled with a seed derived from the run
+/// seed and the epoch, so any step can be rebuilt without replaying earlier steps.
+fn epoch_plan(args: &TrainArgs, tasks: &[Task], users: usize, epoch: usize) -> Vec<(Task, usize)> {
+    let mut plan = Vec::new();
+    for &task in tasks {
+        let per_user = if task == Task::Sequential { args.sequential_per_user } else { args.direct_per_user };
+        for u in 0..users {
+            plan.extend(std::iter::repeat_n((task, u), per_user));
+        }
+    }
+    plan.shuffle(&mut StdRng::seed_from_u64(mix(args.seed, epoch as u64, 0)));
+    plan
+}
+
+/// A well-spread 64-bit hash of three numbers (SplitMix64 finaliser over their combination).
+pub fn mix(a: u64, b: u64, c: u64) -> u64 {
+    let mut z = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ c.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+struct SampleSource<'a> {
+    args: &'a TrainArgs,
+    cfg: &'a Vip5Config,
+    prepared: &'a Prepared,
+    tokenizer: &'a PromptTokenizer,
+    all_items: Vec<u32>,
+    sampler: SamplerConfig,
+}
+
+impl SampleSource<'_> {
+    fn sample(&self, task: Task, user_index: usize, rng: &mut StdRng) -> Result<TrainingSample> {
+        let seq = &self.prepared.sequences[user_index];
+        let user = UserRecord {
+            id: seq.user,
+            desc: self.prepared.user_keys.get(seq.user as usize - 1).cloned().unwrap_or_else(|| seq.user.to_string()),
+            items: seq.items.clone(),
+        };
+        let titles = |i: u32| self.prepared.titles.get(&i).cloned();
+        Ok(match task {
+            Task::Sequential => sequential_sample(&user, Split::Train, None, &self.all_items, &self.sampler, rng)?,
+            _ => direct_sample(&user, Split::Train, None, &self.all_items, &titles, &self.sampler, rng)?,
+        })
+    }
+
+    fn example(&self, sample: &TrainingSample) -> Result<Example> {
+        let (enc, images) = encode_rendered(self.tokenizer, &sample.prompt, Some(self.args.max_input_len), self.cfg.n_vis_tokens)?;
+        let target = self.tokenizer.encode_target(&sample.target, self.args.max_target_len)?;
+        Ok(Example {
+            enc: EncoderSample {
+                input_ids: enc.input_ids,
+                whole_word_ids: enc.whole_word_ids,
+                vis_feats: images.iter().map(|&i| self.prepared.feature(i, self.cfg.feat_dim)).collect(),
+            },
+            target,
+        })
+    }
+}
+
+/// The learning rate after `step` optimizer steps: HF's linear warm-up then linear decay
+/// (`get_linear_schedule_with_warmup`; the first step uses factor 0 as there).
+pub fn learning_rate(step: usize, total: usize, warmup: usize, lr: f64) -> f64 {
+    if step < warmup {
+        lr * step as f64 / warmup.max(1) as f64
+    } else {
+        lr * (total.saturating_sub(step)) as f64 / (total.saturating_sub(warmup)).max(1) as f64
+    }
+}
+
+/// Scales all gradients so their global L2 norm is at most `max_norm` (PyTorch's
+/// `clip_grad_norm_`, not burn's per-tensor clipping). Returns the norm before clipping.
+fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) -> Result<f64> {
+    struct Norm<'a> {
+        grads: &'a GradientsParams,
+        total: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for Norm<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(p.id) {
+                let sq = g.square().sum();
+                self.total = Some(match self.total.take() {
+                    Some(t) => t + sq,
+                    None => sq,
+                });
+            }
+        }
+    }
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        factor: f64,
+    }
+    impl ModuleVisitor for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.remove::<D>(p.id) {
+                self.grads.register(p.id, g.mul_scalar(self.factor));
+            }
+        }
+    }
+    let mut norm = Norm { grads, total: None };
+    model.visit(&mut norm);
+    let Some(total) = norm.total else { bail!("no parameter received a gradient") };
+    let norm = (total.into_scalar::<f32>() as f64).sqrt();
+    if norm.is_finite() && norm > max_norm {
+        let mut scale = Scale { grads, factor: max_norm / (norm + 1e-6) };
+        model.visit(&mut scale);
+    }
+    Ok(norm)
+}
+
+fn checkpoint_dir(out: &Path) -> PathBuf {
+    out.join("checkpoints")
+}
+
+/// Writes a checkpoint atomically: everything goes to a temporary folder that is renamed into
+/// place, then `latest` is replaced; a killed run leaves the previous checkpoint intact.
+fn save_checkpoint(out: &Path, state: &CheckpointState, model: &Vip5Model, optim: &ModuleOptimizer) -> Result<()> {
+    let dir = checkpoint_dir(out);
+    std::fs::create_dir_all(&dir)?;
+    let name = format!("step-{:08}", state.step);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    let model_bytes = model.clone().into_record().into_bytes().map_err(|e| anyhow::anyhow!("serialising the model: {e:?}"))?;
+    std::fs::write(tmp.join("model.bpk"), &*model_bytes)?;
+    let optim_bytes = optim.into_bytes().map_err(|e| anyhow::anyhow!("serialising the optimizer: {e:?}"))?;
+    std::fs::write(tmp.join("optimizer.bpk"), &*optim_bytes)?;
+    std::fs::write(tmp.join("state.json"), serde_json::to_vec_pretty(state)?)?;
+    let final_dir = dir.join(&name);
+    let _ = std::fs::remove_dir_all(&final_dir);
+    std::fs::rename(&tmp, &final_dir)?;
+    let latest_tmp = dir.join("latest.tmp");
+    std::fs::write(&latest_tmp, &name)?;
+    std::fs::rename(&latest_tmp, dir.join("latest"))?;
+    // keep the two newest checkpoints
+    let mut all: Vec<_> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
+        .filter(|n| n.starts_with("step-") && !n.ends_with(".tmp"))
+        .collect();
+    all.sort();
+    for old in all.iter().take(all.len().saturating_sub(2)) {
+        let _ = std::fs::remove_dir_all(dir.join(old));
+    }
+    Ok(())
+}
+
+fn load_checkpoint(out: &Path, model: Vip5Model, optim: ModuleOptimizer) -> Result<(CheckpointState, Vip5Model, ModuleOptimizer)> {
+    let dir = checkpoint_dir(out);
+    let name = std::fs::read_to_string(dir.join("latest")).with_context(|| format!("no checkpoint to resume in {}", dir.display()))?;
+    let ck = dir.join(name.trim());
+    let state: CheckpointState = serde_json::from_slice(&std::fs::read(ck.join("state.json"))?)?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(std::fs::read(ck.join("model.bpk"))?))
+        .map_err(|e| anyhow::anyhow!("reading {}: {e:?}", ck.join("model.bpk").display()))?;
+    let model = model.load_record(record);
+    let optim = optim
+        .from_bytes(Bytes::from_bytes_vec(std::fs::read(ck.join("optimizer.bpk"))?))
+        .map_err(|e| anyhow::anyhow!("reading {}: {e:?}", ck.join("optimizer.bpk").display()))?;
+    Ok((state, model, optim))
+}
+
+/// Peak resident memory of this process in bytes (Linux `VmHWM`); lavapipe's buffers live there too.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// The model configuration a run uses.
+pub fn run_config(args: &TrainArgs, prepared: &Prepared) -> Result<Vip5Config> {
+    let mut cfg = Vip5Config::preset(&args.preset)?;
+    if let Some(d) = prepared.manifest.feature_dim {
+        cfg.feat_dim = d;
+    }
+    cfg.train_input_tables = args.train_input_tables;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let tasks = tasks_of(&args)?;
+    if args.batch_size == 0 || args.grad_accum == 0 || args.epochs == 0 {
+        bail!("--batch-size, --grad-accum and --epochs must be positive");
+    }
+    if args.mode == ModeArg::Scratch && args.init.is_some() {
+        bail!("--mode scratch starts from random weights; drop --init or use --mode full");
+    }
+    let prepared = read_prepared(&args.data)?;
+    let tokenizer = PromptTokenizer::from_json_bytes(TOKENIZER_JSON)?;
+    let cfg = run_config(&args, &prepared)?;
+    let device = make_device(args.device)?;
+    device.seed(args.seed);
+    let train_device: Device = device.clone().autodiff();
+    let mut model = Vip5Model::new(&cfg, &train_device);
+    if let Some(init) = &args.init {
+        let bytes = std::fs::read(init).with_context(|| format!("reading {}", init.display()))?;
+        let (m, report) = vip5::weights::load_safetensors(model, &bytes, &cfg).with_context(|| format!("loading {}", init.display()))?;
+        model = m;
+        eprintln!(
+            "init from {}: {} tensors loaded, {} VIP5 parts at their init, {} unused{}",
+            init.display(),
+            report.loaded,
+            report.initialised.len(),
+            report.unused.len(),
+            if report.truncated_vocab_rows > 0 { format!(", {} vocab rows cut", report.truncated_vocab_rows) } else { String::new() }
+        );
+    } else if args.mode == ModeArg::Adapters {
+        eprintln!("warning: adapter mode without --init trains adapters on a random frozen backbone");
+    }
+    let mode = if args.mode == ModeArg::Adapters { TrainMode::Adapters } else { TrainMode::Full };
+    model = model.with_train_mode(mode, cfg.train_input_tables);
+    let counts = model.param_counts(mode, cfg.train_input_tables);
+
+    let mut optim = AdamWConfig::new()
+        .with_epsilon(args.adam_eps as f32)
+        .with_weight_decay(args.weight_decay as f32)
+        .init();
+
+    let users = prepared.sequences.len();
+    let samples_per_epoch = epoch_plan(&args, &tasks, users, 0).len();
+    let per_step = args.batch_size * args.grad_accum;
+    let steps_per_epoch = samples_per_epoch.div_ceil(per_step);
+    let total_steps = steps_per_epoch * args.epochs;
+    let warmup = (total_steps as f64 * args.warmup_ratio) as usize;
+    std::fs::create_dir_all(&args.out)?;
+
+    let mut start_step = 0;
+    if args.resume {
+        let (state, m, o) = load_checkpoint(&args.out, model, optim)?;
+        let (a, b) = (serde_json::to_value(&state.args)?, serde_json::to_value(&args)?);
+        let differs: Vec<&String> = a
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .filter(|k| !["resume", "max_steps", "checkpoint_every"].contains(&k.as_str()) && a[*k] != b[*k])
+            .collect();
+        if !differs.is_empty() {
+            bail!("--resume with different settings than the checkpoint: {differs:?}");
+        }
+        model = m;
+        optim = o;
+        start_step = state.step;
+        eprintln!("resuming at step {start_step} of {total_steps}");
+    }
+    // losses.jsonl holds one line per finished step: drop lines past the resume point.
+    let log_path = args.out.join("losses.jsonl");
+    let kept: Vec<String> = std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| serde_json::from_str::<StepLog>(l).is_ok_and(|s| s.step <= start_step))
+        .map(str::to_string)
+        .collect();
+    let mut log = std::fs::File::create(&log_path)?;
+    for l in &kept {
+        writeln!(log, "{l}")?;
+    }
+
+    let ctx = SampleSource {
+        args: &args,
+        cfg: &cfg,
+        prepared: &prepared,
+        tokenizer: &tokenizer,
+        all_items: prepared.all_items(),
+        sampler: SamplerConfig {
+            n_vis_tokens: cfg.n_vis_tokens,
+            num_candidates_negatives: args.candidate_negatives,
+            anonymous_share: args.anonymous_share,
+            max_history_items: args.max_history_items,
+        },
+    };
+    let end_step = args.max_steps.map_or(total_steps, |m| m.min(total_steps));
+    eprintln!(
+        "training {} ({} params, {} trainable = {:.2} %) on {:?}: {users} users, {samples_per_epoch} samples/epoch, {steps_per_epoch} steps/epoch x {} epochs, batch {} x {}",
+        args.preset, counts.total, counts.trainable, counts.trainable_percent(), args.device, args.epochs, args.batch_size, args.grad_accum
+    );
+    let bar = ProgressBar::new(end_step as u64);
+    bar.set_style(ProgressStyle::with_template("train [{bar:40}] {pos}/{len} {per_sec} eta {eta} {msg}")?.progress_chars("=> "));
+    bar.set_position(start_step as u64);
+
+    let mut plan_epoch = usize::MAX;
+    let mut plan = Vec::new();
+    let started = Instant::now();
+    let mut step_times = Vec::new();
+    for step in start_step..end_step {
+        let t0 = Instant::now();
+        let epoch = step / steps_per_epoch;
+        if epoch != plan_epoch {
+            plan = epoch_plan(&args, &tasks, users, epoch);
+            plan_epoch = epoch;
+        }
+        // Dropout draws from the device RNG: seed it per step so a resumed run draws the same.
+        train_device.seed(mix(args.seed, step as u64, 1));
+        let lr = learning_rate(step, total_steps, warmup, args.lr);
+        let mut grads_total: Option<GradientsParams> = None;
+        let mut loss_sum = 0.0;
+        let in_epoch = step % steps_per_epoch;
+        for micro in 0..args.grad_accum {
+            let first = in_epoch * per_step + micro * args.batch_size;
+            let idx: Vec<usize> = (first..(first + args.batch_size).min(plan.len())).collect();
+            if idx.is_empty() {
+                continue;
+            }
+            let mut examples = Vec::with_capacity(idx.len());
+            for &i in &idx {
+                let (task, u) = plan[i];
+                let mut rng = StdRng::seed_from_u64(mix(args.seed, epoch as u64, 2 + i as u64));
+                examples.push(ctx.example(&ctx.sample(task, u, &mut rng)?)?);
+            }
+            // One task per batch for per-task adapters (as the original: the first sample's).
+            let task = plan[idx[0]].0;
+            let encs: Vec<EncoderSample> = examples.iter().map(|e| e.enc.clone()).collect();
+            let targets: Vec<Vec<u32>> = examples.into_iter().map(|e| e.target).collect();
+            let x = EncoderBatch::new(&encs, &cfg)?.to_tensors(&train_device);
+            let tb = TargetBatch::new(&targets, cfg.decoder_start_token_id, !args.uniform_loss_weight);
+            let logits = model.forward(&x, tb.decoder_inputs(&train_device), task);
+            let loss = seq2seq_loss(logits, &tb).div_scalar(args.grad_accum as f64);
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            if !value.is_finite() {
+                bar.abandon();
+                bail!(
+                    "loss is {value} at step {step} (epoch {epoch}); stopped without saving. The last good checkpoint is in {} (resume with --resume, e.g. with a lower --lr)",
+                    checkpoint_dir(&args.out).display()
+                );
+            }
+            loss_sum += value;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            grads_total = Some(match grads_total {
+                None => grads,
+                Some(mut acc) => {
+                    accumulate(&model, &mut acc, grads);
+                    acc
+                }
+            });
+        }
+        let Some(mut grads) = grads_total else { continue };
+        let grad_norm = clip_global_norm(&model, &mut grads, args.clip_norm)?;
+        model = optim.step(lr, model, grads);
+        writeln!(log, "{}", serde_json::to_string(&StepLog { step: step + 1, epoch, loss: loss_sum, lr, grad_norm })?)?;
+        step_times.push(t0.elapsed().as_secs_f64());
+        bar.set_message(format!("loss {loss_sum:.4}"));
+        bar.inc(1);
+        let done = step + 1;
+        if done % args.checkpoint_every == 0 || done % steps_per_epoch == 0 || done == end_step {
+            let state = CheckpointState { step: done, args: args.clone(), config: cfg.clone() };
+            save_checkpoint(&args.out, &state, &model, &optim)?;
+        }
+    }
+    bar.finish();
+    log.flush()?;
+
+    let inference = model.valid();
+    std::fs::write(args.out.join("model.safetensors"), vip5::weights::save_safetensors(&inference)?)?;
+    std::fs::write(args.out.join("config.json"), serde_json::to_vec_pretty(&cfg)?)?;
+    let mean_step = if step_times.is_empty() { 0.0 } else { step_times.iter().sum::<f64>() / step_times.len() as f64 };
+    let report = serde_json::json!({
+        "preset": args.preset,
+        "mode": args.mode,
+        "device": format!("{:?}", args.device),
+        "steps": end_step - start_step,
+        "seconds": started.elapsed().as_secs_f64(),
+        "mean_step_seconds": mean_step,
+        "samples_per_second": if mean_step > 0.0 { per_step as f64 / mean_step } else { 0.0 },
+        "peak_rss_bytes": peak_rss_bytes(),
+        "params_total": counts.total,
+        "params_trainable": counts.trainable,
+    });
+    std::fs::write(args.out.join("train_report.json"), serde_json::to_vec_pretty(&report)?)?;
+    println!("{report}");
+    Ok(())
+}
+
+/// Adds `more` into `acc`, parameter by parameter.
+fn accumulate<M: Module>(model: &M, acc: &mut GradientsParams, mut more: GradientsParams) {
+    struct Add<'a> {
+        acc: &'a mut GradientsParams,
+        more: &'a mut GradientsParams,
+    }
+    impl ModuleVisitor for Add<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            if let Some(g) = self.more.remove::<D>(p.id) {
+                let sum = match self.acc.remove::<D>(p.id) {
+                    Some(a) => a + g,
+                    None => g,
+                };
+                self.acc.register(p.id, sum);
+            }
+        }
+    }
+    model.visit(&mut Add { acc, more: &mut more });
+}
