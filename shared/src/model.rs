@@ -70,8 +70,14 @@ impl Vip5Model {
             Some(head) => head.forward(h),
             None => {
                 // Tied head (T5 v1.0): rescale by d_model^-0.5 before projecting on `shared`.
-                let w = self.shared.weight.val().transpose().unsqueeze::<3>();
-                h.mul_scalar((self.d_model as f64).powf(-0.5)).matmul(w)
+                // A 2-D matmul: broadcasting the [d, V] table over the batch would copy it B times.
+                let [b, t, d] = h.dims();
+                let w = self.shared.weight.val();
+                let [vocab, _] = w.dims();
+                h.reshape([b * t, d])
+                    .mul_scalar((self.d_model as f64).powf(-0.5))
+                    .matmul(w.transpose())
+                    .reshape([b, t, vocab])
             }
         }
     }

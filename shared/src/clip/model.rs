@@ -220,8 +220,9 @@ impl ClipVision {
             .reshape([b, c, g, p, g, p])
             .permute([0, 2, 4, 1, 3, 5])
             .reshape([b, g * g, c * p * p]);
-        let w = weight.reshape([hidden, c * p * p]).transpose().unsqueeze::<3>();
-        let patches = patches.matmul(w);
+        // one 2-D matmul (a broadcast 3-D one would copy the weight per image)
+        let w = weight.reshape([hidden, c * p * p]).transpose();
+        let patches = patches.reshape([b * g * g, c * p * p]).matmul(w).reshape([b, g * g, hidden]);
         let class = emb.class_embedding.val().reshape([1, 1, hidden]).expand([b, 1, hidden]);
         let tokens = Tensor::cat(vec![class, patches], 1);
         let positions: Vec<i64> = (0..(g * g + 1) as i64).collect();
