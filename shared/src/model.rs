@@ -98,6 +98,19 @@ impl Vip5Model {
     }
 }
 
+/// Draws every lazily initialised parameter now. burn initialises a parameter on first use, so
+/// without this its value depends on when it is first used (e.g. a copy forked to another device
+/// would draw its own values); call it right after seeding and building a model.
+pub fn initialize_params<M: Module>(module: &M) {
+    struct Init;
+    impl ModuleVisitor for Init {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Init);
+}
+
 /// Total and trainable parameter counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ParamCounts {

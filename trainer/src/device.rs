@@ -18,3 +18,15 @@ pub fn make_device(arg: DeviceArg) -> Result<Device> {
         DeviceArg::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
     })
 }
+
+/// `n` devices of one kind for data parallelism: wgpu device i is discrete GPU i (the default
+/// adapter when n = 1); the CPU has one device, shared by all shards.
+pub fn make_devices(arg: DeviceArg, n: usize) -> Result<Vec<Device>> {
+    if n <= 1 {
+        return Ok(vec![make_device(arg)?]);
+    }
+    Ok(match arg {
+        DeviceArg::Cpu => vec![Device::flex(); n],
+        DeviceArg::Wgpu => (0..n).map(|i| Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i))).collect(),
+    })
+}

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, MultiGradientsParams};
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Tensor};
 use clap::Args;
@@ -20,7 +20,7 @@ use vip5::prompt::sampling::{SamplerConfig, Split, TrainingSample, UserRecord, d
 use vip5::prompt::{PromptTokenizer, encode_rendered};
 use vip5::{Task, TrainMode, Vip5Config, Vip5Model};
 
-use crate::device::{DeviceArg, make_device};
+use crate::device::{DeviceArg, make_devices};
 use crate::loss::{TargetBatch, seq2seq_loss};
 use crate::prepare::{Prepared, read_prepared};
 
@@ -117,6 +117,14 @@ pub struct TrainArgs {
     /// Stop after this many optimizer steps in total (the schedule still spans all epochs).
     #[arg(long)]
     pub max_steps: Option<usize>,
+    /// Data parallelism: split every batch over this many devices and let burn sum their
+    /// gradients (`MultiGradientsParams`). With `--device wgpu` device i is discrete GPU i; with
+    /// `--device cpu` all shards share the one CPU device (exercises the same code path).
+    #[arg(long, default_value_t = 1)]
+    pub data_parallel: usize,
+    /// Dropout rate (default: the preset's, 0.1 as VIP5).
+    #[arg(long)]
+    pub dropout: Option<f64>,
 }
 
 /// Saved with every checkpoint; a resume must match it.
@@ -329,6 +337,12 @@ pub fn run_config(args: &TrainArgs, prepared: &Prepared) -> Result<Vip5Config> {
         cfg.feat_dim = d;
     }
     cfg.train_input_tables = args.train_input_tables;
+    if let Some(p) = args.dropout {
+        if !(0.0..1.0).contains(&p) {
+            bail!("--dropout must be in [0, 1)");
+        }
+        cfg.dropout_rate = p;
+    }
     cfg.validate()?;
     Ok(cfg)
 }
@@ -344,9 +358,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let prepared = read_prepared(&args.data)?;
     let tokenizer = PromptTokenizer::from_json_bytes(TOKENIZER_JSON)?;
     let cfg = run_config(&args, &prepared)?;
-    let device = make_device(args.device)?;
+    if args.data_parallel == 0 {
+        bail!("--data-parallel must be at least 1");
+    }
+    let devices = make_devices(args.device, args.data_parallel)?;
+    let device = devices[0].clone();
     device.seed(args.seed);
     let train_device: Device = device.clone().autodiff();
+    let shard_devices: Vec<Device> = devices.iter().map(|d| d.clone().autodiff()).collect();
     let mut model = Vip5Model::new(&cfg, &train_device);
     if let Some(init) = &args.init {
         let bytes = std::fs::read(init).with_context(|| format!("reading {}", init.display()))?;
@@ -364,7 +383,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eprintln!("warning: adapter mode without --init trains adapters on a random frozen backbone");
     }
     let mode = if args.mode == ModeArg::Adapters { TrainMode::Adapters } else { TrainMode::Full };
+    // Parameters are initialised lazily; draw them now, right after seeding, so their values
+    // never depend on what runs first (forks for data parallelism, per-step dropout seeds).
     model = model.with_train_mode(mode, cfg.train_input_tables);
+    vip5::model::initialize_params(&model);
     let counts = model.param_counts(mode, cfg.train_input_tables);
 
     let mut optim = AdamWConfig::new()
@@ -466,20 +488,29 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let task = plan[idx[0]].0;
             let encs: Vec<EncoderSample> = examples.iter().map(|e| e.enc.clone()).collect();
             let targets: Vec<Vec<u32>> = examples.into_iter().map(|e| e.target).collect();
-            let x = EncoderBatch::new(&encs, &cfg)?.to_tensors(&train_device);
-            let tb = TargetBatch::new(&targets, cfg.decoder_start_token_id, !args.uniform_loss_weight);
-            let logits = model.forward(&x, tb.decoder_inputs(&train_device), task);
-            let loss = seq2seq_loss(logits, &tb).div_scalar(args.grad_accum as f64);
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                bar.abandon();
-                bail!(
-                    "loss is {value} at step {step} (epoch {epoch}); stopped without saving. The last good checkpoint is in {} (resume with --resume, e.g. with a lower --lr)",
-                    checkpoint_dir(&args.out).display()
-                );
+            // Data parallelism: each shard runs on its device; burn sums the shards' gradients.
+            let shards = shard_ranges(encs.len(), shard_devices.len());
+            let mut multi = MultiGradientsParams::default();
+            for (range, dev) in shards.iter().zip(&shard_devices) {
+                let shard_model = if shard_devices.len() == 1 { model.clone() } else { model.clone().fork(dev) };
+                let x = EncoderBatch::new(&encs[range.clone()], &cfg)?.to_tensors(dev);
+                let tb = TargetBatch::new(&targets[range.clone()], cfg.decoder_start_token_id, !args.uniform_loss_weight);
+                let logits = shard_model.forward(&x, tb.decoder_inputs(dev), task);
+                // shard mean -> its share of the batch mean, and of the accumulated step
+                let share = range.len() as f64 / encs.len() as f64 / args.grad_accum as f64;
+                let loss = seq2seq_loss(logits, &tb).mul_scalar(share);
+                let value = loss.clone().into_scalar::<f32>() as f64;
+                if !value.is_finite() {
+                    bar.abandon();
+                    bail!(
+                        "loss is {value} at step {step} (epoch {epoch}); stopped without saving. The last good checkpoint is in {} (resume with --resume, e.g. with a lower --lr)",
+                        checkpoint_dir(&args.out).display()
+                    );
+                }
+                loss_sum += value;
+                multi.grads.push((GradientsParams::from_grads(loss.backward(), &shard_model), dev.clone()));
             }
-            loss_sum += value;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let grads = merge_gradients(&model, multi, &train_device);
             grads_total = Some(match grads_total {
                 None => grads,
                 Some(mut acc) => {
@@ -523,6 +554,44 @@ pub fn run(args: TrainArgs) -> Result<()> {
     std::fs::write(args.out.join("train_report.json"), serde_json::to_vec_pretty(&report)?)?;
     println!("{report}");
     Ok(())
+}
+
+/// Splits `n` samples into `parts` contiguous ranges (the first ones one longer), dropping empty ones.
+fn shard_ranges(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    let (base, extra) = (n / parts, n % parts);
+    let mut start = 0;
+    (0..parts)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            let r = start..start + len;
+            start += len;
+            r
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// Sums the devices' gradients with burn's `MultiGradientsParams` and puts each parameter's
+/// gradient on the model's device, ready for clipping and the optimizer step.
+fn merge_gradients<M: Module>(model: &M, mut multi: MultiGradientsParams, device: &Device) -> GradientsParams {
+    if multi.grads.len() == 1 {
+        return multi.grads.pop().map(|(g, _)| g).unwrap_or_default();
+    }
+    struct Merge<'a> {
+        multi: &'a mut MultiGradientsParams,
+        out: GradientsParams,
+        device: &'a Device,
+    }
+    impl ModuleVisitor for Merge<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            if let Some((g, _)) = self.multi.remove::<D>(p.id) {
+                self.out.register(p.id, g.to_device(self.device));
+            }
+        }
+    }
+    let mut merge = Merge { multi: &mut multi, out: GradientsParams::new(), device };
+    model.visit(&mut merge);
+    merge.out
 }
 
 /// Adds `more` into `acc`, parameter by parameter.
