@@ -53,3 +53,88 @@ pub fn run(args: BenchClipArgs) -> Result<()> {
     println!("vip5-rs images_per_s={:.2} batch={} device={:?}", n as f64 / secs, args.batch, args.device);
     Ok(())
 }
+
+#[derive(Args)]
+pub struct BenchTrainArgs {
+    /// Model preset.
+    #[arg(long, default_value = "demo")]
+    preset: String,
+    #[arg(long, value_enum, default_value = "adapters")]
+    mode: crate::train::ModeArg,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Encoder input length (tokens), with `images` visual items of k placeholders each.
+    #[arg(long, default_value_t = 64)]
+    input_len: usize,
+    #[arg(long, default_value_t = 8)]
+    images: usize,
+    /// Decoder target length (tokens).
+    #[arg(long, default_value_t = 4)]
+    target_len: usize,
+    /// Timed optimizer steps (after one warm-up step).
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+}
+
+/// `trainer bench-train`: optimizer steps per second on fixed-shape random inputs (forward,
+/// backward, AdamW step), for the side by side with PyTorch in `bench/train_cpu.sh`.
+pub fn run_train(args: BenchTrainArgs) -> Result<()> {
+    use burn::optim::{AdamWConfig, GradientsParams};
+    use burn::tensor::{Int, TensorData};
+    use vip5::batch::{EncoderBatch, EncoderSample};
+    use vip5::{Task, TrainMode, Vip5Config, Vip5Model};
+
+    let cfg = Vip5Config::preset(&args.preset)?;
+    let device = make_device(args.device)?.autodiff();
+    device.seed(1);
+    let mode = if args.mode == crate::train::ModeArg::Adapters { TrainMode::Adapters } else { TrainMode::Full };
+    let mut model = Vip5Model::new(&cfg, &device).with_train_mode(mode, false);
+    vip5::model::initialize_params(&model);
+    let mut optim = AdamWConfig::new().with_epsilon(1e-6).with_weight_decay(0.01).init();
+    let k = cfg.n_vis_tokens;
+    if args.images * k + 2 > args.input_len {
+        bail!("--input-len must hold the {} visual placeholders", args.images * k);
+    }
+    let samples: Vec<EncoderSample> = (0..args.batch)
+        .map(|b| {
+            let mut ids: Vec<u32> = (0..args.input_len - 1).map(|i| 100 + ((i * 31 + b * 7) % 20000) as u32).collect();
+            for j in 0..args.images * k {
+                ids[1 + j] = cfg.visual_token_id;
+            }
+            ids.push(cfg.eos_token_id);
+            let ww = (1..args.input_len as u32).chain([0]).collect();
+            EncoderSample { input_ids: ids, whole_word_ids: ww, vis_feats: vec![vec![0.5; cfg.feat_dim]; args.images] }
+        })
+        .collect();
+    let x = EncoderBatch::new(&samples, &cfg)?.to_tensors(&device);
+    let targets: Vec<Vec<u32>> = (0..args.batch).map(|b| (0..args.target_len).map(|t| 200 + ((b + t) % 50) as u32).collect()).collect();
+    let tb = crate::loss::TargetBatch::new(&targets, 0, true);
+    let dec = Tensor::<2, Int>::from_data(TensorData::new(tb.decoder_input_ids.clone(), [tb.batch, tb.len]), &device);
+    let mut step = |model: Vip5Model| {
+        let loss = crate::loss::seq2seq_loss(model.forward(&x, dec.clone(), Task::Sequential), &tb);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let m = optim.step(1e-4, model, grads);
+        vip5::model::initialize_params(&m);
+        m
+    };
+    model = step(model); // warm-up
+    let start = Instant::now();
+    for _ in 0..args.steps {
+        model = step(model);
+    }
+    // finish pending work before stopping the clock
+    let _ = model.shared.weight.val().into_data();
+    let secs = start.elapsed().as_secs_f64() / args.steps as f64;
+    println!(
+        "vip5-rs samples_per_s={:.2} step_s={secs:.4} batch={} input_len={} mode={:?} preset={} peak_rss_mb={}",
+        args.batch as f64 / secs,
+        args.batch,
+        args.input_len,
+        args.mode,
+        args.preset,
+        crate::train::peak_rss_bytes().map(|b| b / (1 << 20)).unwrap_or(0)
+    );
+    Ok(())
+}

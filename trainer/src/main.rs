@@ -33,6 +33,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Time the CLIP vision tower on random pixels (images/s), for bench/clip_cpu.sh.
     BenchClip(bench::BenchClipArgs),
+    /// Time training steps on fixed-shape random inputs (samples/s, peak memory), for bench/train_cpu.sh.
+    BenchTrain(bench::BenchTrainArgs),
 }
 
 #[derive(Args)]
@@ -132,5 +134,6 @@ fn main() -> Result<()> {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::BenchClip(args) => bench::run(args),
+        Command::BenchTrain(args) => bench::run_train(args),
     }
 }
