@@ -3,19 +3,9 @@
 //! one), NaN handling, and the evaluation's JSON.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vip5-train-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn trainer(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().expect("run trainer");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
+mod common;
+use common::{temp_dir, trainer};
 
 /// 30 users with 6..10 items over 40 ASINs, in the raw layout.
 fn prepared(dir: &Path) -> PathBuf {
