@@ -121,10 +121,17 @@ pub struct TrainArgs {
     /// gradients (`MultiGradientsParams`). With `--device wgpu` device i is discrete GPU i; with
     /// `--device cpu` all shards share the one CPU device (exercises the same code path).
     #[arg(long, default_value_t = 1)]
+    #[serde(default = "one")]
     pub data_parallel: usize,
     /// Dropout rate (default: the preset's, 0.1 as VIP5).
     #[arg(long)]
+    #[serde(default)]
     pub dropout: Option<f64>,
+}
+
+/// Serde default for settings added after a checkpoint format was first written.
+fn one() -> usize {
+    1
 }
 
 /// Saved with every checkpoint; a resume must match it.
