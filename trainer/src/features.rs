@@ -58,23 +58,25 @@ pub fn read_features(path: &Path) -> Result<FeatureMap> {
 /// Writes the map atomically (a temporary file, then a rename): an interrupted run never leaves
 /// a corrupt file, so it can always resume.
 pub fn write_features(path: &Path, features: &FeatureMap) -> Result<()> {
-    let views: Vec<(String, TensorView<'_>)> = features
+    let bytes: Vec<(&String, Vec<u8>)> = features.iter().map(|(k, v)| (k, f32_le_bytes(v))).collect();
+    let views: Vec<(String, TensorView<'_>)> = bytes
         .iter()
-        .map(|(k, v)| {
-            let bytes: &[u8] = bytemuck_f32(v);
-            Ok((k.clone(), TensorView::new(Dtype::F32, vec![v.len()], bytes)?))
-        })
+        .map(|(k, b)| Ok(((*k).clone(), TensorView::new(Dtype::F32, vec![b.len() / 4], b)?)))
         .collect::<Result<_, safetensors::SafeTensorError>>()?;
-    let data = safetensors::serialize(views, None)?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+    write_atomic(path, &safetensors::serialize(views, None)?)
 }
 
-fn bytemuck_f32(v: &[f32]) -> &[u8] {
-    // f32 has no padding or invalid bit patterns; safetensors stores little-endian, as x86/ARM are.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+/// f32 values as the little-endian bytes safetensors stores.
+pub fn f32_le_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Writes a file atomically: a temporary sibling, then a rename, so a killed run never leaves a
+/// half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 fn progress(len: u64, what: &str) -> ProgressBar {

@@ -18,7 +18,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use vip5::data::{UserSequence, dataset_stats, parse_raw_sequences, parse_sequential_data, reindex_items};
 
-use crate::features::read_features;
+use crate::features::{f32_le_bytes, read_features, write_atomic};
 
 #[derive(Args)]
 pub struct PrepareArgs {
@@ -247,12 +247,6 @@ pub fn run(args: PrepareArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))
-}
-
 pub fn write_prepared(dir: &Path, p: &Prepared) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut seq = Vec::new();
@@ -281,7 +275,7 @@ pub fn write_prepared(dir: &Path, p: &Prepared) -> Result<()> {
         for (r, flag) in has.iter_mut().enumerate() {
             *flag = u8::from(data[r * dim..(r + 1) * dim].iter().any(|&x| x != 0.0));
         }
-        let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let bytes = f32_le_bytes(data);
         let views = vec![
             ("features".to_string(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![rows, *dim], &bytes)?),
             ("has_photo".to_string(), safetensors::tensor::TensorView::new(safetensors::Dtype::U8, vec![rows], &has)?),

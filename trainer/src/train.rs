@@ -21,6 +21,7 @@ use vip5::prompt::{PromptTokenizer, encode_rendered};
 use vip5::{Task, TrainMode, Vip5Config, Vip5Model};
 
 use crate::device::{DeviceArg, make_devices};
+use crate::features::write_atomic;
 use crate::loss::{TargetBatch, seq2seq_loss};
 use crate::prepare::{Prepared, read_prepared};
 
@@ -300,9 +301,7 @@ fn save_checkpoint(out: &Path, state: &CheckpointState, model: &Vip5Model, optim
     let final_dir = dir.join(&name);
     let _ = std::fs::remove_dir_all(&final_dir);
     std::fs::rename(&tmp, &final_dir)?;
-    let latest_tmp = dir.join("latest.tmp");
-    std::fs::write(&latest_tmp, &name)?;
-    std::fs::rename(&latest_tmp, dir.join("latest"))?;
+    write_atomic(&dir.join("latest"), name.as_bytes())?;
     // keep the two newest checkpoints
     let mut all: Vec<_> = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
