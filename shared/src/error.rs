@@ -15,6 +15,8 @@ pub enum Vip5Error {
     ShapeMismatch { name: String, expected: Vec<usize>, found: Vec<usize> },
     #[error("invalid input: {0}")]
     Input(String),
+    #[error("bundle: {0}")]
+    Bundle(String),
     #[error("backend: {0}")]
     Backend(String),
 }

@@ -6,14 +6,17 @@
 
 pub mod adapter;
 pub mod batch;
+pub mod bundle;
 pub mod clip;
 pub mod config;
 pub mod data;
 pub mod decode;
 pub mod error;
+pub mod gguf;
 pub mod metrics;
 pub mod model;
 pub mod prompt;
+pub mod quant;
 pub mod t5;
 pub mod trie;
 pub mod visual;

@@ -129,3 +129,18 @@ pub fn fixture_encoder_batch(outputs: &BTreeMap<String, Array>, cfg: &Vip5Config
         .collect();
     EncoderBatch::new(&samples, cfg).expect("fixture batch")
 }
+
+/// Teacher-forced logits of one fixed prompt (two visual tokens, one image), to compare two
+/// models or two loads of one model.
+pub fn probe_logits(model: &Vip5Model, cfg: &Vip5Config) -> Vec<f32> {
+    let device = flex();
+    let v = cfg.visual_token_id;
+    let sample = EncoderSample {
+        input_ids: vec![37, 5, v, v, 99, 1],
+        whole_word_ids: vec![1, 2, 3, 3, 5, 0],
+        vis_feats: vec![(0..cfg.feat_dim).map(|i| (i as f32 * 0.37).sin()).collect()],
+    };
+    let x = EncoderBatch::new(&[sample], cfg).expect("a valid probe batch").to_tensors(&device);
+    let dec = burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(vec![0i64, 8, 9], [1, 3]), &device);
+    to_vec(model.forward(&x, dec, vip5::Task::Sequential)).1
+}

@@ -8,20 +8,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use vip5::batch::{EncoderBatch, EncoderSample};
 use vip5::weights::{NamedTensor, expected_tensors, load_checkpoint, load_safetensors, read_safetensors, save_safetensors};
 use vip5::{Task, Vip5Config, Vip5Error, Vip5Model};
-use vip5_tests::{flex, read_fixture, to_vec};
-
-fn logits(model: &Vip5Model, cfg: &Vip5Config) -> Vec<f32> {
-    let device = flex();
-    let v = cfg.visual_token_id;
-    let sample = EncoderSample {
-        input_ids: vec![37, 5, v, v, 99, 1],
-        whole_word_ids: vec![1, 2, 3, 4, 5, 0],
-        vis_feats: vec![vec![0.5; cfg.feat_dim]],
-    };
-    let x = EncoderBatch::new(&[sample], cfg).unwrap().to_tensors(&device);
-    let dec = Tensor::<2, Int>::from_data(TensorData::new(vec![0i64, 8, 9], [1, 3]), &device);
-    to_vec(model.forward(&x, dec, Task::Direct)).1
-}
+use vip5_tests::{probe_logits, flex, read_fixture, to_vec};
 
 #[test]
 fn save_then_load_round_trips_every_tensor_by_name() {
@@ -39,11 +26,11 @@ fn save_then_load_round_trips_every_tensor_by_name() {
 
     device.seed(2);
     let b = Vip5Model::new(&cfg, &device);
-    assert_ne!(logits(&a, &cfg), logits(&b, &cfg));
+    assert_ne!(probe_logits(&a, &cfg), probe_logits(&b, &cfg));
     let (b, report) = load_safetensors(b, &bytes, &cfg).unwrap();
     assert_eq!(report.loaded, expected_tensors(&a).len());
     assert!(report.initialised.is_empty() && report.unused.is_empty());
-    assert_eq!(logits(&a, &cfg), logits(&b, &cfg));
+    assert_eq!(probe_logits(&a, &cfg), probe_logits(&b, &cfg));
 }
 
 #[test]
@@ -146,7 +133,7 @@ fn dropout_is_active_only_while_training() {
     infer.seed(5);
     let model = Vip5Model::new(&cfg, &infer);
     // inference device: deterministic
-    assert_eq!(logits(&model, &cfg), logits(&model, &cfg));
+    assert_eq!(probe_logits(&model, &cfg), probe_logits(&model, &cfg));
     // autodiff device in training mode: two passes differ
     let train = flex().autodiff();
     let model = model.to_device(&train);

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -18,7 +18,7 @@ use vip5::metrics::{RankingMetrics, scores_from_beams, scores_from_ranking};
 use vip5::prompt::sampling::sample_negatives;
 use vip5::prompt::{HistorySeparator, PromptTokenizer, Slots, encode_rendered, render, template};
 use vip5::trie::{ItemConstraint, ItemTrie};
-use vip5::{Task, Vip5Config, Vip5Model};
+use vip5::{Task, Vip5Config};
 
 use crate::device::{DeviceArg, make_device};
 use crate::prepare::{Prepared, read_prepared};
@@ -29,8 +29,8 @@ pub struct EvalArgs {
     /// Prepared data folder.
     #[arg(long)]
     data: PathBuf,
-    /// A training output folder (model.safetensors + config.json) or a model.safetensors file
-    /// with its config.json beside it.
+    /// A training output folder (model.safetensors + config.json), a model.safetensors file
+    /// with its config.json beside it, or a bundle (`.gguf`, from `trainer export`).
     #[arg(long)]
     model: PathBuf,
     #[arg(long, value_enum, default_value = "test")]
@@ -111,29 +111,11 @@ struct Case {
     target: u32,
 }
 
-fn load_model(path: &std::path::Path, device: &burn::tensor::Device) -> Result<(Vip5Config, Vip5Model)> {
-    let (weights, config) = if path.is_dir() {
-        (path.join("model.safetensors"), path.join("config.json"))
-    } else {
-        (path.to_path_buf(), path.with_file_name("config.json"))
-    };
-    let cfg_text = std::fs::read_to_string(&config).with_context(|| format!("reading {}", config.display()))?;
-    // Our own config.json, or a Hugging Face one.
-    let cfg: Vip5Config = match serde_json::from_str(&cfg_text) {
-        Ok(c) => c,
-        Err(_) => Vip5Config::from_hf_json(&cfg_text)?,
-    };
-    let bytes = std::fs::read(&weights).with_context(|| format!("reading {}", weights.display()))?;
-    let (model, _) = vip5::weights::load_safetensors(Vip5Model::new(&cfg, device), &bytes, &cfg)
-        .with_context(|| format!("loading {}", weights.display()))?;
-    Ok((cfg, model))
-}
-
 pub fn run(args: EvalArgs) -> Result<()> {
     let prepared = read_prepared(&args.data)?;
     let tokenizer = PromptTokenizer::from_json_bytes(TOKENIZER_JSON)?;
     let device = make_device(args.device)?;
-    let (cfg, model) = load_model(&args.model, &device)?;
+    let (cfg, model) = crate::export::load_model(&args.model, &device)?;
     let split = match args.split {
         SplitArg::Val => Split::Validation,
         SplitArg::Test => Split::Test,
@@ -232,6 +214,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 "seed": args.seed,
                 "beams": args.beams,
                 "reindex_seed": prepared.manifest.reindex_seed,
+                "successor_index": prepared.manifest.successor_index,
                 "rows": rows,
             }))?
         );

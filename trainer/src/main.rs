@@ -3,6 +3,7 @@
 mod bench;
 mod device;
 mod eval;
+mod export;
 mod features;
 mod loss;
 mod prepare;
@@ -31,6 +32,10 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Evaluate a trained model the paper's way, beside the baselines.
     Eval(eval::EvalArgs),
+    /// Write a model bundle (GGUF: config, tokenizer, templates, catalogue, f32/f16/q8_0/q4_0 tensors) for the browser.
+    Export(export::ExportArgs),
+    /// Write a CLIP vision bundle (GGUF) from a Hugging Face CLIP checkpoint.
+    ExportClip(export::ExportClipArgs),
     /// Time the CLIP vision tower on random pixels (images/s), for bench/clip_cpu.sh.
     BenchClip(bench::BenchClipArgs),
     /// Time training steps on fixed-shape random inputs (samples/s, peak memory), for bench/train_cpu.sh.
@@ -133,6 +138,8 @@ fn main() -> Result<()> {
         Command::Prepare(args) => prepare::run(args),
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
+        Command::Export(args) => export::run(args),
+        Command::ExportClip(args) => export::run_clip(args),
         Command::BenchClip(args) => bench::run(args),
         Command::BenchTrain(args) => bench::run_train(args),
     }

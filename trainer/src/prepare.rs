@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use vip5::data::{UserSequence, dataset_stats, parse_raw_sequences, parse_sequential_data, reindex_items};
+use vip5::data::{ItemPermutation, UserSequence, dataset_stats, parse_raw_sequences, parse_sequential_data, reindex_items};
 
 use crate::features::{f32_le_bytes, read_features, write_atomic};
 
@@ -42,6 +42,13 @@ pub struct PrepareArgs {
     /// first-appearance numbering, where max(history)+1 is often the answer).
     #[arg(long)]
     reindex_seed: Option<u64>,
+    /// Then number the items along chains of the training successor graph (after
+    /// `--reindex-seed`, if given): an item's most frequent next purchase in the training parts
+    /// gets the next id, so ids that share T5 word pieces are items bought one after another. Only
+    /// training positions are read (never a validation or test target), so this is an item
+    /// tokenization learned from the training data, not a leak.
+    #[arg(long)]
+    successor_index: bool,
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
@@ -55,6 +62,9 @@ pub struct Manifest {
     pub items: usize,
     pub interactions: usize,
     pub reindex_seed: Option<u64>,
+    /// Items numbered along training successor chains (`--successor-index`).
+    #[serde(default)]
+    pub successor_index: bool,
     pub titles: usize,
     pub feature_dim: Option<usize>,
     pub items_with_photo: usize,
@@ -160,12 +170,12 @@ pub fn run(args: PrepareArgs) -> Result<()> {
     if let Some(seed) = args.reindex_seed {
         let (reindexed, perm) = reindex_items(&sequences, seed)?;
         sequences = reindexed;
-        let mut keys = vec![String::new(); item_keys.len()];
-        for (old, key) in (1u32..).zip(item_keys) {
-            let new = perm.new_id(old).context("re-indexing lost an item")?;
-            keys[new as usize - 1] = key;
-        }
-        item_keys = keys;
+        item_keys = renumber_keys(item_keys, &perm)?;
+    }
+    if args.successor_index {
+        let perm = ItemPermutation::successor_chains(&sequences);
+        sequences = perm.apply(&sequences)?;
+        item_keys = renumber_keys(item_keys, &perm)?;
     }
     let key_to_id: HashMap<&str, u32> = item_keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32 + 1)).collect();
 
@@ -222,6 +232,7 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         items: item_keys.len(),
         interactions: stats.interactions,
         reindex_seed: args.reindex_seed,
+        successor_index: args.successor_index,
         titles: titles.len(),
         feature_dim: features.as_ref().map(|(d, _)| *d),
         items_with_photo,
@@ -239,7 +250,11 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         m.interactions,
         m.titles,
         m.feature_dim.map(|d| format!("{d}-d for {} items", m.items_with_photo)).unwrap_or_else(|| "none (zero placeholder)".into()),
-        m.reindex_seed.map(|s| format!(", items re-indexed with seed {s}")).unwrap_or_default()
+        format!(
+            "{}{}",
+            m.reindex_seed.map(|s| format!(", items re-indexed with seed {s}")).unwrap_or_default(),
+            if m.successor_index { ", numbered along training successor chains" } else { "" }
+        )
     );
     for (what, n) in &m.warnings {
         eprintln!("warning: {n} {what}");
@@ -323,4 +338,16 @@ pub fn read_prepared(dir: &Path) -> Result<Prepared> {
         None
     };
     Ok(Prepared { manifest, sequences, item_keys, titles, user_keys, features })
+}
+
+/// Item keys in the order of a renumbering (`keys[id - 1]` is item `id`'s key).
+fn renumber_keys(keys: Vec<String>, perm: &ItemPermutation) -> Result<Vec<String>> {
+    let mut out = vec![String::new(); keys.len()];
+    for (old, key) in (1u32..).zip(keys) {
+        let new = perm
+            .new_id(old)
+            .with_context(|| format!("re-numbering lost item {old} ({key}): it is in the item map but in no sequence"))?;
+        *out.get_mut(new as usize - 1).context("re-numbering gave an id past the item map")? = key;
+    }
+    Ok(out)
 }
