@@ -69,11 +69,12 @@ struct TemplateRecord {
     source: String,
 }
 
-/// The storage type of a tensor in a bundle quantized as `quant`: matrices whose rows fill whole
-/// blocks are quantized; 1-D tensors (norm gains, biases) and small tables stay f32.
+/// The storage type of a tensor in a bundle quantized as `quant`: matrices (and CLIP's 4-D patch
+/// convolution) whose rows fill whole blocks are quantized; 1-D tensors (norm gains, biases) and
+/// small tables stay f32.
 pub fn storage_type(shape: &[usize], quant: GgmlType) -> GgmlType {
     let numel: usize = shape.iter().product();
-    let is_matrix = shape.len() == 2;
+    let is_matrix = shape.len() >= 2;
     let rows_fill_blocks = shape.last().is_some_and(|&d| d % quant.block_len() == 0);
     if is_matrix && rows_fill_blocks && numel >= SMALL_TABLE { quant } else { GgmlType::F32 }
 }

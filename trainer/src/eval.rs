@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -66,6 +68,10 @@ pub struct EvalArgs {
     /// Print one JSON document instead of the table.
     #[arg(long)]
     json: bool,
+    /// Also write every user's ranked list (JSON lines: prompt, method, case, target, ranked), for
+    /// `trainer compare-rankings` (e.g. a q8_0 bundle against its f32 original).
+    #[arg(long)]
+    rankings_out: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -132,6 +138,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let popularity = PopularityBaseline::fit(&prepared.sequences);
     let beam = BeamConfig { num_beams: args.beams, num_return_sequences: args.beams, max_length: args.max_length, length_penalty: 1.0, early_stopping: true };
     let mut rows = Vec::new();
+    let mut rankings = match &args.rankings_out {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => None,
+    };
     for prompt in &args.prompts {
         let t = template(prompt)?;
         let direct = t.task == Task::Direct;
@@ -200,10 +212,21 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 bar.inc(chunk.len() as u64);
             }
             bar.finish_and_clear();
+            if let Some(out) = rankings.as_mut() {
+                let mut rng = StdRng::seed_from_u64(args.seed);
+                for (case, (s, c)) in scored.iter().zip(&cases).enumerate() {
+                    let ranked = vip5::metrics::rank_by_score(s, &mut rng)?;
+                    let line = serde_json::json!({ "prompt": prompt, "method": format!("vip5 {decoding}"), "case": case, "target": c.target, "ranked": ranked });
+                    writeln!(out, "{line}")?;
+                }
+            }
             let m = metrics(&scored, &truth, args.seed)?;
             let share = if returned > 0 { non_items as f64 / returned as f64 } else { 0.0 };
             rows.push(row(prompt, &format!("vip5 {decoding}"), &m, Some(share), Some(start.elapsed().as_secs_f64())));
         }
+    }
+    if let Some(mut out) = rankings {
+        out.flush()?;
     }
     if args.json {
         println!(

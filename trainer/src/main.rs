@@ -1,6 +1,7 @@
 //! `trainer`: the native VIP5 tool.
 
 mod bench;
+mod compare;
 mod device;
 mod eval;
 mod export;
@@ -36,6 +37,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Write a CLIP vision bundle (GGUF) from a Hugging Face CLIP checkpoint.
     ExportClip(export::ExportClipArgs),
+    /// Compare two models' ranked lists on the same users (top-k agreement, paired bootstrap of HR and NDCG).
+    CompareRankings(compare::CompareArgs),
     /// Time the CLIP vision tower on random pixels (images/s), for bench/clip_cpu.sh.
     BenchClip(bench::BenchClipArgs),
     /// Time training steps on fixed-shape random inputs (samples/s, peak memory), for bench/train_cpu.sh.
@@ -140,6 +143,7 @@ fn main() -> Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => export::run(args),
         Command::ExportClip(args) => export::run_clip(args),
+        Command::CompareRankings(args) => compare::run(args),
         Command::BenchClip(args) => bench::run(args),
         Command::BenchTrain(args) => bench::run_train(args),
     }
