@@ -30,6 +30,10 @@ pub const ARCHITECTURE: &str = "vip5";
 /// their precision.
 pub const SMALL_TABLE: usize = 1024;
 
+/// The optional tensor of item image features, `[items + 1, feat_dim]` (row = item id; row 0 and
+/// items without a photo are zero).
+pub const ITEM_FEATURES: &str = "vip5.item_features";
+
 const KEY_VERSION: &str = "vip5.bundle.version";
 const KEY_KIND: &str = "vip5.bundle.kind";
 const KEY_QUANT: &str = "vip5.bundle.quant";
@@ -103,6 +107,7 @@ pub fn write_model_bundle(
     tensors: &BTreeMap<String, NamedTensor>,
     tokenizer_json: &str,
     catalog: &[CatalogItem],
+    item_features: Option<&[f32]>,
     quant: GgmlType,
 ) -> Result<Vec<u8>> {
     let mut w = GgufWriter::new();
@@ -119,6 +124,19 @@ pub fn write_model_bundle(
         .metadata(KEY_CATALOG_KEYS, MetaValue::Array(catalog.iter().map(|c| MetaValue::String(c.key.clone())).collect()))
         .metadata(KEY_CATALOG_TITLES, MetaValue::Array(catalog.iter().map(|c| MetaValue::String(c.title.clone())).collect()));
     encode_tensors(&mut w, tensors, quant)?;
+    if let Some(features) = item_features {
+        let shape = [catalog.len() + 1, cfg.feat_dim];
+        if features.len() != shape[0] * shape[1] {
+            return Err(Vip5Error::Bundle(format!(
+                "{} item feature values for {} items of {} dimensions",
+                features.len(),
+                catalog.len(),
+                cfg.feat_dim
+            )));
+        }
+        let ty = storage_type(&shape, quant);
+        w.tensor(ITEM_FEATURES, &shape, ty, quant::quantize(features, ty)?)?;
+    }
     Ok(w.to_bytes())
 }
 
@@ -251,15 +269,34 @@ impl<'a> Bundle<'a> {
         &self.gguf.tensors
     }
 
-    /// Every tensor decoded to f32.
+    fn decode(&self, info: &TensorInfo) -> Result<Vec<f32>> {
+        quant::dequantize(self.gguf.tensor_bytes(info), info.ty, info.numel())
+            .map_err(|e| Vip5Error::Bundle(format!("tensor `{}`: {e}", info.name)))
+    }
+
+    /// The item image features, when the bundle has them, checked against the catalogue and the
+    /// model's feature size.
+    pub fn item_features(&self, items: usize, feat_dim: usize) -> Result<Option<Vec<f32>>> {
+        let Some(info) = self.gguf.tensors.iter().find(|t| t.name == ITEM_FEATURES) else { return Ok(None) };
+        if info.shape != [items + 1, feat_dim] {
+            return Err(Vip5Error::Bundle(format!(
+                "item features have shape {:?}; {} catalogue items of {feat_dim}-d features need [{}, {feat_dim}]",
+                info.shape,
+                items,
+                items + 1
+            )));
+        }
+        self.decode(info).map(Some)
+    }
+
+    /// Every model tensor decoded to f32 (the item features are not model weights).
     pub fn tensors(&self) -> Result<BTreeMap<String, NamedTensor>> {
         self.gguf
             .tensors
             .iter()
+            .filter(|info| info.name != ITEM_FEATURES)
             .map(|info| {
-                let data = quant::dequantize(self.gguf.tensor_bytes(info), info.ty, info.numel())
-                    .map_err(|e| Vip5Error::Bundle(format!("tensor `{}`: {e}", info.name)))?;
-                Ok((info.name.clone(), NamedTensor { shape: info.shape.clone(), data }))
+                Ok((info.name.clone(), NamedTensor { shape: info.shape.clone(), data: self.decode(info)? }))
             })
             .collect()
     }

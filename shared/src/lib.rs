@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod model;
 pub mod prompt;
 pub mod quant;
+pub mod recommend;
 pub mod t5;
 pub mod trie;
 pub mod visual;

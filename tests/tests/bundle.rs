@@ -66,7 +66,7 @@ fn model_bundle_round_trips_config_tokenizer_catalogue_and_weights() {
     let reference = probe_logits(&model, &cfg);
     let mut worst = BTreeMap::new();
     for quant in [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0] {
-        let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog(), quant).expect("write");
+        let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog(), None, quant).expect("write");
         let bundle = Bundle::from_bytes(&bytes).expect("read");
         assert_eq!(bundle.quant, quant.name());
         assert_eq!(bundle.config().expect("config"), cfg);
@@ -131,7 +131,7 @@ fn clip_bundle_round_trips_and_is_not_a_model() {
 fn small_bundle() -> Vec<u8> {
     let cfg = Vip5Config::tiny();
     let (_, tensors) = model_and_tensors(&cfg, 1);
-    write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog(), GgmlType::Q8_0).expect("write")
+    write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog(), None, GgmlType::Q8_0).expect("write")
 }
 
 fn load_error(bytes: &[u8]) -> String {
@@ -190,7 +190,7 @@ fn wrong_version_architecture_and_shapes_are_named() {
     let cfg = Vip5Config::tiny();
     let (_, tensors) = model_and_tensors(&cfg, 1);
     let other = Vip5Config { d_ff: 48, ..cfg };
-    let bytes = write_model_bundle(&other, &tensors, TOKENIZER, &[], GgmlType::F32).expect("write");
+    let bytes = write_model_bundle(&other, &tensors, TOKENIZER, &[], None, GgmlType::F32).expect("write");
     let err = load_error(&bytes);
     assert!(err.contains("DenseReluDense.wi.weight") && err.contains("[48, 16]"), "{err}");
 }

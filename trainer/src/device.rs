@@ -10,12 +10,17 @@ pub enum DeviceArg {
     Cpu,
     /// GPU through wgpu (Vulkan, Metal or DX12; Mesa's lavapipe on a machine without a GPU).
     Wgpu,
+    /// NVIDIA GPU through CUDA (only in a trainer built with `--features cuda`).
+    #[cfg(feature = "cuda")]
+    Cuda,
 }
 
 pub fn make_device(arg: DeviceArg) -> Result<Device> {
     Ok(match arg {
         DeviceArg::Cpu => Device::flex(),
         DeviceArg::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        #[cfg(feature = "cuda")]
+        DeviceArg::Cuda => Device::cuda(0),
     })
 }
 
@@ -28,5 +33,7 @@ pub fn make_devices(arg: DeviceArg, n: usize) -> Result<Vec<Device>> {
     Ok(match arg {
         DeviceArg::Cpu => vec![Device::flex(); n],
         DeviceArg::Wgpu => (0..n).map(|i| Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i))).collect(),
+        #[cfg(feature = "cuda")]
+        DeviceArg::Cuda => (0..n).map(Device::cuda).collect(),
     })
 }

@@ -105,13 +105,22 @@ fn model_tensors(model: &Vip5Model) -> Result<BTreeMap<String, NamedTensor>> {
     Ok(read_safetensors(&save_safetensors(model)?)?)
 }
 
-fn catalog(data: Option<&Path>) -> Result<Vec<CatalogItem>> {
-    let Some(dir) = data else { return Ok(Vec::new()) };
+/// The catalogue (keys and titles) and, when the data has photos, the item features.
+fn catalog(data: Option<&Path>, feat_dim: usize) -> Result<(Vec<CatalogItem>, Option<Vec<f32>>)> {
+    let Some(dir) = data else { return Ok((Vec::new(), None)) };
     let prepared = read_prepared(dir)?;
-    Ok((1u32..)
+    let catalog = (1u32..)
         .zip(&prepared.item_keys)
         .map(|(id, key)| CatalogItem { key: key.clone(), title: prepared.titles.get(&id).cloned().unwrap_or_default() })
-        .collect())
+        .collect();
+    let features = match prepared.features {
+        Some((dim, _)) if dim != feat_dim => {
+            bail!("{} has {dim}-d image features but the model takes {feat_dim}-d ones", dir.display())
+        }
+        Some((_, values)) => Some(values),
+        None => None,
+    };
+    Ok((catalog, features))
 }
 
 /// Reads the bundle back, builds it on the CPU and reports sizes and the load time.
@@ -182,9 +191,9 @@ pub fn run(args: ExportArgs) -> Result<()> {
         }
         (None, None) => bail!("give --model or --random-preset"),
     };
-    let catalog = catalog(args.data.as_deref())?;
+    let (catalog, features) = catalog(args.data.as_deref(), cfg.feat_dim)?;
     let tokenizer = std::str::from_utf8(TOKENIZER_JSON).context("the bundled tokenizer is not UTF-8")?;
-    let bytes = write_model_bundle(&cfg, &tensors, tokenizer, &catalog, quant)?;
+    let bytes = write_model_bundle(&cfg, &tensors, tokenizer, &catalog, features.as_deref(), quant)?;
     write_atomic(&args.output.out, &bytes)?;
     verify_and_report(&bytes, &args.output.out, args.output.json)
 }

@@ -1,0 +1,257 @@
+//! The recommender a page (or `trainer recommend`) runs: a bundle's model, tokenizer and
+//! catalogue, and a visitor's history given as the shop's stable item keys. Everything that turns
+//! a history into answers lives here once, so the browser and the native tool give the same
+//! results for the same bundle.
+//!
+//! Visitors are anonymous: prompts use `{user_desc}` templates with [`ANONYMOUS_VISITOR`]. Keys
+//! the bundle does not know are skipped (and counted), so a history outlives a re-indexed bundle.
+
+use std::collections::HashMap;
+
+use burn::tensor::Device;
+use serde::Serialize;
+
+use crate::batch::{EncoderBatch, EncoderSample};
+use crate::bundle::{Bundle, CatalogItem};
+use crate::config::Vip5Config;
+use crate::decode::{BeamConfig, TokenConstraint, beam_search, yes_probability};
+use crate::error::{Result, Vip5Error};
+use crate::model::Vip5Model;
+use crate::prompt::personalize::{ANONYMOUS_VISITOR, PersonalRequest, Truncation, build_personal_prompt};
+use crate::prompt::tokens::PromptTokenizer;
+use crate::prompt::{NO_TOKEN_ID, YES_TOKEN_ID};
+use crate::trie::{ItemConstraint, ItemTrie};
+use crate::Task;
+
+/// Templates used for visitors (seen in training, `{user_desc}` slot).
+pub const SEQUENTIAL_TEMPLATE: &str = "A-6";
+pub const YES_NO_TEMPLATE: &str = "A-8";
+pub const CANDIDATES_TEMPLATE: &str = "B-5";
+/// Input budget in tokens (VIP5's).
+pub const MAX_INPUT_TOKENS: usize = 512;
+
+/// One recommended or ranked item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoredItem {
+    /// Model id (1-based position in the catalogue).
+    pub id: u32,
+    pub key: String,
+    pub title: String,
+    /// Length-normalised log-probability of the beam (sequential/candidates) or P(yes).
+    pub score: f32,
+}
+
+/// A history resolved against the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedHistory {
+    pub ids: Vec<u32>,
+    /// Keys the bundle does not know (kept by the caller, skipped in prompts).
+    pub unknown: usize,
+}
+
+/// A VIP5 model ready to answer for one device.
+pub struct Recommender {
+    pub model: Vip5Model,
+    pub cfg: Vip5Config,
+    pub tokenizer: PromptTokenizer,
+    pub catalog: Vec<CatalogItem>,
+    key_to_id: HashMap<String, u32>,
+    trie: ItemTrie,
+    /// `[items + 1] x feat_dim` image features (row = item id), or none: zero placeholders.
+    item_features: Option<Vec<f32>>,
+    device: Device,
+}
+
+impl Recommender {
+    /// Builds the model of a bundle on `device`.
+    pub fn from_bundle(bytes: &[u8], device: Device) -> Result<Self> {
+        let bundle = Bundle::from_bytes(bytes)?;
+        let (model, cfg) = bundle.load_model(&device)?;
+        let tokenizer = PromptTokenizer::from_json_bytes(bundle.tokenizer_json()?.as_bytes())?;
+        let catalog = bundle.catalog()?;
+        if catalog.is_empty() {
+            return Err(Vip5Error::Bundle("the bundle has no item catalogue (export it with `trainer export --data`)".into()));
+        }
+        let item_features = bundle.item_features(catalog.len(), cfg.feat_dim)?;
+        Self::new(model, cfg, tokenizer, catalog, item_features, device)
+    }
+
+    pub fn new(
+        model: Vip5Model,
+        cfg: Vip5Config,
+        tokenizer: PromptTokenizer,
+        catalog: Vec<CatalogItem>,
+        item_features: Option<Vec<f32>>,
+        device: Device,
+    ) -> Result<Self> {
+        let mut key_to_id = HashMap::with_capacity(catalog.len());
+        for (id, item) in (1u32..).zip(&catalog) {
+            if key_to_id.insert(item.key.clone(), id).is_some() {
+                return Err(Vip5Error::Bundle(format!("item key `{}` appears twice in the catalogue", item.key)));
+            }
+        }
+        let trie = ItemTrie::from_item_numbers(&tokenizer, 1..=catalog.len() as u32)?;
+        Ok(Self { model, cfg, tokenizer, catalog, key_to_id, trie, item_features, device })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn item_id(&self, key: &str) -> Option<u32> {
+        self.key_to_id.get(key).copied()
+    }
+
+    /// Model ids of the known keys, in order; unknown keys are counted and skipped.
+    pub fn resolve(&self, keys: &[String]) -> ResolvedHistory {
+        let ids: Vec<u32> = keys.iter().filter_map(|k| self.item_id(k)).collect();
+        ResolvedHistory { unknown: keys.len() - ids.len(), ids }
+    }
+
+    fn resolve_known(&self, keys: &[String], what: &str) -> Result<Vec<u32>> {
+        keys.iter()
+            .map(|k| self.item_id(k).ok_or_else(|| Vip5Error::Input(format!("{what}: item `{k}` is not in this bundle's catalogue"))))
+            .collect()
+    }
+
+    fn scored(&self, id: u32, score: f32) -> ScoredItem {
+        let item = &self.catalog[id as usize - 1];
+        ScoredItem { id, key: item.key.clone(), title: item.title.clone(), score }
+    }
+
+    fn sample(&self, history: &[u32], template_id: &str, item: Option<u32>, candidates: &[u32]) -> Result<EncoderSample> {
+        let prompt = build_personal_prompt(
+            &self.tokenizer,
+            &PersonalRequest {
+                history,
+                user: None,
+                template_id,
+                item,
+                candidates,
+                n_vis_tokens: self.cfg.n_vis_tokens,
+                max_input_tokens: MAX_INPUT_TOKENS,
+                truncation: Truncation::DropOldestItems,
+            },
+        )?;
+        let vis_feats = prompt
+            .image_items
+            .iter()
+            .map(|&id| match &self.item_features {
+                Some(f) => f[id as usize * self.cfg.feat_dim..(id as usize + 1) * self.cfg.feat_dim].to_vec(),
+                None => vec![0.0; self.cfg.feat_dim],
+            })
+            .collect();
+        Ok(EncoderSample { input_ids: prompt.encoded.input_ids, whole_word_ids: prompt.encoded.whole_word_ids, vis_feats })
+    }
+
+    /// The next items for a visitor with this history (item keys, oldest first): beam search over
+    /// real catalogue items only, never one already in the history nor in `exclude`; with `only`,
+    /// among those items alone. Returns at most `k` items, best first.
+    pub async fn recommend_next(&self, history: &[String], k: usize, exclude: &[String], only: Option<&[String]>) -> Result<Vec<ScoredItem>> {
+        let resolved = self.resolve(history);
+        if resolved.ids.is_empty() {
+            return Err(Vip5Error::Input("the history holds no item of this catalogue yet: record one first".into()));
+        }
+        let mut banned = resolved.ids.clone();
+        banned.extend(self.resolve(exclude).ids);
+        let mask = match only {
+            Some(keys) => {
+                let allowed: Vec<u32> = self.resolve_known(keys, "only")?.into_iter().filter(|i| !banned.contains(i)).collect();
+                self.trie.allow_only(allowed)
+            }
+            None => self.trie.allow_all_except(banned),
+        };
+        let allowed = mask.allowed_items();
+        if allowed == 0 {
+            return Err(Vip5Error::Input("no catalogue item is left to recommend after the history and the filters".into()));
+        }
+        let beams = k.clamp(1, allowed);
+        let sample = self.sample(&resolved.ids, SEQUENTIAL_TEMPLATE, None, &[])?;
+        let x = EncoderBatch::new(&[sample], &self.cfg)?.to_tensors(&self.device);
+        let constraint = ItemConstraint { trie: &self.trie, masks: vec![mask] };
+        let beam = BeamConfig { num_beams: beams, num_return_sequences: beams, max_length: 50, length_penalty: 1.0, early_stopping: true };
+        let hyps = beam_search(
+            &self.model,
+            &x,
+            Task::Sequential,
+            &beam,
+            self.cfg.eos_token_id,
+            self.cfg.decoder_start_token_id,
+            Some(&constraint as &dyn TokenConstraint),
+        )
+        .await?;
+        let mut out = Vec::new();
+        for h in hyps.into_iter().flatten() {
+            if let Some(id) = self.trie.item_of(&h.tokens) {
+                if !out.iter().any(|s: &ScoredItem| s.id == id) {
+                    out.push(self.scored(id, h.score));
+                }
+            }
+        }
+        out.truncate(k.max(1));
+        Ok(out)
+    }
+
+    /// P(yes) that the visitor would buy each item next (A-8, one batch).
+    pub async fn score(&self, history: &[String], items: &[String]) -> Result<Vec<ScoredItem>> {
+        let resolved = self.resolve(history);
+        if resolved.ids.is_empty() {
+            return Err(Vip5Error::Input("the history holds no item of this catalogue yet: record one first".into()));
+        }
+        let ids = self.resolve_known(items, "score")?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let samples = ids.iter().map(|&id| self.sample(&resolved.ids, YES_NO_TEMPLATE, Some(id), &[])).collect::<Result<Vec<_>>>()?;
+        let x = EncoderBatch::new(&samples, &self.cfg)?.to_tensors(&self.device);
+        let p = yes_probability(&self.model, &x, Task::Sequential, self.cfg.decoder_start_token_id, YES_TOKEN_ID, NO_TOKEN_ID).await?;
+        Ok(ids.iter().zip(p).map(|(&id, p)| self.scored(id, p)).collect())
+    }
+
+    /// Orders candidate items for the visitor (B-5: the model picks among the candidates; the
+    /// beams give the order). Candidates the beams do not reach come last, in the given order.
+    pub async fn rank_candidates(&self, history: &[String], candidates: &[String]) -> Result<Vec<ScoredItem>> {
+        let resolved = self.resolve(history);
+        if resolved.ids.is_empty() {
+            return Err(Vip5Error::Input("the history holds no item of this catalogue yet: record one first".into()));
+        }
+        let ids = self.resolve_known(candidates, "rankCandidates")?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sample = self.sample(&resolved.ids, CANDIDATES_TEMPLATE, None, &ids)?;
+        let x = EncoderBatch::new(&[sample], &self.cfg)?.to_tensors(&self.device);
+        let beams = ids.len().min(20);
+        let constraint = ItemConstraint { trie: &self.trie, masks: vec![self.trie.allow_only(ids.iter().copied())] };
+        let beam = BeamConfig { num_beams: beams, num_return_sequences: beams, max_length: 50, length_penalty: 1.0, early_stopping: true };
+        let hyps = beam_search(
+            &self.model,
+            &x,
+            Task::Direct,
+            &beam,
+            self.cfg.eos_token_id,
+            self.cfg.decoder_start_token_id,
+            Some(&constraint as &dyn TokenConstraint),
+        )
+        .await?;
+        let mut out: Vec<ScoredItem> = Vec::new();
+        for h in hyps.into_iter().flatten() {
+            if let Some(id) = self.trie.item_of(&h.tokens) {
+                if !out.iter().any(|s| s.id == id) {
+                    out.push(self.scored(id, h.score));
+                }
+            }
+        }
+        for id in ids {
+            if !out.iter().any(|s| s.id == id) {
+                out.push(self.scored(id, f32::NEG_INFINITY));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The anonymous visitor label prompts use.
+    pub fn visitor_label(&self) -> &'static str {
+        ANONYMOUS_VISITOR
+    }
+}

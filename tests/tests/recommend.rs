@@ -1,0 +1,84 @@
+//! The recommender a page runs, natively: history by item keys, constrained answers, filters,
+//! unknown keys, and clear errors. (The browser tests compare the wasm build against these same
+//! calls on the same bundle.)
+
+use vip5::bundle::{CatalogItem, write_model_bundle};
+use vip5::quant::GgmlType;
+use vip5::recommend::Recommender;
+use vip5::weights::{read_safetensors, save_safetensors};
+use vip5::{Vip5Config, Vip5Model};
+use vip5_tests::flex;
+
+const TOKENIZER: &str = include_str!("../../data/tokenizers/t5-small/tokenizer.json");
+
+fn keys(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn recommender(items: usize) -> Recommender {
+    let cfg = Vip5Config::tiny();
+    let device = flex();
+    device.seed(11);
+    let model = Vip5Model::new(&cfg, &device);
+    let tensors = read_safetensors(&save_safetensors(&model).expect("save")).expect("read");
+    let catalog: Vec<CatalogItem> = (1..=items).map(|i| CatalogItem { key: format!("SKU{i:03}"), title: format!("item {i}") }).collect();
+    let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, None, GgmlType::F32).expect("bundle");
+    Recommender::from_bundle(&bytes, device).expect("recommender")
+}
+
+#[test]
+fn recommendations_are_real_unseen_items_and_respect_filters() {
+    let r = recommender(40);
+    let history = keys(&["SKU003", "SKU017", "NOT-IN-BUNDLE", "SKU025"]);
+    assert_eq!(r.resolve(&history).ids, vec![3, 17, 25]);
+    assert_eq!(r.resolve(&history).unknown, 1);
+    let recs = pollster::block_on(r.recommend_next(&history, 10, &keys(&["SKU001"]), None)).expect("recommend");
+    assert_eq!(recs.len(), 10);
+    for s in &recs {
+        assert!((1..=40).contains(&s.id));
+        assert_eq!(s.key, format!("SKU{:03}", s.id));
+        assert!(![1, 3, 17, 25].contains(&s.id), "recommended {} from the history or the exclusions", s.id);
+    }
+    // Beam scores come best first, items once each.
+    assert!(recs.windows(2).all(|w| w[0].score >= w[1].score), "{recs:?}");
+    let mut ids: Vec<u32> = recs.iter().map(|s| s.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 10);
+
+    let only = keys(&["SKU003", "SKU010", "SKU011", "SKU012"]);
+    let recs = pollster::block_on(r.recommend_next(&history, 10, &[], Some(&only))).expect("only");
+    let got: Vec<u32> = recs.iter().map(|s| s.id).collect();
+    assert_eq!(got.len(), 3, "SKU003 is in the history: 3 candidates remain, got {got:?}");
+    assert!(got.iter().all(|id| [10, 11, 12].contains(id)));
+}
+
+#[test]
+fn scores_and_candidate_rankings() {
+    let r = recommender(30);
+    let history = keys(&["SKU002", "SKU009"]);
+    let items = keys(&["SKU004", "SKU005", "SKU030"]);
+    let scored = pollster::block_on(r.score(&history, &items)).expect("score");
+    assert_eq!(scored.iter().map(|s| s.id).collect::<Vec<_>>(), vec![4, 5, 30]);
+    assert!(scored.iter().all(|s| s.score > 0.0 && s.score < 1.0));
+    // One item scored alone gets the same probability as in the batch (padding is masked).
+    let alone = pollster::block_on(r.score(&history, &items[1..2])).expect("score");
+    assert!((alone[0].score - scored[1].score).abs() < 1e-5);
+
+    let ranked = pollster::block_on(r.rank_candidates(&history, &items)).expect("rank");
+    let mut ids: Vec<u32> = ranked.iter().map(|s| s.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![4, 5, 30], "a permutation of the candidates");
+}
+
+#[test]
+fn clear_errors_for_empty_or_unknown_input() {
+    let r = recommender(12);
+    let err = pollster::block_on(r.recommend_next(&keys(&["UNKNOWN"]), 5, &[], None)).expect_err("no known item");
+    assert!(err.to_string().contains("record one first"), "{err}");
+    let err = pollster::block_on(r.score(&keys(&["SKU001"]), &keys(&["NOPE"]))).expect_err("unknown item");
+    assert!(err.to_string().contains("item `NOPE` is not in this bundle's catalogue"), "{err}");
+    let all: Vec<String> = (1..=12).map(|i| format!("SKU{i:03}")).collect();
+    let err = pollster::block_on(r.recommend_next(&all, 5, &[], None)).expect_err("nothing left");
+    assert!(err.to_string().contains("no catalogue item is left"), "{err}");
+}
