@@ -120,6 +120,18 @@ impl Recommender {
     }
 
     fn sample(&self, history: &[u32], template_id: &str, item: Option<u32>, candidates: &[u32]) -> Result<EncoderSample> {
+        self.sample_with_photo(history, template_id, item, candidates, None)
+    }
+
+    /// `photo`: features for one item id that override the bundle's (a visitor's own photo).
+    fn sample_with_photo(
+        &self,
+        history: &[u32],
+        template_id: &str,
+        item: Option<u32>,
+        candidates: &[u32],
+        photo: Option<(u32, &[f32])>,
+    ) -> Result<EncoderSample> {
         let prompt = build_personal_prompt(
             &self.tokenizer,
             &PersonalRequest {
@@ -136,9 +148,12 @@ impl Recommender {
         let vis_feats = prompt
             .image_items
             .iter()
-            .map(|&id| match &self.item_features {
-                Some(f) => f[id as usize * self.cfg.feat_dim..(id as usize + 1) * self.cfg.feat_dim].to_vec(),
-                None => vec![0.0; self.cfg.feat_dim],
+            .map(|&id| match (&self.item_features, photo) {
+                (_, Some((photo_id, features))) if photo_id == id => features.to_vec(),
+                (Some(f), _) if (id as usize) < self.catalog.len() + 1 => {
+                    f[id as usize * self.cfg.feat_dim..(id as usize + 1) * self.cfg.feat_dim].to_vec()
+                }
+                _ => vec![0.0; self.cfg.feat_dim],
             })
             .collect();
         Ok(EncoderSample { input_ids: prompt.encoded.input_ids, whole_word_ids: prompt.encoded.whole_word_ids, vis_feats })
@@ -206,6 +221,30 @@ impl Recommender {
         let x = EncoderBatch::new(&samples, &self.cfg)?.to_tensors(&self.device);
         let p = yes_probability(&self.model, &x, Task::Sequential, self.cfg.decoder_start_token_id, YES_TOKEN_ID, NO_TOKEN_ID).await?;
         Ok(ids.iter().zip(p).map(|(&id, p)| self.scored(id, p)).collect())
+    }
+
+    /// P(yes) that the visitor would buy the product in a photo: the photo's CLIP features fill
+    /// the visual tokens of a new item id (one past the catalogue), so only the picture speaks for
+    /// it. Meaningful with a model trained on real photos; the demo model's visual tokens carry no
+    /// signal.
+    pub async fn score_photo(&self, history: &[String], features: &[f32]) -> Result<f32> {
+        if features.len() != self.cfg.feat_dim {
+            return Err(Vip5Error::Input(format!(
+                "image features have {} values; this model takes {} (a CLIP with projection_dim {})",
+                features.len(),
+                self.cfg.feat_dim,
+                self.cfg.feat_dim
+            )));
+        }
+        let resolved = self.resolve(history);
+        if resolved.ids.is_empty() {
+            return Err(Vip5Error::Input("the history holds no item of this catalogue yet: record one first".into()));
+        }
+        let new_item = self.catalog.len() as u32 + 1;
+        let sample = self.sample_with_photo(&resolved.ids, YES_NO_TEMPLATE, Some(new_item), &[], Some((new_item, features)))?;
+        let x = EncoderBatch::new(&[sample], &self.cfg)?.to_tensors(&self.device);
+        let p = yes_probability(&self.model, &x, Task::Sequential, self.cfg.decoder_start_token_id, YES_TOKEN_ID, NO_TOKEN_ID).await?;
+        p.first().copied().ok_or_else(|| Vip5Error::Backend("no probability came back".into()))
     }
 
     /// Orders candidate items for the visitor (B-5: the model picks among the candidates; the

@@ -138,3 +138,63 @@ pub fn run_train(args: BenchTrainArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Args)]
+pub struct BenchQuantArgs {
+    /// Rows of the activation (tokens in a batch).
+    #[arg(long, default_value_t = 8)]
+    rows: usize,
+    /// Inner dimension (t5-small: 512).
+    #[arg(long, default_value_t = 512)]
+    k: usize,
+    /// Output dimension (t5-small's FFN: 2048).
+    #[arg(long, default_value_t = 2048)]
+    n: usize,
+    #[arg(long, default_value_t = 30)]
+    reps: usize,
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+}
+
+/// Times `x @ W` with W in f32 against W as a burn per-block (32) int8 quantized tensor: whether
+/// keeping bundle weights quantized on the device would be faster than dequantizing at load.
+pub fn run_quant(args: BenchQuantArgs) -> Result<()> {
+    use burn::tensor::TensorData;
+    use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
+    if args.n % 32 != 0 || args.reps == 0 {
+        bail!("--n must be a multiple of 32 and --reps positive");
+    }
+    let device = make_device(args.device)?;
+    let w: Vec<f32> = (0..args.k * args.n).map(|i| ((i as f32 * 0.618).fract() - 0.5) * 0.2).collect();
+    let (mut q, mut scales) = (Vec::with_capacity(w.len()), Vec::with_capacity(w.len() / 32));
+    for block in w.chunks(32) {
+        let amax = block.iter().fold(0f32, |a, x| a.max(x.abs()));
+        let s = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+        scales.push(s);
+        q.extend(block.iter().map(|x| (x / s).round().clamp(-127.0, 127.0) as i8));
+    }
+    // Packed into u32 words: the store cubecl kernels read (flex reads it too).
+    let scheme = QuantScheme::default().with_value(QuantValue::Q8S).with_store(QuantStore::PackedU32(0)).per_block([32], ScaleDtype::F32);
+    let w_f32 = Tensor::<2>::from_data(TensorData::new(w, [args.k, args.n]), &device);
+    let w_q8 = Tensor::<2>::from_data(TensorData::quantized(q, [args.k, args.n], scheme, &scales, None), &device);
+    let x = Tensor::<2>::random([args.rows, args.k], Distribution::Default, &device);
+    let time = |w: &Tensor<2>| -> Result<f64> {
+        // warm-up (kernel compilation / autotune), then the timed loop, synchronised by a read
+        let _ = x.clone().matmul(w.clone()).into_data();
+        let start = Instant::now();
+        let mut acc = Tensor::<2>::zeros([args.rows, args.n], &device);
+        for _ in 0..args.reps {
+            acc = acc + x.clone().matmul(w.clone());
+        }
+        let _ = acc.into_data();
+        Ok(start.elapsed().as_secs_f64() * 1000.0 / args.reps as f64)
+    };
+    let f32_ms = time(&w_f32)?;
+    let q8_ms = time(&w_q8)?;
+    let diff = (x.clone().matmul(w_q8) - x.matmul(w_f32)).abs().max().into_scalar::<f32>();
+    println!(
+        "matmul [{}x{}] @ [{}x{}] on {:?}: f32 weight {f32_ms:.3} ms, q8 block-32 weight {q8_ms:.3} ms (ratio {:.2}; max |diff| {diff:.2e})",
+        args.rows, args.k, args.k, args.n, args.device, q8_ms / f32_ms
+    );
+    Ok(())
+}

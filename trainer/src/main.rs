@@ -8,6 +8,7 @@ mod export;
 mod features;
 mod loss;
 mod prepare;
+mod recommend;
 mod train;
 
 use anyhow::{Context, Result};
@@ -37,10 +38,14 @@ enum Command {
     Export(export::ExportArgs),
     /// Write a CLIP vision bundle (GGUF) from a Hugging Face CLIP checkpoint.
     ExportClip(export::ExportClipArgs),
+    /// What a page would recommend for a history (item keys), from a bundle: the native reference of the wasm library.
+    Recommend(recommend::RecommendArgs),
     /// Compare two models' ranked lists on the same users (top-k agreement, paired bootstrap of HR and NDCG).
     CompareRankings(compare::CompareArgs),
     /// Time the CLIP vision tower on random pixels (images/s), for bench/clip_cpu.sh.
     BenchClip(bench::BenchClipArgs),
+    /// Time a matmul with an f32 weight against a burn block-quantized (q8, 32) weight, per device.
+    BenchQuant(bench::BenchQuantArgs),
     /// Time training steps on fixed-shape random inputs (samples/s, peak memory), for bench/train_cpu.sh.
     BenchTrain(bench::BenchTrainArgs),
 }
@@ -143,8 +148,10 @@ fn main() -> Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => export::run(args),
         Command::ExportClip(args) => export::run_clip(args),
+        Command::Recommend(args) => recommend::run(args),
         Command::CompareRankings(args) => compare::run(args),
         Command::BenchClip(args) => bench::run(args),
+        Command::BenchQuant(args) => bench::run_quant(args),
         Command::BenchTrain(args) => bench::run_train(args),
     }
 }

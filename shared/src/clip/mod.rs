@@ -46,6 +46,19 @@ pub fn pixels_tensor(images: &[Vec<f32>], size: usize, device: &Device) -> Tenso
     Tensor::from_data(TensorData::new(data, [images.len(), 3, size, size]), device)
 }
 
+/// CLIP features of images (one vector of `projection_dim` values each), read back asynchronously
+/// so that it runs in a browser.
+pub async fn image_features(model: &ClipVision, cfg: &ClipVisionConfig, images: &[RgbImage], device: &Device) -> Result<Vec<Vec<f32>>> {
+    if images.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pixels = images.iter().map(|img| preprocess(img, cfg.image_size)).collect::<Result<Vec<_>>>()?;
+    let out = model.forward(pixels_tensor(&pixels, cfg.image_size, device));
+    let data = out.into_data_async().await.map_err(|e| Vip5Error::Backend(format!("reading image features: {e:?}")))?;
+    let values = data.convert::<f32>().try_to_vec::<f32>().map_err(|e| Vip5Error::Backend(format!("reading image features: {e:?}")))?;
+    Ok(values.chunks(cfg.projection_dim).map(<[f32]>::to_vec).collect())
+}
+
 /// Decodes a JPEG, PNG or WebP file to RGB (native tools; a browser decodes with a canvas).
 #[cfg(feature = "decode")]
 pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {

@@ -1,0 +1,117 @@
+// Browser end-to-end tests, driven by `tests/tests/browser.rs` (so they run under nextest):
+//
+//   node tests/browser/run.mjs --dist dist --fixtures <dir> --out <dir>
+//
+// <dir> holds `bundle.gguf`, `clip.gguf`, `clip/model.safetensors` + `clip/config.json` and
+// `queries.json` (the queries the native side answered). The site is served from a local server
+// that honours HTTP Range; headless Chromium (Debian's) runs it twice: with the SwiftShader WebGPU
+// adapter and with WebGPU off (CPU path). Writes `<out>/report.json` with every answer, the
+// request logs, main-thread long tasks and timings, and screenshots; the Rust test asserts.
+import { createServer } from 'node:http';
+import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import { extname, join, normalize, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+const dist = resolve(args.dist ?? 'dist');
+const fixtures = resolve(args.fixtures);
+const out = resolve(args.out);
+await mkdir(out, { recursive: true });
+
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
+
+// Static files: dist/ at the root, the fixtures under /fixtures/. Range requests get 206.
+const server = createServer(async (req, res) => {
+  try {
+    const url = new URL(req.url, 'http://localhost');
+    const path = decodeURIComponent(url.pathname);
+    const file = path.startsWith('/fixtures/') ? join(fixtures, normalize(path.slice('/fixtures/'.length))) : join(dist, normalize(path === '/' ? 'index.html' : path.slice(1)));
+    const info = await stat(file);
+    const body = await readFile(file);
+    const headers = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'accept-ranges': 'bytes', etag: `"${info.size}-${info.mtimeMs}"`, 'cache-control': 'no-cache' };
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    if (range) {
+      const start = Number(range[1]);
+      const end = range[2] ? Math.min(Number(range[2]), body.length - 1) : body.length - 1;
+      res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 });
+      res.end(req.method === 'HEAD' ? undefined : body.subarray(start, end + 1));
+      return;
+    }
+    res.writeHead(200, { ...headers, 'content-length': body.length });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  } catch {
+    res.writeHead(404).end();
+  }
+});
+await new Promise(r => server.listen(0, '127.0.0.1', r));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+const queries = JSON.parse(await readFile(join(fixtures, 'queries.json'), 'utf8'));
+
+async function runMode(mode, result) {
+  const flags = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+  if (mode === 'webgpu') flags.push('--enable-unsafe-webgpu');
+  else flags.push('--disable-webgpu');
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: flags });
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  try {
+    // 1. Parity: the library's answers for the fixed queries (the test page, not the demo).
+    const page = await context.newPage();
+    page.on('console', m => result.console.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', e => result.console.push(`pageerror: ${e.message}`));
+    await page.goto(`${origin}/fixtures/parity.html`);
+    result.parity = await page.evaluate(async ({ queries, backend }) => window.runParity(queries, backend), { queries, backend: mode === 'webgpu' ? 'webgpu' : 'auto' });
+    await page.close();
+
+    // 2. The demo shop, twice with two different histories: the request logs must be identical.
+    for (const [i, clicks] of [[0, 3, 5], [7, 2, 9]].entries()) {
+      const session = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+      const p = await session.newPage();
+      const requests = [];
+      p.on('request', r => requests.push(`${r.method()} ${r.url().replace(origin, '')}${r.headers().range ? ` range=${r.headers().range}` : ''}`));
+      await p.addInitScript(() => {
+        window.__longTasks = [];
+        new PerformanceObserver(l => l.getEntries().forEach(e => window.__longTasks.push(e.duration))).observe({ type: 'longtask', buffered: true });
+      });
+      const t0 = Date.now();
+      await p.goto(`${origin}/index.html?bundle=fixtures/bundle.gguf&clip=fixtures/clip.gguf&backend=${mode === 'webgpu' ? 'webgpu' : 'auto'}`);
+      await p.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
+      const firstLoad = (Date.now() - t0) / 1000;
+      const backendShown = await p.textContent('#backend');
+      // The page counts finished recommendation refreshes; each click adds one.
+      for (const [done, n] of clicks.entries()) {
+        await p.locator('#items li').nth(n).locator('button', { hasText: 'add to my history' }).click();
+        await p.waitForFunction(c => document.body.dataset.recommendations === String(c), done + 1, { timeout: 300_000 });
+      }
+      const recs = await p.locator('#recs li').evaluateAll(lis => lis.map(li => li.dataset.key));
+      const history = await p.locator('#history li').evaluateAll(lis => lis.map(li => li.dataset.key));
+      await p.screenshot({ path: join(out, `${mode}-session${i}.png`), fullPage: true });
+      // A second visit in the same profile: the bundles come from the Cache API.
+      const t1 = Date.now();
+      await p.reload();
+      await p.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
+      const cachedLoad = (Date.now() - t1) / 1000;
+      const cachedFlag = await p.getAttribute('body', 'data-cached');
+      const longTasks = await p.evaluate(() => window.__longTasks);
+      result.sessions.push({ clicks, history, recs, backendShown, firstLoad, cachedLoad, cachedFlag, requests, longTasks, error: await p.textContent('#error') });
+      await session.close();
+    }
+  } finally {
+    await browser.close();
+  }
+  return result;
+}
+
+const report = { origin, modes: [] };
+for (const mode of ['webgpu', 'cpu']) {
+  const result = { mode, sessions: [], console: [] };
+  try {
+    await runMode(mode, result);
+  } catch (e) {
+    result.failure = String(e?.stack ?? e);
+  }
+  report.modes.push(result);
+}
+await writeFile(join(out, 'report.json'), JSON.stringify(report, null, 2));
+server.close();
+console.log(`browser report: ${join(out, 'report.json')}`);

@@ -1,0 +1,208 @@
+//! The wasm library and the demo site in headless Chromium, against the native library on the
+//! same bundles: once on the SwiftShader WebGPU adapter and once with WebGPU off (CPU path).
+//!
+//! Needs what `scripts/test.sh` provides: the site built by `trunk build --release` into `dist/`,
+//! `npm ci` (playwright-core) and Debian's `chromium`. Missing pieces fail the test with the step
+//! to run; nothing is skipped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+use vip5::bundle::{CatalogItem, write_clip_bundle, write_model_bundle};
+use vip5::clip::{ClipVision, ClipVisionConfig, RgbImage, image_features};
+use vip5::quant::GgmlType;
+use vip5::recommend::Recommender;
+use vip5::weights::{read_safetensors, save_safetensors};
+use vip5::{Vip5Config, Vip5Model};
+use vip5_tests::flex;
+
+const TOKENIZER: &str = include_str!("../../data/tokenizers/t5-small/tokenizer.json");
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+fn require(path: &Path, how: &str) {
+    assert!(path.exists(), "{} is missing: {how}", path.display());
+}
+
+fn clip_config() -> ClipVisionConfig {
+    ClipVisionConfig {
+        image_size: 32,
+        patch_size: 16,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        projection_dim: 32,
+        layer_norm_eps: 1e-5,
+    }
+}
+
+/// The fixtures the page loads, and the native answers to the same queries.
+fn write_fixtures(dir: &Path) -> Value {
+    let device = flex();
+    device.seed(5);
+    let cfg = Vip5Config { d_model: 32, d_kv: 8, d_ff: 64, feat_dim: 32, ..Vip5Config::tiny() };
+    let model = Vip5Model::new(&cfg, &device);
+    let tensors = read_safetensors(&save_safetensors(&model).expect("save")).expect("read");
+    let catalog: Vec<CatalogItem> =
+        (1..=60).map(|i| CatalogItem { key: format!("B{i:09}"), title: format!("test product {i}") }).collect();
+    // Item features so that visual tokens differ between items.
+    let features: Vec<f32> = (0..61 * 32).map(|i| ((i * 7919 % 200) as f32 - 100.0) / 100.0).collect();
+    let bundle = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, Some(&features), GgmlType::Q8_0).expect("bundle");
+    std::fs::write(dir.join("bundle.gguf"), &bundle).expect("write");
+
+    let ccfg = clip_config();
+    device.seed(6);
+    let clip = ClipVision::new(&ccfg, &device);
+    let clip_st = save_safetensors(&clip).expect("save clip");
+    let clip_tensors = read_safetensors(&clip_st).expect("read clip");
+    std::fs::write(dir.join("clip.gguf"), write_clip_bundle(&ccfg, &clip_tensors, GgmlType::F32).expect("clip bundle")).expect("write");
+    // A Hugging Face layout: the vision tensors plus a big text tower the page must not download.
+    let mut hf: BTreeMap<String, (Vec<usize>, Vec<u8>)> =
+        clip_tensors.iter().map(|(k, t)| (k.clone(), (t.shape.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect()))).collect();
+    hf.insert("text_model.embeddings.token_embedding.weight".into(), (vec![4096, 64], vec![0u8; 4096 * 64 * 4]));
+    let views: Vec<(String, safetensors::tensor::TensorView)> = hf
+        .iter()
+        .map(|(k, (shape, bytes))| (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes).expect("view")))
+        .collect();
+    std::fs::create_dir_all(dir.join("clip")).expect("mkdir");
+    std::fs::write(dir.join("clip/model.safetensors"), safetensors::serialize(views, None).expect("serialize")).expect("write");
+    let hf_config = json!({ "projection_dim": 32, "vision_config": { "image_size": 32, "patch_size": 16, "hidden_size": 32,
+        "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "layer_norm_eps": 1e-5 } });
+    std::fs::write(dir.join("clip/config.json"), hf_config.to_string()).expect("write");
+
+    for page in ["parity.html", "parity.js"] {
+        std::fs::copy(repo_root().join("tests/browser").join(page), dir.join(page)).expect("copy test page");
+    }
+
+    let (w, h) = (40usize, 30usize);
+    let rgba: Vec<u8> = (0..w * h * 4).map(|i| if i % 4 == 3 { 255 } else { (i * 37 % 251) as u8 }).collect();
+    let queries = json!({
+        "history": ["B000000003", "B000000017", "NOT-IN-BUNDLE", "B000000025"],
+        "k": 8,
+        "exclude": ["B000000001"],
+        "only": ["B000000010", "B000000011", "B000000012", "B000000013"],
+        "score": ["B000000004", "B000000040"],
+        "candidates": ["B000000005", "B000000006", "B000000007", "B000000050"],
+        "image": { "width": w, "height": h, "rgba": rgba },
+    });
+    std::fs::write(dir.join("queries.json"), queries.to_string()).expect("write");
+
+    // Native answers.
+    let rec = Recommender::from_bundle(&bundle, device.clone()).expect("recommender");
+    let strings = |v: &Value| -> Vec<String> { v.as_array().expect("array").iter().map(|s| s.as_str().expect("str").to_string()).collect() };
+    let history = strings(&queries["history"]);
+    let next = pollster::block_on(rec.recommend_next(&history, 8, &strings(&queries["exclude"]), None)).expect("next");
+    let only = pollster::block_on(rec.recommend_next(&history, 8, &[], Some(&strings(&queries["only"])))).expect("only");
+    let scores = pollster::block_on(rec.score(&history, &strings(&queries["score"]))).expect("score");
+    let ranked = pollster::block_on(rec.rank_candidates(&history, &strings(&queries["candidates"]))).expect("rank");
+    let img = RgbImage::from_rgba(&rgba, w, h).expect("image");
+    let feats = pollster::block_on(image_features(&clip, &ccfg, &[img], &device)).expect("features").remove(0);
+    let photo = pollster::block_on(rec.score_photo(&history, &feats)).expect("photo");
+    json!({ "next": next, "only": only, "scores": scores, "ranked": ranked, "features": feats, "photo": photo })
+}
+
+fn ids(v: &Value) -> Vec<u64> {
+    v.as_array().expect("list").iter().map(|x| x["id"].as_u64().expect("id")).collect()
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array().expect("list").iter().map(|x| x.as_f64().unwrap_or_else(|| x["score"].as_f64().expect("score"))).collect()
+}
+
+fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() <= tol, "{what}: {g} vs {w} (tolerance {tol})\n{got:?}\n{want:?}");
+    }
+}
+
+#[test]
+fn library_and_demo_site_in_headless_chromium_match_native() {
+    let root = repo_root();
+    let dist = root.join("dist");
+    require(&dist.join("vip5-web_bg.wasm"), "build the site with `trunk build --release` (scripts/test.sh does)");
+    require(&dist.join("vip5.js"), "build the site with `trunk build --release`");
+    require(&root.join("node_modules/playwright-core"), "run `npm ci` at the repository root (scripts/test.sh does)");
+    require(Path::new("/usr/bin/chromium"), "install Debian's chromium (`apt-get install chromium`; scripts/test.sh does)");
+
+    let dir = std::env::temp_dir().join(format!("vip5-browser-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let fixtures = dir.join("fixtures");
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&fixtures).expect("mkdir");
+    let native = write_fixtures(&fixtures);
+
+    let status = Command::new("node")
+        .current_dir(&root)
+        .args(["tests/browser/run.mjs", "--dist"])
+        .arg(&dist)
+        .arg("--fixtures")
+        .arg(&fixtures)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .expect("run node (is Node.js installed?)");
+    assert!(status.success(), "the browser runner failed");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report")).expect("json");
+    eprintln!("browser report and screenshots: {}", out.display());
+
+    for mode in report["modes"].as_array().expect("modes") {
+        let name = mode["mode"].as_str().expect("mode name");
+        assert!(mode.get("failure").is_none(), "{name}: {}\nconsole: {}", mode["failure"], mode["console"]);
+        let p = &mode["parity"];
+        // The backend and why.
+        match name {
+            "webgpu" => assert_eq!(p["backend"], "webgpu", "{}", p["reason"]),
+            _ => {
+                assert_eq!(p["backend"], "cpu");
+                assert!(p["reason"].as_str().expect("reason").contains("CPU fallback"), "{}", p["reason"]);
+            }
+        }
+        // Same answers as the native library (q8_0 bundle, same code, another backend).
+        assert_eq!(p["history"].as_array().expect("history").len(), 4, "unknown keys are kept in the history");
+        assert_eq!(ids(&p["next"]), ids(&native["next"]), "{name}: recommendNext");
+        assert_close(&format!("{name} next scores"), &floats(&p["next"]), &floats(&native["next"]), 1e-4);
+        assert_eq!(ids(&p["only"]), ids(&native["only"]), "{name}: recommendNext with only");
+        assert_close(&format!("{name} scores"), &floats(&p["scores"]), &floats(&native["scores"]), 1e-4);
+        assert_eq!(ids(&p["ranked"]), ids(&native["ranked"]), "{name}: rankCandidates");
+        assert_close(&format!("{name} image features"), &floats(&p["features"]), &floats(&native["features"]), 1e-4);
+        assert_close(&format!("{name} HF-range image features"), &floats(&p["hfFeatures"]), &floats(&native["features"]), 1e-4);
+        assert!((p["photo"].as_f64().expect("photo") - native["photo"].as_f64().expect("photo")).abs() < 1e-4, "{name}: scorePhoto");
+        // Errors arrive as exceptions with a message.
+        assert!(p["unknownError"].as_str().expect("error").contains("not in this bundle's catalogue"), "{}", p["unknownError"]);
+        assert!(p["missingError"].as_str().expect("error").contains("404"), "{}", p["missingError"]);
+        assert!(p["notBundleError"].as_str().expect("error").contains("not a GGUF file"), "{}", p["notBundleError"]);
+
+        // The demo: DOM updates, no long main-thread task, a cached second visit, and requests
+        // that do not depend on the history.
+        let sessions = mode["sessions"].as_array().expect("sessions");
+        assert_eq!(sessions.len(), 2);
+        for s in sessions {
+            assert_eq!(s["error"].as_str().unwrap_or_default().trim(), "", "{name}: the page showed an error");
+            assert_eq!(s["history"].as_array().expect("history").len(), 3, "{name}: three clicks, three history rows");
+            assert!(!s["recs"].as_array().expect("recs").is_empty(), "{name}: the recommendation list updated");
+            assert!(s["backendShown"].as_str().expect("backend").starts_with(p["backend"].as_str().expect("b")));
+            assert_eq!(s["cachedFlag"], "true", "{name}: the second visit loads from the Cache API");
+            for t in s["longTasks"].as_array().expect("long tasks") {
+                assert!(t.as_f64().expect("ms") < 200.0, "{name}: a main-thread task of {t} ms");
+            }
+            for r in s["requests"].as_array().expect("requests") {
+                let r = r.as_str().expect("request");
+                assert!(r.starts_with("GET /") || r.starts_with("HEAD /"), "{name}: a request off this origin: {r}");
+            }
+        }
+        // Same requests (as a multiset: parallel downloads may interleave differently).
+        let sorted = |s: &Value| {
+            let mut v: Vec<String> = s["requests"].as_array().expect("requests").iter().map(|r| r.to_string()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(&sessions[0]), sorted(&sessions[1]), "{name}: the two histories made different requests");
+        assert_ne!(sessions[0]["history"], sessions[1]["history"]);
+    }
+}

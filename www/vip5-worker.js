@@ -1,0 +1,46 @@
+// The vip5 Web Worker: loads the wasm module and answers the page's calls, so that the page's
+// main thread never runs the model. Messages: { id, op, args } -> { id, ok, result | error, fatal }.
+import init, { Engine } from './vip5-web.js';
+
+let engine = null;
+let ready = null;
+
+function message(e) {
+  if (e instanceof Error) return e.message;
+  if (typeof e === 'string') return e;
+  return String(e);
+}
+
+// A wasm trap (a Rust panic compiles to `unreachable`) leaves the module unusable: the page
+// restarts the worker.
+function isFatal(e) {
+  return e instanceof WebAssembly.RuntimeError || /unreachable|device (was )?lost|out of memory/i.test(message(e));
+}
+
+const ops = {
+  async init({ bundle, clip, clipConfig, backend }) {
+    ready ??= init({ module_or_path: new URL('vip5-web_bg.wasm', import.meta.url) });
+    await ready;
+    engine?.free();
+    engine = await Engine.create(bundle, backend);
+    if (clip && clipConfig) engine.loadClipSafetensors(clip, clipConfig);
+    else if (clip) engine.loadClip(clip);
+    return { backend: engine.backend(), reason: engine.backendReason(), catalog: engine.catalog() };
+  },
+  recommendNext: ({ history, k, exclude, only }) => engine.recommendNext(history, k, exclude, only ?? undefined),
+  rankCandidates: ({ history, candidates }) => engine.rankCandidates(history, candidates),
+  score: ({ history, items }) => engine.score(history, items),
+  embedImage: async ({ rgba, width, height }) => engine.embedImage(rgba, width, height),
+  scorePhoto: ({ history, rgba, width, height }) => engine.scorePhoto(history, rgba, width, height),
+};
+
+self.onmessage = async ({ data: { id, op, args } }) => {
+  try {
+    if (!ops[op]) throw new Error(`unknown operation ${op}`);
+    if (op !== 'init' && !engine) throw new Error('the model is not loaded yet');
+    const result = await ops[op](args);
+    self.postMessage({ id, ok: true, result });
+  } catch (e) {
+    self.postMessage({ id, ok: false, error: message(e), fatal: isFatal(e) });
+  }
+};

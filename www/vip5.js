@@ -1,0 +1,376 @@
+// vip5.js: private, in-browser VIP5 recommendations.
+//
+//   import { Recommender } from './vip5.js';
+//   const rec = await Recommender.load({ bundle: 'demo-q8_0.gguf', onProgress: p => console.log(p) });
+//   await rec.record('B004OHQR1Q');                   // kept in IndexedDB, on this device only
+//   const next = await rec.recommendNext(10);         // [{ id, key, title, score }]
+//
+// The model runs in a Web Worker (vip5-worker.js) on WebGPU when the browser has it, else on the
+// CPU (wasm). Bundles are fetched once with progress events and kept in the Cache API under a
+// key that changes with the file. Nothing about the visitor is ever sent anywhere: the requests
+// this module makes (the worker, the wasm, the bundles) are the same for every visitor.
+
+const HISTORY_DB = 'vip5-history';
+const BUNDLE_CACHE = 'vip5-bundles';
+
+/** Thrown for every failure, with a message a web developer can act on. */
+export class Vip5Error extends Error {
+  constructor(message, { cause, fatal = false } = {}) {
+    super(message, { cause });
+    this.name = 'Vip5Error';
+    this.fatal = fatal;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fetching with progress and the Cache API
+
+/** A version tag for `url` from a HEAD request (ETag, else Last-Modified + length), or null offline. */
+async function versionTag(url) {
+  try {
+    const head = await fetch(url, { method: 'HEAD', cache: 'no-cache' });
+    if (!head.ok) throw new Vip5Error(`${url}: HTTP ${head.status} ${head.statusText} (bundle not found?)`);
+    const h = head.headers;
+    return h.get('etag') || `${h.get('last-modified') || ''}|${h.get('content-length') || ''}`;
+  } catch (e) {
+    if (e instanceof Vip5Error) throw e;
+    return null; // offline: use whatever is cached
+  }
+}
+
+/**
+ * The bytes of `url`, from the Cache API when this version is cached, else downloaded with
+ * progress events ({ url, loaded, total, cached }) and cached. Returns { bytes, cached, seconds }.
+ */
+export async function fetchCached(url, onProgress = () => {}) {
+  const started = performance.now();
+  const absolute = new URL(url, document.baseURI ?? self.location.href).href;
+  const tag = await versionTag(absolute);
+  const cache = 'caches' in self ? await caches.open(BUNDLE_CACHE).catch(() => null) : null;
+  const cacheKey = tag === null ? null : `${absolute}#v=${encodeURIComponent(tag)}`;
+  if (cache) {
+    let hit = cacheKey ? await cache.match(cacheKey) : null;
+    if (!hit && tag === null) {
+      // Offline: any cached version of this URL.
+      const keys = await cache.keys();
+      const any = keys.find(r => r.url.startsWith(`${absolute}#v=`));
+      hit = any ? await cache.match(any) : null;
+    }
+    if (hit) {
+      const bytes = new Uint8Array(await hit.arrayBuffer());
+      onProgress({ url, loaded: bytes.length, total: bytes.length, cached: true });
+      return { bytes, cached: true, seconds: (performance.now() - started) / 1000 };
+    }
+  }
+  const response = await fetch(absolute, { cache: 'no-cache' }).catch(e => {
+    throw new Vip5Error(`${url}: download failed (${e.message})`, { cause: e });
+  });
+  if (!response.ok) throw new Vip5Error(`${url}: HTTP ${response.status} ${response.statusText} (bundle not found?)`);
+  const total = Number(response.headers.get('content-length')) || 0;
+  const reader = response.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    onProgress({ url, loaded, total, cached: false });
+  }
+  const bytes = new Uint8Array(loaded);
+  let offset = 0;
+  for (const c of chunks) { bytes.set(c, offset); offset += c.length; }
+  if (cache && cacheKey) {
+    try {
+      for (const old of await cache.keys()) {
+        if (old.url.startsWith(`${absolute}#v=`)) await cache.delete(old);
+      }
+      await cache.put(cacheKey, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }));
+    } catch (e) {
+      console.warn(`vip5: could not cache ${url} (${e.name}: ${e.message}); it will be downloaded again next time`);
+    }
+  }
+  return { bytes, cached: false, seconds: (performance.now() - started) / 1000 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLIP from a Hugging Face `model.safetensors`: only the vision tower's byte ranges
+
+const isVisionTensor = name => name.startsWith('vision_model.') || name === 'visual_projection.weight';
+
+async function fetchRange(url, start, end) {
+  const r = await fetch(url, { headers: { range: `bytes=${start}-${end - 1}` }, cache: 'no-cache' });
+  if (r.status !== 206) throw new Vip5Error(`${url}: the server answered ${r.status} to a Range request (it must honour HTTP Range to fetch only CLIP's vision tower)`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+/**
+ * A safetensors file holding only the vision tensors of a Hugging Face CLIP checkpoint, fetched
+ * with Range requests (the header first, then the vision tensors' ranges), and cached like a
+ * bundle. Returns { bytes, config, cached, seconds }; `config` is the `config.json` beside it.
+ */
+export async function fetchClipVision(url, onProgress = () => {}) {
+  const started = performance.now();
+  const absolute = new URL(url, document.baseURI ?? self.location.href).href;
+  const configUrl = new URL('config.json', absolute).href;
+  const config = await (await fetch(configUrl, { cache: 'no-cache' }).then(r => {
+    if (!r.ok) throw new Vip5Error(`${configUrl}: HTTP ${r.status} (the CLIP config.json must sit beside model.safetensors)`);
+    return r;
+  })).text();
+  const tag = await versionTag(absolute);
+  const cache = 'caches' in self ? await caches.open(BUNDLE_CACHE).catch(() => null) : null;
+  const cacheKey = `${absolute}#vision#v=${encodeURIComponent(tag ?? '')}`;
+  const hit = cache && tag !== null ? await cache.match(cacheKey) : null;
+  if (hit) {
+    const bytes = new Uint8Array(await hit.arrayBuffer());
+    onProgress({ url, loaded: bytes.length, total: bytes.length, cached: true });
+    return { bytes, config, cached: true, seconds: (performance.now() - started) / 1000 };
+  }
+  const lenBytes = await fetchRange(absolute, 0, 8);
+  const headerLen = Number(new DataView(lenBytes.buffer).getBigUint64(0, true));
+  if (headerLen > 100_000_000) throw new Vip5Error(`${url} is not a safetensors file (header of ${headerLen} bytes)`);
+  const header = JSON.parse(new TextDecoder().decode(await fetchRange(absolute, 8, 8 + headerLen)));
+  const base = 8 + headerLen;
+  const names = Object.keys(header).filter(n => n !== '__metadata__' && isVisionTensor(n));
+  if (names.length === 0) throw new Vip5Error(`${url} has no CLIP vision tensors (vision_model.*, visual_projection.weight)`);
+  names.sort((a, b) => header[a].data_offsets[0] - header[b].data_offsets[0]);
+  // Merge neighbouring ranges into few requests.
+  const spans = [];
+  for (const n of names) {
+    const [s, e] = header[n].data_offsets;
+    const last = spans[spans.length - 1];
+    if (last && s - last.end < 65536) last.end = Math.max(last.end, e); else spans.push({ start: s, end: e });
+  }
+  const total = spans.reduce((t, sp) => t + sp.end - sp.start, 0);
+  let loaded = 0;
+  const parts = [];
+  for (const sp of spans) {
+    const part = await fetchRange(absolute, base + sp.start, base + sp.end);
+    parts.push({ ...sp, part });
+    loaded += part.length;
+    onProgress({ url, loaded, total, cached: false });
+  }
+  // A new safetensors file with just these tensors.
+  const newHeader = {};
+  let offset = 0;
+  const pieces = [];
+  for (const n of names) {
+    const [s, e] = header[n].data_offsets;
+    const span = parts.find(p => p.start <= s && e <= p.end);
+    pieces.push(span.part.subarray(s - span.start, e - span.start));
+    newHeader[n] = { dtype: header[n].dtype, shape: header[n].shape, data_offsets: [offset, offset + (e - s)] };
+    offset += e - s;
+  }
+  let json = new TextEncoder().encode(JSON.stringify(newHeader));
+  const pad = (8 - (json.length % 8)) % 8;
+  json = new TextEncoder().encode(JSON.stringify(newHeader) + ' '.repeat(pad));
+  const bytes = new Uint8Array(8 + json.length + offset);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);
+  bytes.set(json, 8);
+  let at = 8 + json.length;
+  for (const p of pieces) { bytes.set(p, at); at += p.length; }
+  if (cache && tag !== null) {
+    try { await cache.put(cacheKey, new Response(bytes)); } catch (e) { console.warn(`vip5: could not cache ${url}: ${e.message}`); }
+  }
+  return { bytes, config, cached: false, seconds: (performance.now() - started) / 1000 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The visitor's history, in IndexedDB, keyed by the shop's stable item keys
+
+function openHistory() {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(HISTORY_DB, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore('events', { autoIncrement: true });
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(new Vip5Error(`IndexedDB is unavailable (${req.error?.message}); the history lives in memory for this page only`));
+  });
+}
+
+class HistoryStore {
+  constructor(db) { this.db = db; this.memory = []; }
+
+  static async open() {
+    try { return new HistoryStore(await openHistory()); } catch (e) { console.warn(e.message); return new HistoryStore(null); }
+  }
+
+  tx(mode, fn) {
+    return new Promise((resolve, reject) => {
+      const t = this.db.transaction('events', mode);
+      const out = fn(t.objectStore('events'));
+      t.oncomplete = () => resolve(out.result);
+      t.onerror = () => reject(t.error);
+      t.onabort = () => reject(t.error);
+    });
+  }
+
+  async add(key) {
+    const event = { key: String(key), t: Date.now() };
+    if (!this.db) { this.memory.push(event); return; }
+    try {
+      await this.tx('readwrite', s => s.add(event));
+    } catch (e) {
+      // Quota or a private mode: keep going in memory and say so.
+      this.memory.push(event);
+      console.warn(`vip5: the history could not be stored (${e?.name}: ${e?.message}); kept in memory for this page`);
+    }
+  }
+
+  async all() {
+    if (!this.db) return [...this.memory];
+    const stored = await this.tx('readonly', s => s.getAll());
+    return [...stored, ...this.memory];
+  }
+
+  async clear() {
+    this.memory = [];
+    if (this.db) await this.tx('readwrite', s => s.clear());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The worker
+
+class WorkerClient {
+  constructor(url) { this.url = url; this.pending = new Map(); this.next = 1; this.start(); }
+
+  start() {
+    this.worker = new Worker(this.url, { type: 'module' });
+    this.worker.onmessage = ({ data }) => {
+      const p = this.pending.get(data.id);
+      if (!p) return;
+      this.pending.delete(data.id);
+      if (data.ok) p.resolve(data.result);
+      else p.reject(new Vip5Error(data.error, { fatal: data.fatal }));
+    };
+    this.worker.onerror = e => {
+      e.preventDefault?.();
+      this.failAll(`the vip5 worker failed: ${e.message || 'script error (is vip5-worker.js served?)'}`);
+    };
+  }
+
+  failAll(message) {
+    for (const p of this.pending.values()) p.reject(new Vip5Error(message, { fatal: true }));
+    this.pending.clear();
+  }
+
+  call(op, args = {}, transfer = []) {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, op, args }, transfer);
+    });
+  }
+
+  restart() {
+    this.worker.terminate();
+    this.failAll('the vip5 worker was restarted');
+    this.start();
+  }
+}
+
+/** Private, on-device VIP5 recommendations for one visitor. */
+export class Recommender {
+  /**
+   * @param {object} o
+   * @param {string} o.bundle  URL of a model bundle (`trainer export`).
+   * @param {string} [o.clip]  URL of a CLIP vision bundle (`trainer export-clip`), or of a Hugging
+   *   Face CLIP `model.safetensors` (its `config.json` beside it; only the vision tower's byte
+   *   ranges are fetched), for photos.
+   * @param {'auto'|'webgpu'|'cpu'} [o.backend='auto']
+   * @param {(p: {url, loaded, total, cached, stage}) => void} [o.onProgress]
+   * @param {string} [o.workerUrl='vip5-worker.js']
+   */
+  static async load({ bundle, clip, backend = 'auto', onProgress = () => {}, workerUrl } = {}) {
+    if (!bundle) throw new Vip5Error('Recommender.load needs { bundle: "<url of a .gguf model bundle>" }');
+    const started = performance.now();
+    const url = workerUrl ?? new URL('vip5-worker.js', import.meta.url).href;
+    const [history, model, clipFile] = await Promise.all([
+      HistoryStore.open(),
+      fetchCached(bundle, p => onProgress({ ...p, stage: 'bundle' })),
+      clip ? (String(clip).endsWith('.safetensors') ? fetchClipVision(clip, p => onProgress({ ...p, stage: 'clip' })) : fetchCached(clip, p => onProgress({ ...p, stage: 'clip' }))) : null,
+    ]);
+    const rec = new Recommender(new WorkerClient(url), history, { bundle, backend, model, clipFile });
+    onProgress({ stage: 'model', url: bundle, loaded: 0, total: 0, cached: model.cached });
+    await rec.init();
+    rec.info = {
+      backend: rec.backendName,
+      backendReason: rec.backendReasonText,
+      bundleBytes: model.bytes.length,
+      clipBytes: clipFile?.bytes.length ?? 0,
+      cached: model.cached && (!clipFile || clipFile.cached),
+      downloadSeconds: model.seconds,
+      loadSeconds: (performance.now() - started) / 1000,
+    };
+    return rec;
+  }
+
+  constructor(worker, history, source) {
+    this.worker = worker;
+    this.store = history;
+    this.source = source;
+  }
+
+  async init() {
+    // Copies: the worker takes ownership of what it is sent, and a restart needs the bytes again.
+    const model = this.source.model.bytes.slice();
+    const clip = this.source.clipFile?.bytes.slice();
+    const clipConfig = this.source.clipFile?.config ?? null;
+    const r = await this.worker.call('init', { bundle: model, clip, clipConfig, backend: this.source.backend }, [model.buffer, ...(clip ? [clip.buffer] : [])]);
+    this.backendName = r.backend;
+    this.backendReasonText = r.reason;
+    this.items = r.catalog;
+    this.byKey = new Map(this.items.map(i => [i.key, i]));
+  }
+
+  /** Runs `op` in the worker; a panic or a lost device restarts the worker and rethrows. */
+  async call(op, args, transfer) {
+    try {
+      return await this.worker.call(op, args, transfer);
+    } catch (e) {
+      if (e.fatal) {
+        this.worker.restart();
+        await this.init().catch(err => console.error('vip5: restarting the worker failed:', err));
+      }
+      throw e;
+    }
+  }
+
+  /** `webgpu` or `cpu`. */
+  backend() { return this.backendName; }
+  /** Why that backend was chosen (e.g. "no WebGPU in this browser: CPU fallback"). */
+  backendReason() { return this.backendReasonText; }
+  /** The bundle's items: [{ id, key, title }]. */
+  catalog() { return this.items; }
+
+  /** Records that the visitor looked at or bought an item (a shop's key: ASIN, SKU). */
+  async record(itemKey) { await this.store.add(itemKey); }
+  /** The history, oldest first: [{ key, t }]. Keys unknown to this bundle are kept. */
+  async history() { return this.store.all(); }
+  async clearHistory() { await this.store.clear(); }
+  async historyKeys() { return (await this.store.all()).map(e => e.key); }
+
+  /** The next items for this visitor: real items not yet in the history, best first. */
+  async recommendNext(k = 10, { exclude = [], only } = {}) {
+    return this.call('recommendNext', { history: await this.historyKeys(), k, exclude, only: only ?? null });
+  }
+  /** The candidates (item keys), best first. */
+  async rankCandidates(keys) { return this.call('rankCandidates', { history: await this.historyKeys(), candidates: keys }); }
+  /** P(yes) that this visitor would buy the item next. */
+  async score(itemKey) {
+    const [s] = await this.call('score', { history: await this.historyKeys(), items: [itemKey] });
+    return s.score;
+  }
+  /** CLIP features (Float32Array) of an ImageData (needs `clip` in load). */
+  async embedImage(imageData) {
+    const rgba = new Uint8Array(imageData.data);
+    return this.call('embedImage', { rgba, width: imageData.width, height: imageData.height }, [rgba.buffer]);
+  }
+  /** P(yes) that this visitor would like the product in the photo (needs `clip` in load). */
+  async scorePhoto(imageData) {
+    const rgba = new Uint8Array(imageData.data);
+    return this.call('scorePhoto', { history: await this.historyKeys(), rgba, width: imageData.width, height: imageData.height }, [rgba.buffer]);
+  }
+  /** Stops the worker. */
+  terminate() { this.worker.worker.terminate(); }
+}
