@@ -19,13 +19,19 @@ function isFatal(e) {
 
 const ops = {
   async init({ bundle, clip, clipConfig, backend }) {
+    const t0 = performance.now();
     ready ??= init({ module_or_path: new URL('vip5-web_bg.wasm', import.meta.url) });
     await ready;
+    const t1 = performance.now();
     engine?.free();
     engine = await Engine.create(bundle, backend);
     if (clip && clipConfig) engine.loadClipSafetensors(clip, clipConfig);
     else if (clip) engine.loadClip(clip);
-    return { backend: engine.backend(), reason: engine.backendReason(), catalog: engine.catalog() };
+    const t2 = performance.now();
+    const catalog = JSON.parse(engine.catalogJson());
+    const t3 = performance.now();
+    const timings = [{ step: 'wasm', ms: t1 - t0 }, ...engine.loadTimings(), { step: 'engine total', ms: t2 - t1 }, { step: 'catalog to JS', ms: t3 - t2 }];
+    return { backend: engine.backend(), reason: engine.backendReason(), catalog, timings };
   },
   recommendNext: ({ history, k, exclude, only }) => engine.recommendNext(history, k, exclude, only ?? undefined),
   rankCandidates: ({ history, candidates }) => engine.rankCandidates(history, candidates),

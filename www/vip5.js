@@ -301,6 +301,8 @@ export class Recommender {
       cached: model.cached && (!clipFile || clipFile.cached),
       downloadSeconds: model.seconds,
       loadSeconds: (performance.now() - started) / 1000,
+      // Where the worker spent the load: [{ step, ms }].
+      steps: rec.loadTimings,
     };
     return rec;
   }
@@ -320,6 +322,7 @@ export class Recommender {
     this.backendName = r.backend;
     this.backendReasonText = r.reason;
     this.items = r.catalog;
+    this.loadTimings = r.timings;
     this.byKey = new Map(this.items.map(i => [i.key, i]));
   }
 

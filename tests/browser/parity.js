@@ -32,3 +32,23 @@ window.runParity = async (q, backend) => {
   hf.terminate();
   return out;
 };
+
+// For bench/browser_cpu.sh: median time of recommendNext over `reps` calls, after one warm-up.
+window.benchRecommend = async (bundle, history, k, reps, backend) => {
+  const t0 = performance.now();
+  const rec = await Recommender.load({ bundle, backend });
+  const loadSeconds = (performance.now() - t0) / 1000;
+  await rec.clearHistory();
+  for (const key of history) await rec.record(key);
+  await rec.recommendNext(k);
+  const times = [];
+  let last = null;
+  for (let i = 0; i < reps; i++) {
+    const s = performance.now();
+    last = await rec.recommendNext(k);
+    times.push((performance.now() - s) / 1000);
+  }
+  times.sort((a, b) => a - b);
+  rec.terminate();
+  return { backend: rec.backend(), info: rec.info, steps: rec.info.steps, loadSeconds, cached: rec.info.cached, medianSeconds: times[Math.floor(reps / 2)], times, next: last.map(r => r.key) };
+};

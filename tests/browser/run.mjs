@@ -46,6 +46,26 @@ const server = createServer(async (req, res) => {
 await new Promise(r => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
+if (args.bench) {
+  // bench/browser_cpu.sh: recommendNext timed in the page on the CPU path (and WebGPU, for the record).
+  const spec = JSON.parse(args.bench);
+  const results = {};
+  for (const mode of ['cpu', 'webgpu']) {
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true,
+      args: ['--no-sandbox', '--disable-background-networking', '--no-first-run', mode === 'webgpu' ? '--enable-unsafe-webgpu' : '--disable-webgpu'] });
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${origin}/fixtures/parity.html`);
+    const first = await page.evaluate(a => window.benchRecommend(a.bundle, a.history, a.k, a.reps, a.backend), { ...spec, backend: mode === 'cpu' ? 'cpu' : 'webgpu' });
+    const second = await page.evaluate(a => window.benchRecommend(a.bundle, a.history, a.k, 1, a.backend), { ...spec, backend: mode === 'cpu' ? 'cpu' : 'webgpu' });
+    results[mode] = { ...first, secondLoadSeconds: second.loadSeconds, secondCached: second.cached };
+    await browser.close();
+  }
+  await writeFile(join(out, 'bench.json'), JSON.stringify(results, null, 2));
+  console.log(JSON.stringify(results));
+  server.close();
+  process.exit(0);
+}
+
 const queries = JSON.parse(await readFile(join(fixtures, 'queries.json'), 'utf8'));
 
 async function runMode(mode, result) {

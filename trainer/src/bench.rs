@@ -189,8 +189,30 @@ pub fn run_quant(args: BenchQuantArgs) -> Result<()> {
         let _ = acc.into_data();
         Ok(start.elapsed().as_secs_f64() * 1000.0 / args.reps as f64)
     };
+    // The same weight with blocks of 32 along K (ggml's q8_0 layout after the [out, in] -> [in, out]
+    // transpose): one scale per (k-block, column).
+    let kb = args.k / 32;
+    let mut q_k = vec![0i8; args.k * args.n];
+    let mut scales_k = vec![0f32; kb * args.n];
+    let wv: Vec<f32> = w_f32.clone().into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    for b in 0..kb {
+        for col in 0..args.n {
+            let amax = (0..32).fold(0f32, |a, r| a.max(wv[(b * 32 + r) * args.n + col].abs()));
+            let s = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+            scales_k[b * args.n + col] = s;
+            for r in 0..32 {
+                let i = (b * 32 + r) * args.n + col;
+                q_k[i] = (wv[i] / s).round().clamp(-127.0, 127.0) as i8;
+            }
+        }
+    }
+    let scheme_k = QuantScheme::default().with_value(QuantValue::Q8S).with_store(QuantStore::PackedU32(0)).per_block([32, 1], ScaleDtype::F32);
+    let w_q8k = Tensor::<2>::from_data(TensorData::quantized(q_k, [args.k, args.n], scheme_k, &scales_k, None), &device);
     let f32_ms = time(&w_f32)?;
     let q8_ms = time(&w_q8)?;
+    let q8k_ms = time(&w_q8k)?;
+    let diff_k = (x.clone().matmul(w_q8k) - x.clone().matmul(w_f32.clone())).abs().max().into_scalar::<f32>();
+    println!("  q8 blocks of 32 along K (ggml's layout): {q8k_ms:.3} ms (ratio {:.2}; max |diff| {diff_k:.2e})", q8k_ms / f32_ms);
     let diff = (x.clone().matmul(w_q8) - x.matmul(w_f32)).abs().max().into_scalar::<f32>();
     println!(
         "matmul [{}x{}] @ [{}x{}] on {:?}: f32 weight {f32_ms:.3} ms, q8 block-32 weight {q8_ms:.3} ms (ratio {:.2}; max |diff| {diff:.2e})",

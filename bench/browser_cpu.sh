@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The wasm CPU path against native CPU on the same bundle and query, in one run: recommendNext(10)
+# for a 5-item history with the demo bundle, median of 5 calls after a warm-up, in headless
+# Chromium (CPU path, and SwiftShader WebGPU for the record) and natively (`trainer recommend`).
+# Also first vs cached load time in the page. Needs dist/ (scripts/build_site.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vip5-rs/target}"
+T=$CARGO_TARGET_DIR/release/trainer
+BUNDLE=www/assets/demo-q8_0.gguf
+HISTORY=B004OHQR1Q,B0069FDR96,B006L1DNWY,B0043OYFKU,B009K7NA1U
+OUT=$(mktemp -d)
+node tests/browser/run.mjs --dist dist --fixtures tests/browser --out "$OUT" \
+  --bench "{\"bundle\":\"/assets/demo-q8_0.gguf\",\"history\":[\"${HISTORY//,/\",\"}\"],\"k\":10,\"reps\":5}" > /dev/null
+best=""
+for i in 1 2 3 4 5 6; do
+  s=$($T recommend --bundle $BUNDLE --history $HISTORY --k 10 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["recommend_seconds"])')
+  best="$best $s"
+done
+python3 - "$OUT/bench.json" $best <<'PY'
+import json, sys, statistics
+b = json.load(open(sys.argv[1]))
+native = statistics.median(float(x) for x in sys.argv[3:])  # first native run is the warm-up
+for mode in ("cpu", "webgpu"):
+    r = b[mode]
+    print(f"{mode:>6} in the page: recommendNext(10) median {r['medianSeconds']*1000:.0f} ms; load {r['loadSeconds']:.2f} s (first), {r['secondLoadSeconds']:.2f} s (cached={r['secondCached']})")
+print(f"native CPU (trainer recommend): median {native*1000:.0f} ms")
+print(f"wasm CPU / native CPU time ratio: {b['cpu']['medianSeconds']/native:.2f}")
+same = b['cpu']['next']
+print("same top-10 in the page (CPU) as natively:", same)
+PY
