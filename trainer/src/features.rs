@@ -17,8 +17,8 @@ use crate::device::{DeviceArg, make_device};
 
 #[derive(Args)]
 pub struct FeaturesArgs {
-    /// Hugging Face CLIP `model.safetensors` (e.g. openai/clip-vit-base-patch32); only the vision
-    /// tensors are read.
+    /// Hugging Face CLIP `model.safetensors` (e.g. openai/clip-vit-base-patch32; only the vision
+    /// tensors are read), or a CLIP vision bundle (`.gguf`, from `trainer export-clip`).
     #[arg(long, required_unless_present = "npy_dir")]
     clip: Option<PathBuf>,
     /// The CLIP's `config.json` (default: the file beside `--clip`, else ViT-B/32).
@@ -174,18 +174,26 @@ pub fn run(args: FeaturesArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let config_path = args.clip_config.clone().or_else(|| {
-        let beside = clip_path.with_file_name("config.json");
-        beside.exists().then_some(beside)
-    });
-    let cfg = match &config_path {
-        Some(p) => ClipVisionConfig::from_hf_json(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)?,
-        None => ClipVisionConfig::vit_b_32(),
-    };
     let device: Device = make_device(args.device)?;
     let weights = std::fs::read(clip_path).with_context(|| format!("reading {}", clip_path.display()))?;
-    let (model, report) = load_clip_vision(ClipVision::new(&cfg, &device), &weights)
-        .with_context(|| format!("loading the CLIP vision tower from {}", clip_path.display()))?;
+    let (model, cfg, report) = if clip_path.extension().is_some_and(|e| e == "gguf") {
+        // A CLIP vision bundle (trainer export-clip) carries its own config.
+        vip5::bundle::Bundle::from_bytes(&weights)
+            .and_then(|b| b.load_clip(&device))
+            .with_context(|| format!("loading the CLIP bundle {}", clip_path.display()))?
+    } else {
+        let config_path = args.clip_config.clone().or_else(|| {
+            let beside = clip_path.with_file_name("config.json");
+            beside.exists().then_some(beside)
+        });
+        let cfg = match &config_path {
+            Some(p) => ClipVisionConfig::from_hf_json(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)?,
+            None => ClipVisionConfig::vit_b_32(),
+        };
+        let (model, report) = load_clip_vision(ClipVision::new(&cfg, &device), &weights)
+            .with_context(|| format!("loading the CLIP vision tower from {}", clip_path.display()))?;
+        (model, cfg, report)
+    };
     drop(weights);
     eprintln!("loaded {} vision tensors ({}x{} patches of {}, {}-d features)", report.loaded, cfg.image_size, cfg.image_size, cfg.patch_size, cfg.projection_dim);
 
