@@ -12,20 +12,21 @@ HISTORY=B004OHQR1Q,B0069FDR96,B006L1DNWY,B0043OYFKU,B009K7NA1U
 OUT=$(mktemp -d)
 node tests/browser/run.mjs --dist dist --fixtures tests/browser --out "$OUT" \
   --bench "{\"bundle\":\"/assets/demo-q8_0.gguf\",\"history\":[\"${HISTORY//,/\",\"}\"],\"k\":10,\"reps\":5}" > /dev/null
+$T recommend --bundle $BUNDLE --history $HISTORY --k 10 --json > "$OUT/native.json"
 best=""
 for i in 1 2 3 4 5 6; do
   s=$($T recommend --bundle $BUNDLE --history $HISTORY --k 10 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["recommend_seconds"])')
   best="$best $s"
 done
-python3 - "$OUT/bench.json" $best <<'PY'
+python3 - "$OUT/bench.json" "$OUT/native.json" $best <<'PY'
 import json, sys, statistics
 b = json.load(open(sys.argv[1]))
-native = statistics.median(float(x) for x in sys.argv[3:])  # first native run is the warm-up
+native_keys = [r["key"] for r in json.load(open(sys.argv[2]))["next"]]
+native = statistics.median(float(x) for x in sys.argv[4:])  # the first native run is a warm-up
 for mode in ("cpu", "webgpu"):
     r = b[mode]
     print(f"{mode:>6} in the page: recommendNext(10) median {r['medianSeconds']*1000:.0f} ms; load {r['loadSeconds']:.2f} s (first), {r['secondLoadSeconds']:.2f} s (cached={r['secondCached']})")
 print(f"native CPU (trainer recommend): median {native*1000:.0f} ms")
 print(f"wasm CPU / native CPU time ratio: {b['cpu']['medianSeconds']/native:.2f}")
-same = b['cpu']['next']
-print("same top-10 in the page (CPU) as natively:", same)
+print("same top-10 in the page as natively:", {m: b[m]["next"] == native_keys for m in ("cpu", "webgpu")})
 PY

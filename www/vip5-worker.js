@@ -1,6 +1,6 @@
 // The vip5 Web Worker: loads the wasm module and answers the page's calls, so that the page's
 // main thread never runs the model. Messages: { id, op, args } -> { id, ok, result | error, fatal }.
-import init, { Engine } from './vip5-web.js';
+import init, { Engine, __panicForTests } from './vip5-web.js';
 
 let engine = null;
 let ready = null;
@@ -38,6 +38,7 @@ const ops = {
   score: ({ history, items }) => engine.score(history, items),
   embedImage: async ({ rgba, width, height }) => engine.embedImage(rgba, width, height),
   scorePhoto: ({ history, rgba, width, height }) => engine.scorePhoto(history, rgba, width, height),
+  panicForTests: () => __panicForTests(),
 };
 
 self.onmessage = async ({ data: { id, op, args } }) => {
@@ -47,6 +48,10 @@ self.onmessage = async ({ data: { id, op, args } }) => {
     const result = await ops[op](args);
     self.postMessage({ id, ok: true, result });
   } catch (e) {
-    self.postMessage({ id, ok: false, error: message(e), fatal: isFatal(e) });
+    const fatal = isFatal(e);
+    // After a trap, the Rust panic message (left by the panic hook) says more than "unreachable".
+    const error = fatal && self.__vip5LastPanic ? `${self.__vip5LastPanic} (${message(e)})` : message(e);
+    self.__vip5LastPanic = undefined;
+    self.postMessage({ id, ok: false, error, fatal });
   }
 };

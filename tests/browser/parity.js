@@ -23,6 +23,10 @@ window.runParity = async (q, backend) => {
   out.photo = await rec.scorePhoto(imageData(q.image));
   // Errors reach the page as exceptions with a message.
   try { await rec.rankCandidates(['NOT-A-KEY']); out.unknownError = null; } catch (e) { out.unknownError = e.message; }
+  // A panic in the worker: the call is rejected with the panic's message, the worker restarts,
+  // and the next call answers as before.
+  try { await rec.call('panicForTests', {}); out.panicError = null; } catch (e) { out.panicError = e.message; }
+  out.afterPanic = await rec.score(q.score[0]);
   try { await Recommender.load({ bundle: '/fixtures/missing.gguf', backend }); out.missingError = null; } catch (e) { out.missingError = e.message; }
   try { await Recommender.load({ bundle: '/fixtures/queries.json', backend }); out.notBundleError = null; } catch (e) { out.notBundleError = e.message; }
   rec.terminate();

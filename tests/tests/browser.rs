@@ -177,6 +177,10 @@ fn library_and_demo_site_in_headless_chromium_match_native() {
         assert!(p["unknownError"].as_str().expect("error").contains("not in this bundle's catalogue"), "{}", p["unknownError"]);
         assert!(p["missingError"].as_str().expect("error").contains("404"), "{}", p["missingError"]);
         assert!(p["notBundleError"].as_str().expect("error").contains("not a GGUF file"), "{}", p["notBundleError"]);
+        let panic = p["panicError"].as_str().expect("a panic rejects the call");
+        assert!(panic.contains("deliberate panic for the worker-restart test"), "{panic}");
+        let after = p["afterPanic"].as_f64().expect("the restarted worker answers");
+        assert!((after - floats(&native["scores"])[0]).abs() < 1e-4, "{name}: after the restart {after}");
 
         // The demo: DOM updates, no long main-thread task, a cached second visit, and requests
         // that do not depend on the history.

@@ -51,6 +51,19 @@ async fn choose_device(request: BackendRequest) -> Result<(Device, &'static str,
     }
 }
 
+/// One yes/no score through the whole model on the chosen device: finite, or the device is not
+/// trusted.
+async fn self_check(recommender: &Recommender) -> bool {
+    let keys: Vec<String> = recommender.catalog.iter().take(2).map(|c| c.key.clone()).collect();
+    if keys.len() < 2 {
+        return true;
+    }
+    match recommender.score(&keys[..1], &keys[1..]).await {
+        Ok(scores) => scores.iter().all(|s| s.score.is_finite()),
+        Err(_) => false,
+    }
+}
+
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
     value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| js_err("converting the answer", e))
 }
@@ -90,8 +103,19 @@ impl Engine {
         let catalog = parsed.catalog().map_err(err)?;
         let item_features = parsed.item_features(catalog.len(), cfg.feat_dim).map_err(err)?;
         lap("catalog", &mut timings);
-        let recommender = Recommender::new(model, cfg, tokenizer, catalog, item_features, device).map_err(err)?;
+        let mut recommender = Recommender::new(model, cfg, tokenizer, catalog, item_features, device).map_err(err)?;
         lap("item trie", &mut timings);
+        let (mut backend, mut backend_reason) = (backend, backend_reason);
+        if backend == "webgpu" && !self_check(&recommender).await {
+            // Seen on Chromium's SwiftShader adapter with a trained model: NaN scores where the
+            // CPU and lavapipe give finite ones. Better slow and right than fast and empty.
+            recommender = Recommender::from_bundle(&bundle, Device::flex()).map_err(err)?;
+            backend = "cpu";
+            backend_reason = "WebGPU gave non-finite scores on this adapter (self-check at load): CPU fallback".into();
+            lap("webgpu self-check failed, cpu reload", &mut timings);
+        } else if backend == "webgpu" {
+            lap("webgpu self-check", &mut timings);
+        }
         Ok(Engine { recommender, backend, backend_reason, clip: None, timings })
     }
 
@@ -211,12 +235,22 @@ impl Engine {
     }
 }
 
-/// Turns Rust panics into console errors with their message (the worker reports them to the page).
+/// Logs Rust panics with their message and leaves it in `globalThis.__vip5LastPanic`, where the
+/// worker picks it up after the trap to reject the pending call with it.
 #[wasm_bindgen(start)]
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
-        web_sys_log(&format!("vip5 panicked: {info}"));
+        let msg = format!("vip5 panicked: {info}");
+        let _ = js_sys::Reflect::set(&js_sys::global(), &JsValue::from_str("__vip5LastPanic"), &JsValue::from_str(&msg));
+        web_sys_log(&msg);
     }));
+}
+
+/// Panics on purpose: the browser test checks that a panic rejects the call with its message and
+/// that the worker comes back. Not part of the documented API.
+#[wasm_bindgen(js_name = __panicForTests)]
+pub fn panic_for_tests() {
+    panic!("deliberate panic for the worker-restart test");
 }
 
 fn web_sys_log(msg: &str) {
