@@ -5,6 +5,8 @@
 # newer rustc), and the npm tools (binaryen's wasm-opt 132, playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# cargo install puts tools here.
+export PATH="$HOME/.cargo/bin:$PATH"
 
 need_apt=()
 dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers)
