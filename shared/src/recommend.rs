@@ -20,7 +20,7 @@ use crate::model::Vip5Model;
 use crate::prompt::personalize::{ANONYMOUS_VISITOR, PersonalRequest, Truncation, build_personal_prompt};
 use crate::prompt::tokens::PromptTokenizer;
 use crate::prompt::{NO_TOKEN_ID, YES_TOKEN_ID};
-use crate::trie::{ItemConstraint, ItemTrie};
+use crate::trie::{ItemConstraint, ItemTrie, TrieMask};
 use crate::Task;
 
 /// Templates used for visitors (seen in training, `{user_desc}` slot).
@@ -159,14 +159,47 @@ impl Recommender {
         Ok(EncoderSample { input_ids: prompt.encoded.input_ids, whole_word_ids: prompt.encoded.whole_word_ids, vis_feats })
     }
 
-    /// The next items for a visitor with this history (item keys, oldest first): beam search over
-    /// real catalogue items only, never one already in the history nor in `exclude`; with `only`,
-    /// among those items alone. Returns at most `k` items, best first.
-    pub async fn recommend_next(&self, history: &[String], k: usize, exclude: &[String], only: Option<&[String]>) -> Result<Vec<ScoredItem>> {
+    /// The history's catalogue ids; an error when none is known (the prompts need one).
+    fn known_history(&self, history: &[String]) -> Result<ResolvedHistory> {
         let resolved = self.resolve(history);
         if resolved.ids.is_empty() {
             return Err(Vip5Error::Input("the history holds no item of this catalogue yet: record one first".into()));
         }
+        Ok(resolved)
+    }
+
+    /// Beam search over the items `mask` allows, one prompt: the distinct items the beams spell,
+    /// best first, with their beam scores.
+    async fn constrained_beams(&self, sample: EncoderSample, task: Task, mask: TrieMask, beams: usize) -> Result<Vec<ScoredItem>> {
+        let x = EncoderBatch::new(&[sample], &self.cfg)?.to_tensors(&self.device);
+        let constraint = ItemConstraint { trie: &self.trie, masks: vec![mask] };
+        let beam = BeamConfig { num_beams: beams, num_return_sequences: beams, max_length: 50, length_penalty: 1.0, early_stopping: true };
+        let hyps = beam_search(
+            &self.model,
+            &x,
+            task,
+            &beam,
+            self.cfg.eos_token_id,
+            self.cfg.decoder_start_token_id,
+            Some(&constraint as &dyn TokenConstraint),
+        )
+        .await?;
+        let mut out: Vec<ScoredItem> = Vec::new();
+        for h in hyps.into_iter().flatten() {
+            if let Some(id) = self.trie.item_of(&h.tokens) {
+                if !out.iter().any(|s| s.id == id) {
+                    out.push(self.scored(id, h.score));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The next items for a visitor with this history (item keys, oldest first): beam search over
+    /// real catalogue items only, never one already in the history nor in `exclude`; with `only`,
+    /// among those items alone. Returns at most `k` items, best first.
+    pub async fn recommend_next(&self, history: &[String], k: usize, exclude: &[String], only: Option<&[String]>) -> Result<Vec<ScoredItem>> {
+        let resolved = self.known_history(history)?;
         let mut banned = resolved.ids.clone();
         banned.extend(self.resolve(exclude).ids);
         let mask = match only {
@@ -180,39 +213,15 @@ impl Recommender {
         if allowed == 0 {
             return Err(Vip5Error::Input("no catalogue item is left to recommend after the history and the filters".into()));
         }
-        let beams = k.clamp(1, allowed);
         let sample = self.sample(&resolved.ids, SEQUENTIAL_TEMPLATE, None, &[])?;
-        let x = EncoderBatch::new(&[sample], &self.cfg)?.to_tensors(&self.device);
-        let constraint = ItemConstraint { trie: &self.trie, masks: vec![mask] };
-        let beam = BeamConfig { num_beams: beams, num_return_sequences: beams, max_length: 50, length_penalty: 1.0, early_stopping: true };
-        let hyps = beam_search(
-            &self.model,
-            &x,
-            Task::Sequential,
-            &beam,
-            self.cfg.eos_token_id,
-            self.cfg.decoder_start_token_id,
-            Some(&constraint as &dyn TokenConstraint),
-        )
-        .await?;
-        let mut out = Vec::new();
-        for h in hyps.into_iter().flatten() {
-            if let Some(id) = self.trie.item_of(&h.tokens) {
-                if !out.iter().any(|s: &ScoredItem| s.id == id) {
-                    out.push(self.scored(id, h.score));
-                }
-            }
-        }
+        let mut out = self.constrained_beams(sample, Task::Sequential, mask, k.clamp(1, allowed)).await?;
         out.truncate(k.max(1));
         Ok(out)
     }
 
     /// P(yes) that the visitor would buy each item next (A-8, one batch).
     pub async fn score(&self, history: &[String], items: &[String]) -> Result<Vec<ScoredItem>> {
-        let resolved = self.resolve(history);
-        if resolved.ids.is_empty() {
-            return Err(Vip5Error::Input("the history holds no item of this catalogue yet: record one first".into()));
-        }
+        let resolved = self.known_history(history)?;
         let ids = self.resolve_known(items, "score")?;
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -236,10 +245,7 @@ impl Recommender {
                 self.cfg.feat_dim
             )));
         }
-        let resolved = self.resolve(history);
-        if resolved.ids.is_empty() {
-            return Err(Vip5Error::Input("the history holds no item of this catalogue yet: record one first".into()));
-        }
+        let resolved = self.known_history(history)?;
         let new_item = self.catalog.len() as u32 + 1;
         let sample = self.sample_with_photo(&resolved.ids, YES_NO_TEMPLATE, Some(new_item), &[], Some((new_item, features)))?;
         let x = EncoderBatch::new(&[sample], &self.cfg)?.to_tensors(&self.device);
@@ -250,37 +256,14 @@ impl Recommender {
     /// Orders candidate items for the visitor (B-5: the model picks among the candidates; the
     /// beams give the order). Candidates the beams do not reach come last, in the given order.
     pub async fn rank_candidates(&self, history: &[String], candidates: &[String]) -> Result<Vec<ScoredItem>> {
-        let resolved = self.resolve(history);
-        if resolved.ids.is_empty() {
-            return Err(Vip5Error::Input("the history holds no item of this catalogue yet: record one first".into()));
-        }
+        let resolved = self.known_history(history)?;
         let ids = self.resolve_known(candidates, "rankCandidates")?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let sample = self.sample(&resolved.ids, CANDIDATES_TEMPLATE, None, &ids)?;
-        let x = EncoderBatch::new(&[sample], &self.cfg)?.to_tensors(&self.device);
-        let beams = ids.len().min(20);
-        let constraint = ItemConstraint { trie: &self.trie, masks: vec![self.trie.allow_only(ids.iter().copied())] };
-        let beam = BeamConfig { num_beams: beams, num_return_sequences: beams, max_length: 50, length_penalty: 1.0, early_stopping: true };
-        let hyps = beam_search(
-            &self.model,
-            &x,
-            Task::Direct,
-            &beam,
-            self.cfg.eos_token_id,
-            self.cfg.decoder_start_token_id,
-            Some(&constraint as &dyn TokenConstraint),
-        )
-        .await?;
-        let mut out: Vec<ScoredItem> = Vec::new();
-        for h in hyps.into_iter().flatten() {
-            if let Some(id) = self.trie.item_of(&h.tokens) {
-                if !out.iter().any(|s| s.id == id) {
-                    out.push(self.scored(id, h.score));
-                }
-            }
-        }
+        let mask = self.trie.allow_only(ids.iter().copied());
+        let mut out = self.constrained_beams(sample, Task::Direct, mask, ids.len().min(20)).await?;
         for id in ids {
             if !out.iter().any(|s| s.id == id) {
                 out.push(self.scored(id, f32::NEG_INFINITY));

@@ -144,3 +144,22 @@ pub fn probe_logits(model: &Vip5Model, cfg: &Vip5Config) -> Vec<f32> {
     let dec = burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(vec![0i64, 8, 9], [1, 3]), &device);
     to_vec(model.forward(&x, dec, vip5::Task::Sequential)).1
 }
+
+/// Tiny, but with rows of 32 so that a bundle's linear layers really are quantized.
+pub fn quantizable_config() -> Vip5Config {
+    Vip5Config { d_model: 32, d_kv: 8, d_ff: 64, feat_dim: 32, ..Vip5Config::tiny() }
+}
+
+/// A tiny CLIP vision tower (32x32 images, 2 patches a side) with 32-d features.
+pub fn tiny_clip_config() -> vip5::clip::ClipVisionConfig {
+    vip5::clip::ClipVisionConfig {
+        image_size: 32,
+        patch_size: 16,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        projection_dim: 32,
+        layer_norm_eps: 1e-5,
+    }
+}

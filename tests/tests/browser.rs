@@ -11,12 +11,12 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 use vip5::bundle::{CatalogItem, write_clip_bundle, write_model_bundle};
-use vip5::clip::{ClipVision, ClipVisionConfig, RgbImage, image_features};
+use vip5::clip::{ClipVision, RgbImage, image_features};
 use vip5::quant::GgmlType;
 use vip5::recommend::Recommender;
 use vip5::weights::{read_safetensors, save_safetensors};
-use vip5::{Vip5Config, Vip5Model};
-use vip5_tests::flex;
+use vip5::Vip5Model;
+use vip5_tests::{flex, quantizable_config, tiny_clip_config};
 
 const TOKENIZER: &str = include_str!("../../data/tokenizers/t5-small/tokenizer.json");
 
@@ -28,24 +28,11 @@ fn require(path: &Path, how: &str) {
     assert!(path.exists(), "{} is missing: {how}", path.display());
 }
 
-fn clip_config() -> ClipVisionConfig {
-    ClipVisionConfig {
-        image_size: 32,
-        patch_size: 16,
-        hidden_size: 32,
-        intermediate_size: 64,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        projection_dim: 32,
-        layer_norm_eps: 1e-5,
-    }
-}
-
 /// The fixtures the page loads, and the native answers to the same queries.
 fn write_fixtures(dir: &Path) -> Value {
     let device = flex();
     device.seed(5);
-    let cfg = Vip5Config { d_model: 32, d_kv: 8, d_ff: 64, feat_dim: 32, ..Vip5Config::tiny() };
+    let cfg = quantizable_config();
     let model = Vip5Model::new(&cfg, &device);
     let tensors = read_safetensors(&save_safetensors(&model).expect("save")).expect("read");
     let catalog: Vec<CatalogItem> =
@@ -55,7 +42,7 @@ fn write_fixtures(dir: &Path) -> Value {
     let bundle = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, Some(&features), GgmlType::Q8_0).expect("bundle");
     std::fs::write(dir.join("bundle.gguf"), &bundle).expect("write");
 
-    let ccfg = clip_config();
+    let ccfg = tiny_clip_config();
     device.seed(6);
     let clip = ClipVision::new(&ccfg, &device);
     let clip_st = save_safetensors(&clip).expect("save clip");

@@ -5,19 +5,14 @@
 use std::collections::BTreeMap;
 
 use vip5::bundle::{Bundle, CatalogItem, storage_type, write_clip_bundle, write_model_bundle};
-use vip5::clip::{ClipVision, ClipVisionConfig, pixels_tensor};
+use vip5::clip::{ClipVision, pixels_tensor};
 use vip5::gguf::{Gguf, GgufWriter, MetaValue};
 use vip5::quant::{GgmlType, dequantize, quantize};
 use vip5::weights::{NamedTensor, read_safetensors, save_safetensors};
 use vip5::{Vip5Config, Vip5Model};
-use vip5_tests::{probe_logits, flex, read_fixture, to_vec};
+use vip5_tests::{flex, probe_logits, quantizable_config, read_fixture, tiny_clip_config, to_vec};
 
 const TOKENIZER: &str = include_str!("../../data/tokenizers/t5-small/tokenizer.json");
-
-/// Tiny, but with rows of 32 so that the linear layers really are quantized.
-fn quantizable_config() -> Vip5Config {
-    Vip5Config { d_model: 32, d_kv: 8, d_ff: 64, feat_dim: 32, ..Vip5Config::tiny() }
-}
 
 fn model_and_tensors(cfg: &Vip5Config, seed: u64) -> (Vip5Model, BTreeMap<String, NamedTensor>) {
     let device = flex();
@@ -99,16 +94,7 @@ fn model_bundle_round_trips_config_tokenizer_catalogue_and_weights() {
 
 #[test]
 fn clip_bundle_round_trips_and_is_not_a_model() {
-    let cfg = ClipVisionConfig {
-        image_size: 32,
-        patch_size: 16,
-        hidden_size: 32,
-        intermediate_size: 64,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        projection_dim: 32,
-        layer_norm_eps: 1e-5,
-    };
+    let cfg = tiny_clip_config();
     let device = flex();
     device.seed(3);
     let clip = ClipVision::new(&cfg, &device);
