@@ -3,7 +3,8 @@
 //! a history into answers lives here once, so the browser and the native tool give the same
 //! results for the same bundle.
 //!
-//! Visitors are anonymous: prompts use `{user_desc}` templates with [`ANONYMOUS_VISITOR`]. Keys
+//! Visitors are anonymous: prompts use `{user_desc}` templates with
+//! [`crate::prompt::personalize::ANONYMOUS_VISITOR`]. Keys
 //! the bundle does not know are skipped (and counted), so a history outlives a re-indexed bundle.
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use crate::config::Vip5Config;
 use crate::decode::{BeamConfig, TokenConstraint, beam_search, yes_probability};
 use crate::error::{Result, Vip5Error};
 use crate::model::Vip5Model;
-use crate::prompt::personalize::{ANONYMOUS_VISITOR, PersonalRequest, Truncation, build_personal_prompt};
+use crate::prompt::personalize::{PersonalRequest, Truncation, build_personal_prompt};
 use crate::prompt::tokens::PromptTokenizer;
 use crate::prompt::{NO_TOKEN_ID, YES_TOKEN_ID};
 use crate::trie::{ItemConstraint, ItemTrie, TrieMask};
@@ -270,10 +271,5 @@ impl Recommender {
             }
         }
         Ok(out)
-    }
-
-    /// The anonymous visitor label prompts use.
-    pub fn visitor_label(&self) -> &'static str {
-        ANONYMOUS_VISITOR
     }
 }
