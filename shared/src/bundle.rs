@@ -100,6 +100,17 @@ fn header(writer: &mut GgufWriter, kind: BundleKind, quant: GgmlType, config_jso
         .metadata(KEY_CONFIG, MetaValue::String(config_json));
 }
 
+/// A model with item tokens names exactly its catalogue: token N is catalogue entry N.
+pub fn check_item_tokens(cfg: &Vip5Config, catalog_items: usize) -> Result<()> {
+    if cfg.item_tokens != 0 && cfg.item_tokens != catalog_items {
+        return Err(Vip5Error::Bundle(format!(
+            "the model has {} item tokens but the catalogue has {catalog_items} items",
+            cfg.item_tokens
+        )));
+    }
+    Ok(())
+}
+
 /// Writes a model bundle. `tensors` are the model's tensors by name (PyTorch layout), as
 /// [`crate::weights::save_safetensors`] writes them.
 pub fn write_model_bundle(
@@ -110,6 +121,9 @@ pub fn write_model_bundle(
     item_features: Option<&[f32]>,
     quant: GgmlType,
 ) -> Result<Vec<u8>> {
+    if !catalog.is_empty() {
+        check_item_tokens(cfg, catalog.len())?;
+    }
     let mut w = GgufWriter::new();
     let config_json = serde_json::to_string(cfg).map_err(|e| Vip5Error::Bundle(format!("config: {e}")))?;
     header(&mut w, BundleKind::Model, quant, config_json);

@@ -71,6 +71,10 @@ pub struct Vip5Config {
     pub use_single_adapter: bool,
     /// Train the whole-word and category tables (frozen at their seeded N(0,1) init in the original).
     pub train_input_tables: bool,
+    /// Items written as one token each (`<item_N>`, N in 1..=item_tokens, ids after the
+    /// tokenizer's vocabulary; `vocab_size` must cover them); 0 = P5/VIP5's numbers.
+    #[serde(default)]
+    pub item_tokens: usize,
 }
 
 impl Vip5Config {
@@ -105,6 +109,7 @@ impl Vip5Config {
             add_adapter_cross_attn: true,
             use_single_adapter: true,
             train_input_tables: false,
+            item_tokens: 0,
         }
     }
 

@@ -68,7 +68,7 @@ impl Recommender {
     pub fn from_bundle(bytes: &[u8], device: Device) -> Result<Self> {
         let bundle = Bundle::from_bytes(bytes)?;
         let (model, cfg) = bundle.load_model(&device)?;
-        let tokenizer = PromptTokenizer::from_json_bytes(bundle.tokenizer_json()?.as_bytes())?;
+        let tokenizer = PromptTokenizer::for_config(bundle.tokenizer_json()?.as_bytes(), &cfg)?;
         let catalog = bundle.catalog()?;
         if catalog.is_empty() {
             return Err(Vip5Error::Bundle("the bundle has no item catalogue (export it with `trainer export --data`)".into()));
@@ -85,6 +85,7 @@ impl Recommender {
         item_features: Option<Vec<f32>>,
         device: Device,
     ) -> Result<Self> {
+        crate::bundle::check_item_tokens(&cfg, catalog.len())?;
         let mut key_to_id = HashMap::with_capacity(catalog.len());
         for (id, item) in (1u32..).zip(&catalog) {
             if key_to_id.insert(item.key.clone(), id).is_some() {

@@ -67,11 +67,13 @@ impl ItemTrie {
         Ok(trie)
     }
 
-    /// The trie of item numbers `items` as the model writes them (`"1024"` -> ids + `</s>`).
+    /// The trie of item numbers `items` as the model writes them (`"1024"` -> ids + `</s>`, or
+    /// one item token + `</s>`: the tokenizer's [`crate::prompt::ItemNaming`]).
     pub fn from_item_numbers(tokenizer: &PromptTokenizer, items: impl IntoIterator<Item = u32>) -> Result<Self> {
+        let naming = tokenizer.item_naming();
         let pairs = items
             .into_iter()
-            .map(|i| Ok((i, tokenizer.encode_target(&i.to_string(), usize::MAX)?)))
+            .map(|i| Ok((i, tokenizer.encode_target(&naming.text(i)?, usize::MAX)?)))
             .collect::<Result<Vec<_>>>()?;
         Self::new(pairs)
     }

@@ -196,3 +196,39 @@ fn yes_probability_is_the_two_way_softmax_of_the_first_step() {
         assert!(p[b] > 0.0 && p[b] < 1.0);
     }
 }
+
+#[test]
+fn item_token_models_decode_one_token_per_item_under_constraints() {
+    // Independent indexing: 300 item tokens after t5-small's vocabulary.
+    let device = flex();
+    device.seed(12);
+    let cfg = Vip5Config { item_tokens: 300, vocab_size: 32_400, ..Vip5Config::tiny() };
+    let model = Vip5Model::new(&cfg, &device);
+    let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/tokenizers/t5-small/tokenizer.json")).unwrap();
+    let tok = PromptTokenizer::for_config(&json, &cfg).unwrap();
+    let trie = ItemTrie::from_item_numbers(&tok, 1..=300).unwrap();
+    assert_eq!(trie.num_items(), 300);
+    assert_eq!(trie.item_of(&[32_099 + 17, 1]), Some(17));
+    assert_eq!(trie.allowed_next(&[], &trie.allow_all()).len(), 300, "every item is its own first token");
+    let enc = tok
+        .encode("Here is the purchase history of a visitor : \n <item_3> <extra_id_0> <extra_id_0> , <item_17> <extra_id_0> <extra_id_0> \n What to recommend next for the user ?", None)
+        .unwrap();
+    let sample = EncoderSample {
+        input_ids: enc.input_ids,
+        whole_word_ids: enc.whole_word_ids,
+        vis_feats: vec![vec![0.3; cfg.feat_dim], vec![-0.7; cfg.feat_dim]],
+    };
+    let x = EncoderBatch::new(&[sample], &cfg).unwrap().to_tensors(&device);
+    let constraint = ItemConstraint { trie: &trie, masks: vec![trie.allow_all_except([3, 17])] };
+    let beam = BeamConfig { num_beams: 8, num_return_sequences: 8, max_length: 10, length_penalty: 1.0, early_stopping: true };
+    let hyps = pollster::block_on(beam_search(&model, &x, Task::Sequential, &beam, cfg.eos_token_id, 0, Some(&constraint)))
+        .unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for h in &hyps[0] {
+        assert_eq!(h.tokens.len(), 2, "one item token and </s>: {:?}", h.tokens);
+        let item = trie.item_of(&h.tokens).expect("an item");
+        assert!(item != 3 && item != 17 && seen.insert(item));
+        assert_eq!(tok.decode(&h.tokens).unwrap(), format!("<item_{item}>"));
+    }
+    assert_eq!(seen.len(), 8);
+}

@@ -10,7 +10,7 @@ use vip5::prompt::sampling::{
     SamplerConfig, Split, UserRecord, direct_sample, jitter_rating, sequential_sample, sequential_window,
 };
 use vip5::prompt::{
-    ANONYMOUS_VISITOR, HistorySeparator, PersonalRequest, PromptTokenizer, Slots, TEMPLATES, Truncation, UserLabel,
+    ANONYMOUS_VISITOR, HistorySeparator, ItemNaming, PersonalRequest, PromptTokenizer, Slots, TEMPLATES, Truncation, UserLabel,
     build_personal_prompt, category_ids, render, template,
 };
 
@@ -51,6 +51,7 @@ fn slots_from_json(case: &Value) -> (Slots, usize, HistorySeparator) {
     };
     let text = |key: &str| s.get(key).and_then(|v| v.as_str()).map(str::to_string);
     let slots = Slots {
+        item_naming: ItemNaming::Numbers,
         user_id: text("user_id"),
         user_desc: text("user_desc"),
         history: items("history"),
@@ -277,4 +278,62 @@ fn rating_jitter_stays_in_its_bin_on_average() {
         assert!(draws.iter().all(|&d| (1.0..=5.0).contains(&d)));
         assert!(draws.iter().all(|&d| ((d * 10.0).round() - d * 10.0).abs() < 1e-9), "one decimal");
     }
+}
+
+#[test]
+fn item_tokens_write_each_item_as_one_token_and_one_word() {
+    let tok = tokenizer().with_item_tokens(100).unwrap();
+    assert_eq!(tok.vocab_size(), 32_200);
+    assert_eq!(tok.item_naming(), ItemNaming::Tokens { count: 100 });
+    let slots = Slots {
+        user_id: Some("7".into()),
+        history: vec![5, 42, 100],
+        item_naming: tok.item_naming(),
+        ..Slots::default()
+    };
+    let r = render(template("A-3").unwrap(), &slots, 1, HistorySeparator::Comma).unwrap();
+    assert!(r.text.contains(" <item_5> <extra_id_0> , <item_42> <extra_id_0> , <item_100> <extra_id_0> "), "{}", r.text);
+    assert!(r.text.contains("user_7 "), "user ids stay numbers: {}", r.text);
+    let enc = tok.encode(&r.text, None).unwrap();
+    for item in [5u32, 42, 100] {
+        let id = 32_099 + item; // <item_1> is the first id after t5-small's 32,100
+        let at: Vec<usize> = (0..enc.input_ids.len()).filter(|&i| enc.input_ids[i] == id).collect();
+        assert_eq!(at.len(), 1, "item {item} is exactly one token: {:?}", enc.input_ids);
+        let p = at[0];
+        // its own word: a new whole-word id, and the placeholder after it starts the next one
+        assert_eq!(enc.whole_word_ids[p], enc.whole_word_ids[p - 1] + 1, "item {item}");
+        assert_eq!(enc.input_ids[p + 1], 32_099);
+        assert_eq!(enc.whole_word_ids[p + 1], enc.whole_word_ids[p] + 1);
+    }
+    // `user_7` is text, not item 7's token; no id beyond the 100 item tokens exists
+    assert!(!enc.input_ids.contains(&(32_099 + 7)));
+    assert!(enc.input_ids.iter().all(|&id| id < 32_200));
+    assert_eq!(tok.decode(&[32_099 + 42]).unwrap(), "<item_42>");
+    // the target of a sequential sample is the one token and `</s>`
+    assert_eq!(tok.encode_target("<item_42>", 64).unwrap(), vec![32_099 + 42, 1]);
+
+    // an item outside the tokens is an error, never a silent fall-back to text pieces
+    let bad = Slots { history: vec![3, 101], ..slots };
+    let err = render(template("A-3").unwrap(), &bad, 1, HistorySeparator::Comma).unwrap_err();
+    assert!(err.to_string().contains("item 101 has no item token (this model has tokens for items 1..=100)"), "{err}");
+    // the sampler writes targets the same way
+    let user = UserRecord { id: 7, desc: "v".into(), items: vec![5, 42, 100, 9, 11] };
+    let cfg = SamplerConfig { item_naming: tok.item_naming(), ..SamplerConfig::default() };
+    let all: Vec<u32> = (1..=100).collect();
+    let mut rng = StdRng::seed_from_u64(3);
+    let s = sequential_sample(&user, Split::Test, Some(template("A-3").unwrap()), &all, &cfg, &mut rng).unwrap();
+    assert_eq!(s.target, "<item_11>");
+    assert!(s.prompt.text.contains("<item_9>"), "{}", s.prompt.text);
+}
+
+#[test]
+fn item_tokens_must_fit_the_model_vocabulary() {
+    let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/tokenizers/t5-small/tokenizer.json")).unwrap();
+    let cfg = vip5::Vip5Config { item_tokens: 50, ..vip5::Vip5Config::tiny() };
+    let err = PromptTokenizer::for_config(&json, &cfg).unwrap_err();
+    assert!(err.to_string().contains("32150 tokens (50 of them item tokens) but the model only 32100 embedding rows"), "{err}");
+    let cfg = vip5::Vip5Config { vocab_size: 32_150, ..cfg };
+    assert_eq!(PromptTokenizer::for_config(&json, &cfg).unwrap().item_naming(), ItemNaming::Tokens { count: 50 });
+    // without item tokens the tokenizer is t5-small's and items are numbers
+    assert_eq!(PromptTokenizer::for_config(&json, &vip5::Vip5Config::tiny()).unwrap().item_naming(), ItemNaming::Numbers);
 }

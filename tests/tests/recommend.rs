@@ -82,3 +82,27 @@ fn clear_errors_for_empty_or_unknown_input() {
     let err = pollster::block_on(r.recommend_next(&all, 5, &[], None)).expect_err("nothing left");
     assert!(err.to_string().contains("no catalogue item is left"), "{err}");
 }
+
+#[test]
+fn item_token_bundles_recommend_and_check_their_catalogue() {
+    let cfg = Vip5Config { item_tokens: 40, vocab_size: 32_140, ..Vip5Config::tiny() };
+    let device = flex();
+    device.seed(5);
+    let model = Vip5Model::new(&cfg, &device);
+    let tensors = read_safetensors(&save_safetensors(&model).expect("save")).expect("read");
+    let catalog: Vec<CatalogItem> = (1..=40).map(|i| CatalogItem { key: format!("SKU{i:03}"), title: format!("item {i}") }).collect();
+    let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, None, GgmlType::F32).expect("bundle");
+    let r = Recommender::from_bundle(&bytes, device.clone()).expect("recommender");
+    let history = keys(&["SKU003", "SKU017"]);
+    let recs = pollster::block_on(r.recommend_next(&history, 10, &[], None)).expect("recommend");
+    assert_eq!(recs.len(), 10);
+    assert!(recs.iter().all(|s| (1..=40).contains(&s.id) && s.id != 3 && s.id != 17), "{recs:?}");
+    let scored = pollster::block_on(r.score(&history, &keys(&["SKU004"]))).expect("score");
+    assert!(scored[0].score > 0.0 && scored[0].score < 1.0);
+
+    // a catalogue that does not match the model's item tokens is refused at load
+    let err = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog[..39], None, GgmlType::F32)
+        .and_then(|b| Recommender::from_bundle(&b, device).map(|_| ()))
+        .expect_err("39 items for 40 item tokens");
+    assert!(err.to_string().contains("40 item tokens but the catalogue has 39 items"), "{err}");
+}

@@ -119,9 +119,9 @@ struct Case {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let prepared = read_prepared(&args.data)?;
-    let tokenizer = PromptTokenizer::from_json_bytes(TOKENIZER_JSON)?;
     let device = make_device(args.device)?;
     let (cfg, model) = crate::export::load_model(&args.model, &device)?;
+    let tokenizer = PromptTokenizer::for_config(TOKENIZER_JSON, &cfg)?;
     let split = match args.split {
         SplitArg::Val => Split::Validation,
         SplitArg::Test => Split::Test,
@@ -291,7 +291,12 @@ fn build_cases(
             let seq = &prepared.sequences[u];
             let ex = split_example(seq, split)?;
             let desc = prepared.user_keys.get(seq.user as usize - 1).cloned().unwrap_or_else(|| seq.user.to_string());
-            let mut slots = Slots { user_id: Some(seq.user.to_string()), user_desc: Some(desc), ..Slots::default() };
+            let mut slots = Slots {
+                user_id: Some(seq.user.to_string()),
+                user_desc: Some(desc),
+                item_naming: tokenizer.item_naming(),
+                ..Slots::default()
+            };
             let mut candidates = Vec::new();
             if direct {
                 // 1 positive + 99 negatives the user never interacted with, seeded per user.

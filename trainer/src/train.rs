@@ -128,6 +128,12 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(default)]
     pub dropout: Option<f64>,
+    /// Write each item as one new token `<item_N>` (independent indexing) instead of its number's
+    /// SentencePiece pieces: the vocabulary grows by the catalogue size. Needs `--mode scratch`
+    /// or a checkpoint trained with item tokens (t5-small's table has no rows for them).
+    #[arg(long)]
+    #[serde(default)]
+    pub item_tokens: bool,
 }
 
 /// Serde default for settings added after a checkpoint format was first written.
@@ -343,6 +349,11 @@ pub fn run_config(args: &TrainArgs, prepared: &Prepared) -> Result<Vip5Config> {
         cfg.feat_dim = d;
     }
     cfg.train_input_tables = args.train_input_tables;
+    if args.item_tokens {
+        let items = prepared.all_items().len();
+        cfg.item_tokens = items;
+        cfg.vocab_size = PromptTokenizer::from_json_bytes(TOKENIZER_JSON)?.vocab_size() + items;
+    }
     if let Some(p) = args.dropout {
         if !(0.0..1.0).contains(&p) {
             bail!("--dropout must be in [0, 1)");
@@ -362,8 +373,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         bail!("--mode scratch starts from random weights; drop --init or use --mode full");
     }
     let prepared = read_prepared(&args.data)?;
-    let tokenizer = PromptTokenizer::from_json_bytes(TOKENIZER_JSON)?;
     let cfg = run_config(&args, &prepared)?;
+    let tokenizer = PromptTokenizer::for_config(TOKENIZER_JSON, &cfg)?;
     if args.data_parallel == 0 {
         bail!("--data-parallel must be at least 1");
     }
@@ -450,6 +461,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             num_candidates_negatives: args.candidate_negatives,
             anonymous_share: args.anonymous_share,
             max_history_items: args.max_history_items,
+            item_naming: tokenizer.item_naming(),
         },
     };
     let end_step = args.max_steps.map_or(total_steps, |m| m.min(total_steps));

@@ -98,7 +98,7 @@ impl Engine {
         lap("parse", &mut timings);
         let (model, cfg) = parsed.load_model(&device).map_err(err)?;
         lap("model", &mut timings);
-        let tokenizer = vip5::prompt::tokens::PromptTokenizer::from_json_bytes(parsed.tokenizer_json().map_err(err)?.as_bytes()).map_err(err)?;
+        let tokenizer = vip5::prompt::tokens::PromptTokenizer::for_config(parsed.tokenizer_json().map_err(err)?.as_bytes(), &cfg).map_err(err)?;
         lap("tokenizer", &mut timings);
         let catalog = parsed.catalog().map_err(err)?;
         let item_features = parsed.item_features(catalog.len(), cfg.feat_dim).map_err(err)?;

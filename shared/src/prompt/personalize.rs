@@ -1,7 +1,7 @@
 //! On-device personalization: a prompt built from a history that never leaves the device.
 
 use crate::error::{Result, Vip5Error};
-use crate::prompt::render::{HistorySeparator, RenderedPrompt, Slots, render};
+use crate::prompt::render::{HistorySeparator, ItemNaming, RenderedPrompt, Slots, render};
 use crate::prompt::template;
 use crate::prompt::templates::{TargetKind, Template};
 use crate::prompt::tokens::{EncodedPrompt, PromptTokenizer, encode_rendered};
@@ -62,7 +62,7 @@ pub struct PersonalPrompt {
     pub dropped_items: usize,
 }
 
-fn slots_for(template: &Template, req: &PersonalRequest<'_>, history: &[u32]) -> Result<Slots> {
+fn slots_for(template: &Template, req: &PersonalRequest<'_>, history: &[u32], naming: ItemNaming) -> Result<Slots> {
     let needs_id = template.source.contains("{user_id}");
     let user = req.user.clone().unwrap_or_default();
     if needs_id && user.id.is_none() {
@@ -78,6 +78,7 @@ fn slots_for(template: &Template, req: &PersonalRequest<'_>, history: &[u32]) ->
         history: history.to_vec(),
         candidates: req.candidates.to_vec(),
         item: req.item,
+        item_naming: naming,
         ..Slots::default()
     })
 }
@@ -98,7 +99,7 @@ pub fn build_personal_prompt(tokenizer: &PromptTokenizer, req: &PersonalRequest<
     }
     let max = (req.truncation == Truncation::RightTokens).then_some(req.max_input_tokens);
     let build = |history: &[u32]| -> Result<(RenderedPrompt, EncodedPrompt, Vec<u32>)> {
-        let r = render(template, &slots_for(template, req, history)?, req.n_vis_tokens, HistorySeparator::Comma)?;
+        let r = render(template, &slots_for(template, req, history, tokenizer.item_naming())?, req.n_vis_tokens, HistorySeparator::Comma)?;
         let (e, images) = encode_rendered(tokenizer, &r, max, req.n_vis_tokens)?;
         Ok((r, e, images))
     };

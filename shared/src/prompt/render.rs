@@ -22,9 +22,44 @@ impl HistorySeparator {
     }
 }
 
+/// How item numbers are written in prompts and targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ItemNaming {
+    /// P5/VIP5: the decimal number, which SentencePiece splits into several pieces
+    /// (`1024` -> `▁10`, `24`), so the model writes an item as a short token sequence.
+    #[default]
+    Numbers,
+    /// One vocabulary token per item, `<item_N>` for N in 1..=count ("independent indexing",
+    /// Hua et al. 2023): the decoder's first step is a softmax over the catalogue, and no item is
+    /// preferred for being short. The tokenizer must have the tokens
+    /// ([`crate::prompt::PromptTokenizer::with_item_tokens`]).
+    Tokens { count: u32 },
+}
+
+impl ItemNaming {
+    /// The text of item `item`; an item outside a token vocabulary is an error, never a silent
+    /// fall-back to pieces.
+    pub fn text(self, item: u32) -> Result<String> {
+        match self {
+            Self::Numbers => Ok(item.to_string()),
+            Self::Tokens { count } if (1..=count).contains(&item) => Ok(item_token(item)),
+            Self::Tokens { count } => Err(Vip5Error::Input(format!(
+                "item {item} has no item token (this model has tokens for items 1..={count})"
+            ))),
+        }
+    }
+}
+
+/// The token text of item `item` under [`ItemNaming::Tokens`].
+pub fn item_token(item: u32) -> String {
+    format!("<item_{item}>")
+}
+
 /// Values for a template's slots. Items are the catalogue's item numbers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Slots {
+    /// How the item slots are written (the model's item tokenization).
+    pub item_naming: ItemNaming,
     /// `{user_id}`: the number after `user_`.
     pub user_id: Option<String>,
     /// `{user_desc}`: a name, or the anonymous visitor label.
@@ -57,12 +92,13 @@ pub fn item_photo(k: usize) -> String {
 /// An item list with k placeholders after each item, as the original builds it:
 /// `' {ph}{sep} '.join(items) + ' <extra_id_0>' * k` where `ph` is k placeholders each followed by
 /// a space. E.g. k = 2: `1024 <extra_id_0> <extra_id_0> , 1025 <extra_id_0> <extra_id_0>`.
-pub fn item_list(items: &[u32], k: usize, separator: HistorySeparator) -> String {
+pub fn item_list(items: &[u32], k: usize, separator: HistorySeparator, naming: ItemNaming) -> Result<String> {
     let placeholders = format!("{VISUAL_PLACEHOLDER} ").repeat(k);
     let joiner = format!(" {placeholders}{} ", separator.as_str());
-    let mut out = items.iter().map(u32::to_string).collect::<Vec<_>>().join(&joiner);
+    let names = items.iter().map(|&i| naming.text(i)).collect::<Result<Vec<_>>>()?;
+    let mut out = names.join(&joiner);
     out.push_str(&format!(" {VISUAL_PLACEHOLDER}").repeat(k));
-    out
+    Ok(out)
 }
 
 /// Fills every `{slot}` of `template`. A slot without a value is an error naming it.
@@ -86,7 +122,7 @@ pub fn render(template: &Template, slots: &Slots, k: usize, separator: HistorySe
                 if slots.history.is_empty() {
                     return Err(missing(slot));
                 }
-                text.push_str(&item_list(&slots.history, k, separator));
+                text.push_str(&item_list(&slots.history, k, separator, slots.item_naming)?);
                 image_items.extend_from_slice(&slots.history);
             }
             "candidates" => {
@@ -94,10 +130,10 @@ pub fn render(template: &Template, slots: &Slots, k: usize, separator: HistorySe
                     return Err(missing(slot));
                 }
                 // Candidate lists always use commas.
-                text.push_str(&item_list(&slots.candidates, k, HistorySeparator::Comma));
+                text.push_str(&item_list(&slots.candidates, k, HistorySeparator::Comma, slots.item_naming)?);
                 image_items.extend_from_slice(&slots.candidates);
             }
-            "item_id" => text.push_str(&slots.item.ok_or_else(|| missing(slot))?.to_string()),
+            "item_id" => text.push_str(&slots.item_naming.text(slots.item.ok_or_else(|| missing(slot))?)?),
             "item_photo" => {
                 image_items.push(slots.item.ok_or_else(|| missing(slot))?);
                 text.push_str(&item_photo(k));

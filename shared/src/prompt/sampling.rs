@@ -10,7 +10,7 @@ pub use crate::data::Split;
 use crate::data::{UserSequence, split_example};
 use crate::error::{Result, Vip5Error};
 use crate::prompt::personalize::ANONYMOUS_VISITOR;
-use crate::prompt::render::{HistorySeparator, RenderedPrompt, Slots, render};
+use crate::prompt::render::{HistorySeparator, ItemNaming, RenderedPrompt, Slots, render};
 use crate::prompt::templates::{TEMPLATES, TargetKind, Template};
 
 /// A user's interactions in time order.
@@ -46,11 +46,19 @@ pub struct SamplerConfig {
     /// Keep at most this many of the newest history items (whole items, oldest dropped first, as
     /// on the device). `None` keeps all, as the original.
     pub max_history_items: Option<usize>,
+    /// How items are written in prompts and targets (the model's item tokenization).
+    pub item_naming: ItemNaming,
 }
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        Self { n_vis_tokens: 2, num_candidates_negatives: 99, anonymous_share: 0.0, max_history_items: None }
+        Self {
+            n_vis_tokens: 2,
+            num_candidates_negatives: 99,
+            anonymous_share: 0.0,
+            max_history_items: None,
+            item_naming: ItemNaming::Numbers,
+        }
     }
 }
 
@@ -143,8 +151,9 @@ fn pick_template(task: Task, cfg: &SamplerConfig, rng: &mut impl Rng) -> (&'stat
     (pool.choose(rng).copied().unwrap_or(&TEMPLATES[0]), anonymous)
 }
 
-fn user_slots(user: &UserRecord, anonymous: bool) -> Slots {
+fn user_slots(user: &UserRecord, anonymous: bool, naming: ItemNaming) -> Slots {
     Slots {
+        item_naming: naming,
         user_id: Some(user.id.to_string()),
         user_desc: Some(if anonymous { ANONYMOUS_VISITOR.to_string() } else { user.desc.clone() }),
         ..Slots::default()
@@ -168,7 +177,7 @@ pub fn sequential_sample(
         Some(t) => (t, false),
         None => pick_template(Task::Sequential, cfg, rng),
     };
-    let mut slots = user_slots(user, anonymous);
+    let mut slots = user_slots(user, anonymous, cfg.item_naming);
     slots.history = history;
     let sep = separator(rng);
     let target_text = match template.target {
@@ -182,7 +191,7 @@ pub fn sequential_sample(
                 "no".to_string()
             }
         }
-        _ => target.to_string(),
+        _ => cfg.item_naming.text(target)?,
     };
     Ok(TrainingSample {
         template_id: template.id,
@@ -216,7 +225,7 @@ pub fn direct_sample(
         Some(t) => (t, false),
         None => pick_template(Task::Direct, cfg, rng),
     };
-    let mut slots = user_slots(user, anonymous);
+    let mut slots = user_slots(user, anonymous, cfg.item_naming);
     let target_text = match template.target {
         TargetKind::YesNo => {
             let (item, answer) = if rng.random::<f64>() > 0.5 {
@@ -233,7 +242,7 @@ pub fn direct_sample(
             candidates.push(target);
             candidates.shuffle(rng);
             slots.candidates = candidates;
-            target.to_string()
+            cfg.item_naming.text(target)?
         }
     };
     Ok(TrainingSample {
@@ -281,6 +290,7 @@ pub fn explanation_sample(
         star_rating: Some(star.clone()),
         feature: Some(review.feature.clone()),
         review_headline: Some(review.review_headline.clone()),
+        item_naming: cfg.item_naming,
         ..Slots::default()
     };
     let target = match template.target {

@@ -1,9 +1,10 @@
 //! Token ids, whole-word ids and category ids of a prompt (VIP5-SPEC 1.2, 2.1).
 
-use tokenizers::Tokenizer;
+use tokenizers::{AddedToken, Tokenizer};
 
+use crate::config::Vip5Config;
 use crate::error::{Result, Vip5Error};
-use crate::prompt::render::VISUAL_PLACEHOLDER;
+use crate::prompt::render::{ItemNaming, VISUAL_PLACEHOLDER, item_token};
 
 /// SentencePiece's word-start marker.
 const WORD_START: char = '\u{2581}';
@@ -21,6 +22,9 @@ pub struct PromptTokenizer {
     tokenizer: Tokenizer,
     eos_id: u32,
     visual_token_id: u32,
+    /// Item tokens `<item_1>`.. take ids `item_token_base`.. (none when `item_tokens` = 0).
+    item_token_base: u32,
+    item_tokens: u32,
 }
 
 impl std::fmt::Debug for PromptTokenizer {
@@ -39,7 +43,63 @@ impl PromptTokenizer {
                 .token_to_id(tok)
                 .ok_or_else(|| Vip5Error::Input(format!("tokenizer has no `{tok}` token")))
         };
-        Ok(Self { eos_id: id("</s>")?, visual_token_id: id(VISUAL_PLACEHOLDER)?, tokenizer })
+        let base = tokenizer.get_vocab_size(true) as u32;
+        Ok(Self { eos_id: id("</s>")?, visual_token_id: id(VISUAL_PLACEHOLDER)?, item_token_base: base, item_tokens: 0, tokenizer })
+    }
+
+    /// The tokenizer a model with `cfg` reads: `tokenizer.json` plus the model's item tokens, if
+    /// it has any, and a check that every id it can produce has an embedding row.
+    pub fn for_config(json: &[u8], cfg: &Vip5Config) -> Result<Self> {
+        let tok = Self::from_json_bytes(json)?.with_item_tokens(cfg.item_tokens)?;
+        if tok.vocab_size() > cfg.vocab_size {
+            return Err(Vip5Error::Config(format!(
+                "the tokenizer has {} tokens ({} of them item tokens) but the model only {} embedding rows",
+                tok.vocab_size(),
+                tok.item_tokens,
+                cfg.vocab_size
+            )));
+        }
+        Ok(tok)
+    }
+
+    /// Adds one token per item, `<item_1>`..`<item_{count}>`, with consecutive ids after the
+    /// vocabulary ([`ItemNaming::Tokens`]). `count` = 0 leaves the tokenizer as it is.
+    pub fn with_item_tokens(mut self, count: usize) -> Result<Self> {
+        if count == 0 {
+            return Ok(self);
+        }
+        if self.item_tokens != 0 {
+            return Err(Vip5Error::Input("the tokenizer already has item tokens".into()));
+        }
+        let count = u32::try_from(count).map_err(|_| Vip5Error::Config(format!("{count} item tokens is too many")))?;
+        let base = self.tokenizer.get_vocab_size(true) as u32;
+        // Not special: decoding keeps them, so generated text names the item.
+        self.tokenizer
+            .add_tokens((1..=count).map(|i| AddedToken::from(item_token(i), false)))
+            .map_err(|e| Vip5Error::Input(format!("adding item tokens: {e}")))?;
+        // Ids must be consecutive from the end of the vocabulary: the model's rows depend on it.
+        for probe in [1, count] {
+            let id = self.tokenizer.token_to_id(&item_token(probe));
+            if id != Some(base + probe - 1) {
+                return Err(Vip5Error::Input(format!(
+                    "item token {} got id {id:?}, expected {} (the tokenizer already has tokens after its vocabulary)",
+                    item_token(probe),
+                    base + probe - 1
+                )));
+            }
+        }
+        self.item_token_base = base;
+        self.item_tokens = count;
+        Ok(self)
+    }
+
+    /// How this tokenizer's model writes items.
+    pub fn item_naming(&self) -> ItemNaming {
+        if self.item_tokens == 0 { ItemNaming::Numbers } else { ItemNaming::Tokens { count: self.item_tokens } }
+    }
+
+    fn is_item_token(&self, id: u32) -> bool {
+        id >= self.item_token_base && id - self.item_token_base < self.item_tokens
     }
 
     pub fn visual_token_id(&self) -> u32 {
@@ -64,7 +124,7 @@ impl PromptTokenizer {
     }
 
     /// Token ids (with `</s>`) and whole-word ids. A new word starts at each piece beginning with
-    /// `▁` and at each visual placeholder; ids count from 1, `</s>` gets 0.
+    /// `▁`, at each visual placeholder and at each item token; ids count from 1, `</s>` gets 0.
     ///
     /// `max_len` (tokens, `</s>` included) truncates from the right as the original tokenizer
     /// does; [`crate::prompt::personalize`] avoids ever needing it by dropping whole items.
@@ -73,7 +133,7 @@ impl PromptTokenizer {
         let mut whole_word_ids = Vec::with_capacity(ids.len() + 1);
         let mut word = 0u32;
         for (id, piece) in ids.iter().zip(&pieces) {
-            if piece.starts_with(WORD_START) || *id == self.visual_token_id {
+            if piece.starts_with(WORD_START) || *id == self.visual_token_id || self.is_item_token(*id) {
                 word += 1;
             }
             whole_word_ids.push(word);
