@@ -129,10 +129,16 @@ fn check_distinct(items: impl Iterator<Item = u32>, what: &str) -> Result<()> {
 /// here, whereas the original kept them in its dict, where they took a place in the ranking;
 /// and non-ASCII decimal digits, which Python also accepts, are not parsed.
 pub fn scores_from_beams<S: AsRef<str>>(beams: &[S]) -> Vec<(u32, f64)> {
+    scores_from_beam_items(beams.iter().map(|b| parse_item_like_python_int(b.as_ref())))
+}
+
+/// [`scores_from_beams`] for beams already read as items (`None`: the beam names no item), for
+/// item tokenizations other than numbers.
+pub fn scores_from_beam_items(beams: impl IntoIterator<Item = Option<u32>>) -> Vec<(u32, f64)> {
     let mut scored: Vec<(u32, f64)> = Vec::new();
     let mut position_of_item: HashMap<u32, usize> = HashMap::new();
-    for (rank, beam) in beams.iter().enumerate() {
-        let Some(item) = parse_item_like_python_int(beam.as_ref()) else {
+    for (rank, item) in beams.into_iter().enumerate() {
+        let Some(item) = item else {
             continue;
         };
         let score = -((rank + 1) as f64);

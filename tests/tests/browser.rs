@@ -15,7 +15,7 @@ use vip5::clip::{ClipVision, RgbImage, image_features};
 use vip5::quant::GgmlType;
 use vip5::recommend::Recommender;
 use vip5::weights::{read_safetensors, save_safetensors};
-use vip5::Vip5Model;
+use vip5::{Vip5Config, Vip5Model};
 use vip5_tests::{flex, quantizable_config, tiny_clip_config};
 
 const TOKENIZER: &str = include_str!("../../data/tokenizers/t5-small/tokenizer.json");
@@ -32,7 +32,8 @@ fn require(path: &Path, how: &str) {
 fn write_fixtures(dir: &Path) -> Value {
     let device = flex();
     device.seed(5);
-    let cfg = quantizable_config();
+    // One token per item, as the bundled demo model: the page builds the tokenizer's item tokens.
+    let cfg = Vip5Config { item_tokens: 60, vocab_size: 32_160, ..quantizable_config() };
     let model = Vip5Model::new(&cfg, &device);
     let tensors = read_safetensors(&save_safetensors(&model).expect("save")).expect("read");
     let catalog: Vec<CatalogItem> =

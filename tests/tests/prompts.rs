@@ -309,6 +309,19 @@ fn item_tokens_write_each_item_as_one_token_and_one_word() {
     assert!(!enc.input_ids.contains(&(32_099 + 7)));
     assert!(enc.input_ids.iter().all(|&id| id < 32_200));
     assert_eq!(tok.decode(&[32_099 + 42]).unwrap(), "<item_42>");
+    // reading generated text back: exactly one item token in range names an item
+    let naming = tok.item_naming();
+    assert_eq!(naming.parse_token_text("<item_42>"), Some(42));
+    assert_eq!(naming.parse_token_text(" <item_100> "), Some(100));
+    for not_an_item in ["<item_0>", "<item_101>", "<item_042>", "<item_4> <item_5>", "42", "<item_>", "<item_-3>"] {
+        assert_eq!(naming.parse_token_text(not_an_item), None, "{not_an_item}");
+    }
+    assert_eq!(ItemNaming::Numbers.parse_token_text("<item_42>"), None);
+    // the notebook's beam scores over items: rank j -> -(j+1), a repeated item keeps its later rank
+    assert_eq!(
+        vip5::metrics::scores_from_beam_items([Some(5), None, Some(7), Some(5)]),
+        vec![(5, -4.0), (7, -3.0)]
+    );
     // the target of a sequential sample is the one token and `</s>`
     assert_eq!(tok.encode_target("<item_42>", 64).unwrap(), vec![32_099 + 42, 1]);
 

@@ -16,9 +16,9 @@ use serde::Serialize;
 use vip5::batch::{EncoderBatch, EncoderSample};
 use vip5::data::{PopularityBaseline, Split, max_plus_one_guess, split_example};
 use vip5::decode::{BeamConfig, Hypothesis, beam_search};
-use vip5::metrics::{RankingMetrics, scores_from_beams, scores_from_ranking};
+use vip5::metrics::{RankingMetrics, scores_from_beam_items, scores_from_beams, scores_from_ranking};
 use vip5::prompt::sampling::sample_negatives;
-use vip5::prompt::{HistorySeparator, PromptTokenizer, Slots, encode_rendered, render, template};
+use vip5::prompt::{HistorySeparator, ItemNaming, PromptTokenizer, Slots, encode_rendered, render, template};
 use vip5::trie::{ItemConstraint, ItemTrie};
 use vip5::{Task, Vip5Config};
 
@@ -60,6 +60,11 @@ pub struct EvalArgs {
     seed: u64,
     #[arg(long, default_value_t = 512)]
     max_input_len: usize,
+    /// Put only the newest N history items in the prompt, as the model was trained
+    /// (`train --max-history-items`); every history item still counts as seen for the
+    /// constrained decoding and the baselines.
+    #[arg(long)]
+    max_history_items: Option<usize>,
     /// Negatives beside the positive in the B-family candidate lists (VIP5: 99).
     #[arg(long, default_value_t = 99)]
     candidate_negatives: usize,
@@ -267,9 +272,13 @@ fn metrics(scored: &[Vec<(u32, f64)>], truth: &[[u32; 1]], seed: u64) -> Result<
 }
 
 /// The notebook's scores: decode each beam, keep those that parse as an item number, rank j -> -(j+1).
+/// With item tokens a beam names an item when its text is exactly one item token.
 fn beam_scores(tokenizer: &PromptTokenizer, hyps: &[Hypothesis]) -> Result<Vec<(u32, f64)>> {
     let texts = hyps.iter().map(|h| tokenizer.decode(&h.tokens)).collect::<vip5::Result<Vec<String>>>()?;
-    Ok(scores_from_beams(&texts))
+    Ok(match tokenizer.item_naming() {
+        ItemNaming::Numbers => scores_from_beams(&texts),
+        naming => scores_from_beam_items(texts.iter().map(|t| naming.parse_token_text(t))),
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -307,7 +316,8 @@ fn build_cases(
                 candidates.shuffle(&mut rng);
                 slots.candidates = candidates.clone();
             } else {
-                slots.history = ex.history.to_vec();
+                let keep = args.max_history_items.unwrap_or(usize::MAX).max(1);
+                slots.history = ex.history[ex.history.len().saturating_sub(keep)..].to_vec();
             }
             let rendered = render(t, &slots, cfg.n_vis_tokens, HistorySeparator::Comma)?;
             let (enc, images) = encode_rendered(tokenizer, &rendered, Some(args.max_input_len), cfg.n_vis_tokens)?;

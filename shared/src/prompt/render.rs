@@ -50,6 +50,20 @@ impl ItemNaming {
     }
 }
 
+impl ItemNaming {
+    /// The item a generated text names, under item tokens: exactly one `<item_N>` (surrounding
+    /// whitespace aside) with N in range; `None` for anything else. Number naming is read by
+    /// [`crate::metrics::scores_from_beams`], which follows the original's Python `int()`.
+    pub fn parse_token_text(self, text: &str) -> Option<u32> {
+        let Self::Tokens { count } = self else { return None };
+        let n = text.trim().strip_prefix("<item_")?.strip_suffix('>')?;
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || n.starts_with('0') {
+            return None;
+        }
+        n.parse::<u32>().ok().filter(|i| (1..=count).contains(i))
+    }
+}
+
 /// The token text of item `item` under [`ItemNaming::Tokens`].
 pub fn item_token(item: u32) -> String {
     format!("<item_{item}>")
