@@ -462,6 +462,24 @@ impl PopularityBaseline {
         }
     }
 
+    /// Recent popularity: counts only each user's newest training purchase (the item just before
+    /// the validation item), a non-personal prior of what people buy next, which is stronger
+    /// than all-time popularity on Beauty. Same ranking rules as [`Self::fit`].
+    pub fn fit_recent(sequences: &[UserSequence]) -> Self {
+        let mut counts: HashMap<u32, usize> = HashMap::new();
+        for sequence in sequences {
+            for &item in &sequence.items {
+                counts.entry(item).or_insert(0);
+            }
+            if let Some(&item) = training_items(sequence).last() {
+                *counts.entry(item).or_insert(0) += 1;
+            }
+        }
+        let mut ranked_items: Vec<u32> = counts.keys().copied().collect();
+        ranked_items.sort_unstable_by_key(|item| (std::cmp::Reverse(counts[item]), *item));
+        Self { ranked_items, counts }
+    }
+
     /// The `k` most popular items that are not in `history`, most popular first.
     pub fn recommend(&self, history: &[u32], k: usize) -> Vec<u32> {
         let seen: HashSet<u32> = history.iter().copied().collect();
@@ -793,6 +811,13 @@ mod tests {
             (3, 0, 0)
         );
         assert_eq!(baseline.recommend(&[3, 1], 3), vec![2, 4, 5]);
+        // Recent popularity counts only each user's newest training item: 3 (user 1), 2
+        // (user 2), 3 (user 3); user 4 has none. 3 x2, 2 x1, then the zeros by id.
+        let recent = PopularityBaseline::fit_recent(&sequences);
+        assert_eq!(recent.ranked_items(), &[3, 2, 1, 4, 5, 6, 7, 8]);
+        assert_eq!((recent.count(3), recent.count(2), recent.count(1)), (2, 1, 0));
+        let recent = PopularityBaseline::fit_recent(&[sequence(1, &[1, 2, 9, 9]), sequence(2, &[4, 2, 8, 8])]);
+        assert_eq!(recent.ranked_items()[..2], [2, 1], "2 is both users' newest training item, 1 and 4 count 0");
         assert_eq!(max_plus_one_guess(&[4, 9, 2]), Some(10));
         assert_eq!(max_plus_one_guess(&[]), None);
         assert_eq!(max_plus_one_guess(&[u32::MAX]), None);

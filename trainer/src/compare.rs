@@ -1,6 +1,6 @@
 //! `trainer compare-rankings`: how much two models' answers differ on the same users, e.g. a
-//! quantized bundle against its f32 original: top-k agreement and a paired bootstrap of HR@k and
-//! NDCG@k.
+//! quantized bundle against its f32 original, or a model against a baseline: top-k agreement and
+//! a paired bootstrap of HR@k and NDCG@k.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,12 @@ pub struct CompareArgs {
     /// Rankings of the model compared with it, on the same data, split, users and seed.
     #[arg(long)]
     b: PathBuf,
+    /// Compare only this method of `--a` (e.g. `popularity`; default: every method both files have)...
+    #[arg(long, requires = "b_method")]
+    a_method: Option<String>,
+    /// ... with this method of `--b` (e.g. `vip5 constrained`); `--a` and `--b` may be one file.
+    #[arg(long, requires = "a_method")]
+    b_method: Option<String>,
     /// Cut-off of the agreement and the metrics.
     #[arg(long, default_value_t = 10)]
     k: usize,
@@ -61,7 +67,16 @@ pub fn run(args: CompareArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut rng = StdRng::seed_from_u64(args.seed);
     for (key, la) in &a {
-        let Some(lb) = b.get(key) else { continue };
+        let lb = match (&args.a_method, &args.b_method) {
+            (Some(ma), Some(mb)) if &key.1 == ma => b.get(&(key.0.clone(), mb.clone())),
+            (Some(_), _) => None,
+            _ => b.get(key),
+        };
+        let Some(lb) = lb else { continue };
+        let key = &match &args.b_method {
+            Some(mb) => (key.0.clone(), format!("{} vs {mb}", key.1)),
+            None => key.clone(),
+        };
         if la.len() != lb.len() || la.iter().zip(lb).any(|(x, y)| x.case != y.case || x.target != y.target) {
             bail!("{} {}: the two files hold different users or targets (same data, split, --max-users and --seed?)", key.0, key.1);
         }
@@ -110,7 +125,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
         }
     }
     if rows.is_empty() {
-        bail!("the two files share no (prompt, method) pair");
+        bail!("the two files share no (prompt, method) pair (see --a-method/--b-method)");
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -141,6 +141,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let all_items = prepared.all_items();
     let trie = ItemTrie::from_item_numbers(&tokenizer, all_items.iter().copied())?;
     let popularity = PopularityBaseline::fit(&prepared.sequences);
+    let recent = PopularityBaseline::fit_recent(&prepared.sequences);
     let beam = BeamConfig { num_beams: args.beams, num_return_sequences: args.beams, max_length: args.max_length, length_penalty: 1.0, early_stopping: true };
     let mut rows = Vec::new();
     let mut rankings = match &args.rankings_out {
@@ -170,6 +171,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 }
             })
             .collect();
+        let recent_pop: Vec<Vec<(u32, f64)>> = cases
+            .iter()
+            .map(|c| {
+                if direct {
+                    let mut cands = c.candidates.clone();
+                    cands.sort_by_key(|&i| (std::cmp::Reverse(recent.count(i)), i));
+                    scores_from_ranking(&cands)
+                } else {
+                    scores_from_ranking(&recent.recommend(&c.history, 20))
+                }
+            })
+            .collect();
         let maxp1: Vec<Vec<(u32, f64)>> = cases
             .iter()
             .map(|c| {
@@ -177,9 +190,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 scores_from_ranking(&guess)
             })
             .collect();
-        for (name, scored) in [("popularity", &pop), ("max(history)+1", &maxp1)] {
+        for (name, scored) in [("popularity", &pop), ("recent popularity", &recent_pop), ("max(history)+1", &maxp1)] {
             let m = metrics(scored, &truth, args.seed)?;
             rows.push(row(prompt, name, &m, None, None));
+            if let Some(out) = rankings.as_mut() {
+                // The baselines' lists too, so `compare-rankings` can pair the model with them.
+                let mut rng = StdRng::seed_from_u64(args.seed);
+                for (case, (s, c)) in scored.iter().zip(&cases).enumerate() {
+                    let ranked = vip5::metrics::rank_by_score(s, &mut rng)?;
+                    let line = serde_json::json!({ "prompt": prompt, "method": name, "case": case, "target": c.target, "ranked": ranked });
+                    writeln!(out, "{line}")?;
+                }
+            }
         }
         for decoding in &args.decoding {
             let constrained = match decoding.as_str() {

@@ -91,7 +91,8 @@ fn resuming_an_interrupted_run_gives_the_same_losses_and_weights() {
     assert!(ok, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 8, "{stdout}");
+    // per prompt: popularity, recent popularity, max(history)+1, and the two decodings
+    assert_eq!(rows.len(), 10, "{stdout}");
     for r in rows {
         assert_eq!(r["users"], 6);
         for k in ["hr1", "hr5", "ndcg5", "hr10", "ndcg10"] {
@@ -160,5 +161,47 @@ fn data_parallel_shards_sum_to_the_single_device_step() {
     for (a, b) in one.iter().zip(&two) {
         assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "single {a} vs two shards {b}: {one:?} / {two:?}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn item_token_runs_train_evaluate_and_pair_with_the_baselines() {
+    let dir = temp_dir("item-tokens");
+    let data = prepared(&dir);
+    let out = dir.join("run");
+    let (ok, _, stderr) = train(&data, &out, &["--item-tokens", "--max-steps", "3", "--tasks", "sequential"]);
+    assert!(ok, "{stderr}");
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(config.contains("\"item_tokens\":40") || config.contains("\"item_tokens\": 40"), "{config}");
+    assert!(config.contains("32140"), "t5-small's 32,100 tokens + 40 items: {config}");
+
+    let ranks = dir.join("ranks.jsonl");
+    let (ok, stdout, stderr) = trainer(&[
+        "eval", "--data", data.to_str().unwrap(), "--model", out.to_str().unwrap(), "--prompts", "A-3", "--beams", "4",
+        "--max-users", "6", "--max-history-items", "3", "--json", "--rankings-out", ranks.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let methods: Vec<&str> = v["rows"].as_array().unwrap().iter().map(|r| r["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["popularity", "recent popularity", "max(history)+1", "vip5 unconstrained", "vip5 constrained"]);
+    // every constrained beam is one item token: 4 items per user, ranked
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&ranks).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |m: &str| lines.iter().filter(|l| l["method"] == m).count();
+    assert_eq!((of("popularity"), of("recent popularity"), of("vip5 constrained")), (6, 6, 6));
+    assert!(lines.iter().filter(|l| l["method"] == "vip5 constrained").all(|l| l["ranked"].as_array().unwrap().len() == 4));
+
+    // the model paired with a baseline on the same users
+    let (ok, stdout, stderr) = trainer(&[
+        "compare-rankings", "--a", ranks.to_str().unwrap(), "--a-method", "popularity", "--b", ranks.to_str().unwrap(),
+        "--b-method", "vip5 constrained", "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{stdout}");
+    assert_eq!(rows[0]["method"], "popularity vs vip5 constrained");
+    assert_eq!(rows[0]["users"], 6);
+    let (ok, _, stderr) = trainer(&["compare-rankings", "--a", ranks.to_str().unwrap(), "--b", ranks.to_str().unwrap(), "--a-method", "popularity"]);
+    assert!(!ok && stderr.contains("--b-method"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
