@@ -141,6 +141,8 @@ impl Recommender {
                 user: None,
                 template_id,
                 item,
+                // the photo's product is outside the catalogue
+                item_is_new: photo.is_some_and(|(photo_id, _)| Some(photo_id) == item),
                 candidates,
                 n_vis_tokens: self.cfg.n_vis_tokens,
                 max_input_tokens: MAX_INPUT_TOKENS,
@@ -235,8 +237,8 @@ impl Recommender {
     }
 
     /// P(yes) that the visitor would buy the product in a photo: the photo's CLIP features fill
-    /// the visual tokens of a new item id (one past the catalogue), so only the picture speaks for
-    /// it. Meaningful with a model trained on real photos; the demo model's visual tokens carry no
+    /// the visual tokens of a new item (numbers: the id one past the catalogue; item tokens:
+    /// `<unk>`), so only the picture speaks for it. Meaningful with a model trained on real photos; the demo model's visual tokens carry no
     /// signal.
     pub async fn score_photo(&self, history: &[String], features: &[f32]) -> Result<f32> {
         if features.len() != self.cfg.feat_dim {

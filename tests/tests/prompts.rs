@@ -52,6 +52,7 @@ fn slots_from_json(case: &Value) -> (Slots, usize, HistorySeparator) {
     let text = |key: &str| s.get(key).and_then(|v| v.as_str()).map(str::to_string);
     let slots = Slots {
         item_naming: ItemNaming::Numbers,
+        item_is_new: false,
         user_id: text("user_id"),
         user_desc: text("user_desc"),
         history: items("history"),
@@ -124,6 +125,7 @@ fn personal<'a>(history: &'a [u32], template_id: &'a str, budget: usize, truncat
         user: None,
         template_id,
         item: None,
+        item_is_new: false,
         candidates: &[],
         n_vis_tokens: 2,
         max_input_tokens: budget,
@@ -325,6 +327,14 @@ fn item_tokens_write_each_item_as_one_token_and_one_word() {
     // the target of a sequential sample is the one token and `</s>`
     assert_eq!(tok.encode_target("<item_42>", 64).unwrap(), vec![32_099 + 42, 1]);
 
+    // a visitor's photo of a product outside the catalogue: `<unk>` (id 2) names it, its image follows
+    let photo = Slots { item: Some(101), item_is_new: true, user_desc: Some("a visitor".into()), ..slots.clone() };
+    let r = render(template("A-8").unwrap(), &photo, 1, HistorySeparator::Comma).unwrap();
+    assert!(r.text.contains("purchase <unk> <extra_id_0> next ?"), "{}", r.text);
+    assert_eq!(r.image_items.last(), Some(&101));
+    assert!(tok.encode(&r.text, None).unwrap().input_ids.contains(&2));
+    let numbers = Slots { item_naming: ItemNaming::Numbers, ..photo };
+    assert!(render(template("A-8").unwrap(), &numbers, 1, HistorySeparator::Comma).unwrap().text.contains("purchase 101 <extra_id_0> next ?"));
     // an item outside the tokens is an error, never a silent fall-back to text pieces
     let bad = Slots { history: vec![3, 101], ..slots };
     let err = render(template("A-3").unwrap(), &bad, 1, HistorySeparator::Comma).unwrap_err();

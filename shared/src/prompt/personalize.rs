@@ -42,6 +42,8 @@ pub struct PersonalRequest<'a> {
     pub template_id: &'a str,
     /// The item asked about, for yes/no templates and single-item templates.
     pub item: Option<u32>,
+    /// `item` is a product outside the catalogue (a visitor's photo): see [`Slots::item_is_new`].
+    pub item_is_new: bool,
     /// Candidate items, for B-5..B-8.
     pub candidates: &'a [u32],
     /// Visual tokens per image (k).
@@ -78,6 +80,7 @@ fn slots_for(template: &Template, req: &PersonalRequest<'_>, history: &[u32], na
         history: history.to_vec(),
         candidates: req.candidates.to_vec(),
         item: req.item,
+        item_is_new: req.item_is_new,
         item_naming: naming,
         ..Slots::default()
     })

@@ -64,6 +64,9 @@ impl ItemNaming {
     }
 }
 
+/// What item tokens write for a product outside the catalogue: t5-small's `<unk>`.
+pub const UNKNOWN_ITEM_TOKEN: &str = "<unk>";
+
 /// The token text of item `item` under [`ItemNaming::Tokens`].
 pub fn item_token(item: u32) -> String {
     format!("<item_{item}>")
@@ -74,6 +77,9 @@ pub fn item_token(item: u32) -> String {
 pub struct Slots {
     /// How the item slots are written (the model's item tokenization).
     pub item_naming: ItemNaming,
+    /// `{item_id}` is a product outside the catalogue (a visitor's photo): numbers write it as
+    /// given (the next free number), item tokens as `<unk>`, since no token names it.
+    pub item_is_new: bool,
     /// `{user_id}`: the number after `user_`.
     pub user_id: Option<String>,
     /// `{user_desc}`: a name, or the anonymous visitor label.
@@ -147,7 +153,13 @@ pub fn render(template: &Template, slots: &Slots, k: usize, separator: HistorySe
                 text.push_str(&item_list(&slots.candidates, k, HistorySeparator::Comma, slots.item_naming)?);
                 image_items.extend_from_slice(&slots.candidates);
             }
-            "item_id" => text.push_str(&slots.item_naming.text(slots.item.ok_or_else(|| missing(slot))?)?),
+            "item_id" => {
+                let item = slots.item.ok_or_else(|| missing(slot))?;
+                match slots.item_naming {
+                    ItemNaming::Tokens { .. } if slots.item_is_new => text.push_str(UNKNOWN_ITEM_TOKEN),
+                    naming => text.push_str(&naming.text(item)?),
+                }
+            }
             "item_photo" => {
                 image_items.push(slots.item.ok_or_else(|| missing(slot))?);
                 text.push_str(&item_photo(k));
