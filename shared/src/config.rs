@@ -75,6 +75,11 @@ pub struct Vip5Config {
     /// tokenizer's vocabulary; `vocab_size` must cover them); 0 = P5/VIP5's numbers.
     #[serde(default)]
     pub item_tokens: usize,
+    /// The newest history items a prompt held in training (`train --max-history-items`); the
+    /// recommender and `trainer eval` put at most this many in a prompt by default, so a model
+    /// meets the history lengths it learned from. `None`: all, as the original.
+    #[serde(default)]
+    pub max_history_items: Option<usize>,
 }
 
 impl Vip5Config {
@@ -110,6 +115,7 @@ impl Vip5Config {
             use_single_adapter: true,
             train_input_tables: false,
             item_tokens: 0,
+            max_history_items: None,
         }
     }
 

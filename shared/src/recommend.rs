@@ -134,6 +134,9 @@ impl Recommender {
         candidates: &[u32],
         photo: Option<(u32, &[f32])>,
     ) -> Result<EncoderSample> {
+        // The newest items the model was trained with; older ones still count as seen.
+        let keep = self.cfg.max_history_items.unwrap_or(usize::MAX).max(1);
+        let history = &history[history.len().saturating_sub(keep)..];
         let prompt = build_personal_prompt(
             &self.tokenizer,
             &PersonalRequest {

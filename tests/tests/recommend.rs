@@ -116,6 +116,7 @@ fn the_bundled_demo_model_loads_and_recommends() {
     assert_eq!(r.catalog.len(), 12_101);
     assert_eq!(r.cfg.item_tokens, 12_101);
     assert_eq!(r.cfg.vocab_size, 32_100 + 12_101);
+    assert_eq!(r.cfg.max_history_items, Some(10), "trained on the newest 10 items");
     assert_eq!(r.tokenizer.vocab_size(), 32_100 + 12_101);
     let history: Vec<String> = r.catalog[..3].iter().map(|c| c.key.clone()).collect();
     assert!(history.iter().all(|k| k.starts_with('B') && k.len() == 10), "ASINs: {history:?}");
@@ -127,4 +128,33 @@ fn the_bundled_demo_model_loads_and_recommends() {
     ids.dedup();
     assert_eq!(ids.len(), 10);
     assert!(recs.iter().all(|s| s.score.is_finite()));
+}
+
+#[test]
+fn prompts_hold_the_newest_items_the_model_was_trained_with() {
+    let build = |max_history_items: Option<usize>| {
+        let cfg = Vip5Config { max_history_items, ..Vip5Config::tiny() };
+        let device = flex();
+        device.seed(11);
+        let model = Vip5Model::new(&cfg, &device);
+        let tensors = read_safetensors(&save_safetensors(&model).expect("save")).expect("read");
+        let catalog: Vec<CatalogItem> = (1..=30).map(|i| CatalogItem { key: format!("SKU{i:03}"), title: String::new() }).collect();
+        let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, None, GgmlType::F32).expect("bundle");
+        Recommender::from_bundle(&bytes, device).expect("recommender")
+    };
+    let long = keys(&["SKU001", "SKU002", "SKU003", "SKU004", "SKU005"]);
+    let newest = keys(&["SKU004", "SKU005"]);
+    let items = keys(&["SKU010", "SKU020"]);
+    let capped = build(Some(2));
+    let a = pollster::block_on(capped.score(&long, &items)).expect("score");
+    let b = pollster::block_on(capped.score(&newest, &items)).expect("score");
+    assert_eq!(a, b, "a model trained on 2 items sees the newest 2");
+    // older items still count as seen: never recommended
+    let recs = pollster::block_on(capped.recommend_next(&long, 10, &[], None)).expect("recommend");
+    assert!(recs.iter().all(|s| s.id > 5), "{recs:?}");
+    // without the cap the whole history is in the prompt, and the answer differs
+    let uncapped = build(None);
+    let a = pollster::block_on(uncapped.score(&long, &items)).expect("score");
+    let b = pollster::block_on(uncapped.score(&newest, &items)).expect("score");
+    assert_ne!(a, b);
 }

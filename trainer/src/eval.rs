@@ -60,9 +60,9 @@ pub struct EvalArgs {
     seed: u64,
     #[arg(long, default_value_t = 512)]
     max_input_len: usize,
-    /// Put only the newest N history items in the prompt, as the model was trained
-    /// (`train --max-history-items`); every history item still counts as seen for the
-    /// constrained decoding and the baselines.
+    /// Put only the newest N history items in the prompt (default: the model config's
+    /// `max_history_items`, what it was trained with); every history item still counts as seen
+    /// for the constrained decoding and the baselines.
     #[arg(long)]
     max_history_items: Option<usize>,
     /// Negatives beside the positive in the B-family candidate lists (VIP5: 99).
@@ -338,7 +338,7 @@ fn build_cases(
                 candidates.shuffle(&mut rng);
                 slots.candidates = candidates.clone();
             } else {
-                let keep = args.max_history_items.unwrap_or(usize::MAX).max(1);
+                let keep = args.max_history_items.or(cfg.max_history_items).unwrap_or(usize::MAX).max(1);
                 slots.history = ex.history[ex.history.len().saturating_sub(keep)..].to_vec();
             }
             let rendered = render(t, &slots, cfg.n_vis_tokens, HistorySeparator::Comma)?;

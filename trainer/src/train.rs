@@ -349,6 +349,7 @@ pub fn run_config(args: &TrainArgs, prepared: &Prepared) -> Result<Vip5Config> {
         cfg.feat_dim = d;
     }
     cfg.train_input_tables = args.train_input_tables;
+    cfg.max_history_items = args.max_history_items;
     if args.item_tokens {
         let items = prepared.all_items().len();
         cfg.item_tokens = items;
