@@ -241,8 +241,8 @@ impl Recommender {
 
     /// P(yes) that the visitor would buy the product in a photo: the photo's CLIP features fill
     /// the visual tokens of a new item (numbers: the id one past the catalogue; item tokens:
-    /// `<unk>`), so only the picture speaks for it. Meaningful with a model trained on real photos; the demo model's visual tokens carry no
-    /// signal.
+    /// `<unk>`), so only the picture speaks for it. Meaningful with a model trained on real
+    /// photos; the demo model's visual tokens carry no signal.
     pub async fn score_photo(&self, history: &[String], features: &[f32]) -> Result<f32> {
         if features.len() != self.cfg.feat_dim {
             return Err(Vip5Error::Input(format!(

@@ -101,9 +101,26 @@ fn bad_beam_settings_are_clear_errors() {
     assert!(err.to_string().contains("num_return_sequences"), "{err}");
 }
 
-fn tokenizer() -> PromptTokenizer {
+fn tokenizer_for(cfg: &Vip5Config) -> PromptTokenizer {
     let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/tokenizers/t5-small/tokenizer.json")).unwrap();
-    PromptTokenizer::from_json_bytes(&json).unwrap()
+    PromptTokenizer::for_config(&json, cfg).unwrap()
+}
+
+fn tokenizer() -> PromptTokenizer {
+    tokenizer_for(&Vip5Config::tiny())
+}
+
+/// A visitor's A-6-style prompt over two items written `first` and `second`, with two item images.
+fn two_item_sample(tok: &PromptTokenizer, cfg: &Vip5Config, first: &str, second: &str) -> EncoderSample {
+    let text = format!(
+        "Here is the purchase history of a visitor : \n {first} <extra_id_0> <extra_id_0> , {second} <extra_id_0> <extra_id_0> \n What to recommend next for the user ?"
+    );
+    let enc = tok.encode(&text, None).unwrap();
+    EncoderSample {
+        input_ids: enc.input_ids,
+        whole_word_ids: enc.whole_word_ids,
+        vis_feats: vec![vec![0.3; cfg.feat_dim], vec![-0.7; cfg.feat_dim]],
+    }
 }
 
 /// A tiny random VIP5 with the real vocabulary and a prompt with two item images.
@@ -111,15 +128,7 @@ fn tiny_model_and_prompt(device: &Device) -> (Vip5Config, Vip5Model, EncoderBatc
     device.seed(11);
     let cfg = Vip5Config::tiny();
     let model = Vip5Model::new(&cfg, device);
-    let tok = tokenizer();
-    let enc = tok
-        .encode("Here is the purchase history of a visitor : \n 3 <extra_id_0> <extra_id_0> , 17 <extra_id_0> <extra_id_0> \n What to recommend next for the user ?", None)
-        .unwrap();
-    let sample = EncoderSample {
-        input_ids: enc.input_ids,
-        whole_word_ids: enc.whole_word_ids,
-        vis_feats: vec![vec![0.3; cfg.feat_dim], vec![-0.7; cfg.feat_dim]],
-    };
+    let sample = two_item_sample(&tokenizer(), &cfg, "3", "17");
     let batch = EncoderBatch::new(&[sample.clone(), sample], &cfg).unwrap();
     (cfg, model, batch)
 }
@@ -204,20 +213,12 @@ fn item_token_models_decode_one_token_per_item_under_constraints() {
     device.seed(12);
     let cfg = Vip5Config { item_tokens: 300, vocab_size: 32_400, ..Vip5Config::tiny() };
     let model = Vip5Model::new(&cfg, &device);
-    let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/tokenizers/t5-small/tokenizer.json")).unwrap();
-    let tok = PromptTokenizer::for_config(&json, &cfg).unwrap();
+    let tok = tokenizer_for(&cfg);
     let trie = ItemTrie::from_item_numbers(&tok, 1..=300).unwrap();
     assert_eq!(trie.num_items(), 300);
     assert_eq!(trie.item_of(&[32_099 + 17, 1]), Some(17));
     assert_eq!(trie.allowed_next(&[], &trie.allow_all()).len(), 300, "every item is its own first token");
-    let enc = tok
-        .encode("Here is the purchase history of a visitor : \n <item_3> <extra_id_0> <extra_id_0> , <item_17> <extra_id_0> <extra_id_0> \n What to recommend next for the user ?", None)
-        .unwrap();
-    let sample = EncoderSample {
-        input_ids: enc.input_ids,
-        whole_word_ids: enc.whole_word_ids,
-        vis_feats: vec![vec![0.3; cfg.feat_dim], vec![-0.7; cfg.feat_dim]],
-    };
+    let sample = two_item_sample(&tok, &cfg, "<item_3>", "<item_17>");
     let x = EncoderBatch::new(&[sample], &cfg).unwrap().to_tensors(&device);
     let constraint = ItemConstraint { trie: &trie, masks: vec![trie.allow_all_except([3, 17])] };
     let beam = BeamConfig { num_beams: 8, num_return_sequences: 8, max_length: 10, length_penalty: 1.0, early_stopping: true };

@@ -159,30 +159,23 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let cases = build_cases(&args, &prepared, &tokenizer, &cfg, &users, split, prompt, direct)?;
         // Baselines on exactly the same users and candidate lists.
         let truth: Vec<[u32; 1]> = cases.iter().map(|c| [c.target]).collect();
-        let pop: Vec<Vec<(u32, f64)>> = cases
-            .iter()
-            .map(|c| {
-                if direct {
-                    let mut cands = c.candidates.clone();
-                    cands.sort_by_key(|&i| (std::cmp::Reverse(popularity.count(i)), i));
-                    scores_from_ranking(&cands)
-                } else {
-                    scores_from_ranking(&popularity.recommend(&c.history, 20))
-                }
-            })
-            .collect();
-        let recent_pop: Vec<Vec<(u32, f64)>> = cases
-            .iter()
-            .map(|c| {
-                if direct {
-                    let mut cands = c.candidates.clone();
-                    cands.sort_by_key(|&i| (std::cmp::Reverse(recent.count(i)), i));
-                    scores_from_ranking(&cands)
-                } else {
-                    scores_from_ranking(&recent.recommend(&c.history, 20))
-                }
-            })
-            .collect();
+        // A popularity ranking: the candidates by count (B), or the top unseen items (A).
+        let by_count = |baseline: &PopularityBaseline| -> Vec<Vec<(u32, f64)>> {
+            cases
+                .iter()
+                .map(|c| {
+                    if direct {
+                        let mut cands = c.candidates.clone();
+                        cands.sort_by_key(|&i| (std::cmp::Reverse(baseline.count(i)), i));
+                        scores_from_ranking(&cands)
+                    } else {
+                        scores_from_ranking(&baseline.recommend(&c.history, 20))
+                    }
+                })
+                .collect()
+        };
+        let pop = by_count(&popularity);
+        let recent_pop = by_count(&recent);
         let maxp1: Vec<Vec<(u32, f64)>> = cases
             .iter()
             .map(|c| {
@@ -195,12 +188,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             rows.push(row(prompt, name, &m, None, None));
             if let Some(out) = rankings.as_mut() {
                 // The baselines' lists too, so `compare-rankings` can pair the model with them.
-                let mut rng = StdRng::seed_from_u64(args.seed);
-                for (case, (s, c)) in scored.iter().zip(&cases).enumerate() {
-                    let ranked = vip5::metrics::rank_by_score(s, &mut rng)?;
-                    let line = serde_json::json!({ "prompt": prompt, "method": name, "case": case, "target": c.target, "ranked": ranked });
-                    writeln!(out, "{line}")?;
-                }
+                write_rankings(out, prompt, name, scored, &cases, args.seed)?;
             }
         }
         for decoding in &args.decoding {
@@ -240,12 +228,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             }
             bar.finish_and_clear();
             if let Some(out) = rankings.as_mut() {
-                let mut rng = StdRng::seed_from_u64(args.seed);
-                for (case, (s, c)) in scored.iter().zip(&cases).enumerate() {
-                    let ranked = vip5::metrics::rank_by_score(s, &mut rng)?;
-                    let line = serde_json::json!({ "prompt": prompt, "method": format!("vip5 {decoding}"), "case": case, "target": c.target, "ranked": ranked });
-                    writeln!(out, "{line}")?;
-                }
+                write_rankings(out, prompt, &format!("vip5 {decoding}"), &scored, &cases, args.seed)?;
             }
             let m = metrics(&scored, &truth, args.seed)?;
             let share = if returned > 0 { non_items as f64 / returned as f64 } else { 0.0 };
@@ -284,6 +267,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 r.non_items.map(|s| format!("{:.1} %", 100.0 * s)).unwrap_or_default()
             );
         }
+    }
+    Ok(())
+}
+
+/// One JSON line per case (prompt, method, case, target, ranked list) for `compare-rankings`;
+/// ties broken with the metrics' seeded order.
+fn write_rankings(out: &mut impl Write, prompt: &str, method: &str, scored: &[Vec<(u32, f64)>], cases: &[Case], seed: u64) -> Result<()> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    for (case, (s, c)) in scored.iter().zip(cases).enumerate() {
+        let ranked = vip5::metrics::rank_by_score(s, &mut rng)?;
+        let line = serde_json::json!({ "prompt": prompt, "method": method, "case": case, "target": c.target, "ranked": ranked });
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }

@@ -48,9 +48,7 @@ impl ItemNaming {
             ))),
         }
     }
-}
 
-impl ItemNaming {
     /// The item a generated text names, under item tokens: exactly one `<item_N>` (surrounding
     /// whitespace aside) with N in range; `None` for anything else. Number naming is read by
     /// [`crate::metrics::scores_from_beams`], which follows the original's Python `int()`.
