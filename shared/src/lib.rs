@@ -12,6 +12,7 @@ pub mod config;
 pub mod data;
 pub mod decode;
 pub mod error;
+pub mod evaluation;
 pub mod gguf;
 pub mod metrics;
 pub mod model;

@@ -65,6 +65,23 @@ impl Vip5Model {
         self.decode(decoder_input_ids, &mut cache, task)
     }
 
+    /// Teacher-forced decoder states before the LM head `[B, T, d]`: a training objective that
+    /// scores only part of the vocabulary projects them with [`Self::output_rows`] itself.
+    pub fn forward_hidden(&self, x: &EncoderTensors, decoder_input_ids: Tensor<2, Int>, task: Task) -> Tensor<3> {
+        let enc = self.encode(x, task);
+        let mut cache = self.start_decoding(enc, x.attention_mask.clone());
+        self.decoder.forward(self.shared.forward(decoder_input_ids), &mut cache, task)
+    }
+
+    /// The LM head as one row per token `[V, d]` and the factor decoder states are multiplied by
+    /// first: logits = (h * factor) @ rows^T, exactly what [`Self::decode`] computes.
+    pub fn output_rows(&self) -> (Tensor<2>, f64) {
+        match &self.lm_head {
+            Some(head) => (head.weight.val().transpose(), 1.0),
+            None => (self.shared.weight.val(), (self.d_model as f64).powf(-0.5)),
+        }
+    }
+
     fn lm_logits(&self, h: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
             Some(head) => head.forward(h),

@@ -14,11 +14,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
 use vip5::batch::{EncoderBatch, EncoderSample};
-use vip5::data::{PopularityBaseline, Split, max_plus_one_guess, split_example};
+use vip5::data::Split;
+use vip5::data::counts::CountParams;
 use vip5::decode::{BeamConfig, Hypothesis, beam_search};
-use vip5::metrics::{RankingMetrics, scores_from_beam_items, scores_from_beams, scores_from_ranking};
-use vip5::prompt::sampling::sample_negatives;
-use vip5::prompt::{HistorySeparator, ItemNaming, PromptTokenizer, Slots, encode_rendered, render, template};
+use vip5::evaluation::{Baselines, CaseSettings, CaseUser, EvalCase, Personalisation, build_case, personalisation, ranked_lists, ranking_metrics};
+use vip5::metrics::{RankingMetrics, scores_from_beam_items, scores_from_beams};
+use vip5::prompt::{ItemNaming, PromptTokenizer, template};
 use vip5::trie::{ItemConstraint, ItemTrie};
 use vip5::{Task, Vip5Config};
 
@@ -32,9 +33,10 @@ pub struct EvalArgs {
     #[arg(long)]
     data: PathBuf,
     /// A training output folder (model.safetensors + config.json), a model.safetensors file
-    /// with its config.json beside it, or a bundle (`.gguf`, from `trainer export`).
+    /// with its config.json beside it, or a bundle (`.gguf`, from `trainer export`). Without it,
+    /// only the baselines are evaluated.
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "test")]
     split: SplitArg,
     /// Prompts to evaluate.
@@ -98,10 +100,13 @@ pub struct Row {
     /// Share of returned sequences that are not items of the catalogue (model rows only).
     pub non_items: Option<f64>,
     pub seconds: Option<f64>,
+    /// How personal the top-10 lists are (A family only).
+    pub personalisation: Option<Personalisation>,
 }
 
 fn row(prompt: &str, method: &str, m: &RankingMetrics, non_items: Option<f64>, seconds: Option<f64>) -> Row {
     Row {
+        personalisation: None,
         prompt: prompt.into(),
         method: method.into(),
         users: m.users,
@@ -115,17 +120,20 @@ fn row(prompt: &str, method: &str, m: &RankingMetrics, non_items: Option<f64>, s
     }
 }
 
-struct Case {
-    sample: EncoderSample,
-    history: Vec<u32>,
-    candidates: Vec<u32>,
-    target: u32,
-}
+/// Random user pairs behind the list-overlap figure.
+const OVERLAP_PAIRS: usize = 10_000;
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let prepared = read_prepared(&args.data)?;
     let device = make_device(args.device)?;
-    let (cfg, model) = crate::export::load_model(&args.model, &device)?;
+    let (cfg, model) = match &args.model {
+        Some(path) => {
+            let (cfg, model) = crate::export::load_model(path, &device)?;
+            (cfg, Some(model))
+        }
+        // Baselines only: the cases still need a tokenization, the demo preset's will do.
+        None => (Vip5Config::preset("demo")?, None),
+    };
     let tokenizer = PromptTokenizer::for_config(TOKENIZER_JSON, &cfg)?;
     let split = match args.split {
         SplitArg::Val => Split::Validation,
@@ -140,8 +148,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     let all_items = prepared.all_items();
     let trie = ItemTrie::from_item_numbers(&tokenizer, all_items.iter().copied())?;
-    let popularity = PopularityBaseline::fit(&prepared.sequences);
-    let recent = PopularityBaseline::fit_recent(&prepared.sequences);
+    let baselines = Baselines::fit(&prepared.sequences, CountParams::default());
     let beam = BeamConfig { num_beams: args.beams, num_return_sequences: args.beams, max_length: args.max_length, length_penalty: 1.0, early_stopping: true };
     let mut rows = Vec::new();
     let mut rankings = match &args.rankings_out {
@@ -156,41 +163,26 @@ pub fn run(args: EvalArgs) -> Result<()> {
         if !matches!(prompt.as_str(), "A-3" | "A-9" | "B-5" | "B-8") && t.target != vip5::prompt::TargetKind::ItemId {
             bail!("{prompt} does not ask for an item id; evaluate A-1..A-6, A-9 or B-5..B-8");
         }
-        let cases = build_cases(&args, &prepared, &tokenizer, &cfg, &users, split, prompt, direct)?;
+        let cases = build_cases(&args, &prepared, &tokenizer, &cfg, &users, split, prompt)?;
         // Baselines on exactly the same users and candidate lists.
-        let truth: Vec<[u32; 1]> = cases.iter().map(|c| [c.target]).collect();
-        // A popularity ranking: the candidates by count (B), or the top unseen items (A).
-        let by_count = |baseline: &PopularityBaseline| -> Vec<Vec<(u32, f64)>> {
-            cases
-                .iter()
-                .map(|c| {
-                    if direct {
-                        let mut cands = c.candidates.clone();
-                        cands.sort_by_key(|&i| (std::cmp::Reverse(baseline.count(i)), i));
-                        scores_from_ranking(&cands)
-                    } else {
-                        scores_from_ranking(&baseline.recommend(&c.history, 20))
-                    }
-                })
-                .collect()
-        };
-        let pop = by_count(&popularity);
-        let recent_pop = by_count(&recent);
-        let maxp1: Vec<Vec<(u32, f64)>> = cases
-            .iter()
-            .map(|c| {
-                let guess: Vec<u32> = max_plus_one_guess(&c.history).into_iter().filter(|g| !direct || c.candidates.contains(g)).collect();
-                scores_from_ranking(&guess)
-            })
-            .collect();
-        for (name, scored) in [("popularity", &pop), ("recent popularity", &recent_pop), ("max(history)+1", &maxp1)] {
-            let m = metrics(scored, &truth, args.seed)?;
-            rows.push(row(prompt, name, &m, None, None));
+        let mut popularity_lists = Vec::new();
+        for name in Baselines::NAMES {
+            let scored = cases.iter().map(|c| baselines.answer(name, c, direct, 20)).collect::<vip5::Result<Vec<_>>>()?;
+            let lists = ranked_lists(&scored, args.seed)?;
+            let mut r = row(prompt, name, &ranking_metrics(&scored, &cases, args.seed)?, None, None);
+            if name == "popularity" {
+                popularity_lists = lists.clone();
+            }
+            if !direct {
+                r.personalisation = Some(personalisation(&lists, &popularity_lists, 10, OVERLAP_PAIRS, args.seed)?);
+            }
+            rows.push(r);
             if let Some(out) = rankings.as_mut() {
                 // The baselines' lists too, so `compare-rankings` can pair the model with them.
-                write_rankings(out, prompt, name, scored, &cases, args.seed)?;
+                write_rankings(out, prompt, name, &lists, &cases)?;
             }
         }
+        let Some(model) = model.as_ref() else { continue };
         for decoding in &args.decoding {
             let constrained = match decoding.as_str() {
                 "unconstrained" => false,
@@ -211,7 +203,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     .collect();
                 let constraint = ItemConstraint { trie: &trie, masks };
                 let hyps = pollster::block_on(beam_search(
-                    &model,
+                    model,
                     &x,
                     t.task,
                     &beam,
@@ -227,12 +219,17 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 bar.inc(chunk.len() as u64);
             }
             bar.finish_and_clear();
+            let lists = ranked_lists(&scored, args.seed)?;
             if let Some(out) = rankings.as_mut() {
-                write_rankings(out, prompt, &format!("vip5 {decoding}"), &scored, &cases, args.seed)?;
+                write_rankings(out, prompt, &format!("vip5 {decoding}"), &lists, &cases)?;
             }
-            let m = metrics(&scored, &truth, args.seed)?;
+            let m = ranking_metrics(&scored, &cases, args.seed)?;
             let share = if returned > 0 { non_items as f64 / returned as f64 } else { 0.0 };
-            rows.push(row(prompt, &format!("vip5 {decoding}"), &m, Some(share), Some(start.elapsed().as_secs_f64())));
+            let mut r = row(prompt, &format!("vip5 {decoding}"), &m, Some(share), Some(start.elapsed().as_secs_f64()));
+            if !direct {
+                r.personalisation = Some(personalisation(&lists, &popularity_lists, 10, OVERLAP_PAIRS, args.seed)?);
+            }
+            rows.push(r);
         }
     }
     if let Some(mut out) = rankings {
@@ -252,10 +249,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
             }))?
         );
     } else {
-        println!("{:<5} {:<24} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9}", "", "method", "users", "HR@1", "HR@5", "NDCG@5", "HR@10", "NDCG@10", "non-item");
+        println!(
+            "{:<5} {:<24} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>8} {:>7} {:>7}",
+            "", "method", "users", "HR@1", "HR@5", "NDCG@5", "HR@10", "NDCG@10", "non-item", "distinct", "overlap", "in-pop"
+        );
         for r in &rows {
+            let p = r.personalisation;
             println!(
-                "{:<5} {:<24} {:>6} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>9}",
+                "{:<5} {:<24} {:>6} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>9} {:>8} {:>7} {:>7}",
                 r.prompt,
                 r.method,
                 r.users,
@@ -264,28 +265,24 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 r.ndcg5,
                 r.hr10,
                 r.ndcg10,
-                r.non_items.map(|s| format!("{:.1} %", 100.0 * s)).unwrap_or_default()
+                r.non_items.map(|s| format!("{:.1} %", 100.0 * s)).unwrap_or_default(),
+                p.map(|p| p.distinct_items.to_string()).unwrap_or_default(),
+                p.map(|p| format!("{:.3}", p.pair_overlap)).unwrap_or_default(),
+                p.map(|p| format!("{:.3}", p.popularity_share)).unwrap_or_default(),
             );
         }
+        println!("distinct: items over all top-10 lists; overlap: mean share of a top-10 list another user's holds ({OVERLAP_PAIRS} random pairs); in-pop: share of top-10 items in the same user's popularity top-10");
     }
     Ok(())
 }
 
-/// One JSON line per case (prompt, method, case, target, ranked list) for `compare-rankings`;
-/// ties broken with the metrics' seeded order.
-fn write_rankings(out: &mut impl Write, prompt: &str, method: &str, scored: &[Vec<(u32, f64)>], cases: &[Case], seed: u64) -> Result<()> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    for (case, (s, c)) in scored.iter().zip(cases).enumerate() {
-        let ranked = vip5::metrics::rank_by_score(s, &mut rng)?;
+/// One JSON line per case (prompt, method, case, target, ranked list) for `compare-rankings`.
+fn write_rankings(out: &mut impl Write, prompt: &str, method: &str, lists: &[Vec<u32>], cases: &[EvalCase]) -> Result<()> {
+    for (case, (ranked, c)) in lists.iter().zip(cases).enumerate() {
         let line = serde_json::json!({ "prompt": prompt, "method": method, "case": case, "target": c.target, "ranked": ranked });
         writeln!(out, "{line}")?;
     }
     Ok(())
-}
-
-fn metrics(scored: &[Vec<(u32, f64)>], truth: &[[u32; 1]], seed: u64) -> Result<RankingMetrics> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    Ok(RankingMetrics::evaluate(scored.iter().zip(truth).map(|(s, t)| (s.as_slice(), t.as_slice())), &mut rng)?)
 }
 
 /// The notebook's scores: decode each beam, keep those that parse as an item number, rank j -> -(j+1).
@@ -298,56 +295,25 @@ fn beam_scores(tokenizer: &PromptTokenizer, hyps: &[Hypothesis]) -> Result<Vec<(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build_cases(
-    args: &EvalArgs,
-    prepared: &Prepared,
-    tokenizer: &PromptTokenizer,
-    cfg: &Vip5Config,
-    users: &[usize],
-    split: Split,
-    prompt: &str,
-    direct: bool,
-) -> Result<Vec<Case>> {
-    let t = template(prompt)?;
+fn build_cases(args: &EvalArgs, prepared: &Prepared, tokenizer: &PromptTokenizer, cfg: &Vip5Config, users: &[usize], split: Split, prompt: &str) -> Result<Vec<EvalCase>> {
     let all_items = prepared.all_items();
+    let settings = CaseSettings {
+        template: template(prompt)?,
+        split,
+        tokenizer,
+        n_vis_tokens: cfg.n_vis_tokens,
+        max_input_len: args.max_input_len,
+        history_cap: args.max_history_items.or(cfg.max_history_items),
+        candidate_negatives: args.candidate_negatives,
+        all_items: &all_items,
+    };
+    let feature = |i: u32| prepared.feature(i, cfg.feat_dim);
     users
         .iter()
         .map(|&u| {
-            let seq = &prepared.sequences[u];
-            let ex = split_example(seq, split)?;
-            let desc = prepared.user_keys.get(seq.user as usize - 1).cloned().unwrap_or_else(|| seq.user.to_string());
-            let mut slots = Slots {
-                user_id: Some(seq.user.to_string()),
-                user_desc: Some(desc),
-                item_naming: tokenizer.item_naming(),
-                ..Slots::default()
-            };
-            let mut candidates = Vec::new();
-            if direct {
-                // 1 positive + 99 negatives the user never interacted with, seeded per user.
-                let mut rng = StdRng::seed_from_u64(mix(args.seed, seq.user as u64, 3));
-                candidates = sample_negatives(&all_items, &seq.items, args.candidate_negatives, &mut rng)?;
-                candidates.push(ex.target);
-                use rand::seq::SliceRandom;
-                candidates.shuffle(&mut rng);
-                slots.candidates = candidates.clone();
-            } else {
-                let keep = args.max_history_items.or(cfg.max_history_items).unwrap_or(usize::MAX).max(1);
-                slots.history = ex.history[ex.history.len().saturating_sub(keep)..].to_vec();
-            }
-            let rendered = render(t, &slots, cfg.n_vis_tokens, HistorySeparator::Comma)?;
-            let (enc, images) = encode_rendered(tokenizer, &rendered, Some(args.max_input_len), cfg.n_vis_tokens)?;
-            Ok(Case {
-                sample: EncoderSample {
-                    input_ids: enc.input_ids,
-                    whole_word_ids: enc.whole_word_ids,
-                    vis_feats: images.iter().map(|&i| prepared.feature(i, cfg.feat_dim)).collect(),
-                },
-                history: ex.history.to_vec(),
-                candidates,
-                target: ex.target,
-            })
+            let sequence = &prepared.sequences[u];
+            let desc = prepared.user_keys.get(sequence.user as usize - 1).cloned().unwrap_or_else(|| sequence.user.to_string());
+            Ok(build_case(&settings, &CaseUser { sequence, desc }, &feature, mix(args.seed, sequence.user as u64, 3))?)
         })
         .collect()
 }

@@ -16,13 +16,16 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use vip5::batch::{EncoderBatch, EncoderSample};
-use vip5::prompt::sampling::{SamplerConfig, Split, TrainingSample, UserRecord, direct_sample, sequential_sample};
+use vip5::data::counts::{CountMethod, CountParams, ItemCounts};
+use vip5::data::item_factors::{FactorParams, item_factors};
+use vip5::data::training_items;
+use vip5::prompt::sampling::{SamplerConfig, Split, TrainingSample, UserRecord, direct_sample, sequential_sample, sequential_sample_at};
 use vip5::prompt::{PromptTokenizer, encode_rendered};
 use vip5::{Task, TrainMode, Vip5Config, Vip5Model};
 
 use crate::device::{DeviceArg, make_devices};
 use crate::features::write_atomic;
-use crate::loss::{TargetBatch, seq2seq_loss};
+use crate::loss::{FirstStepVocab, SoftTargets, TargetBatch, first_step_loss, seq2seq_loss};
 use crate::prepare::{Prepared, read_prepared};
 
 /// The t5-small tokenizer shipped in `data/`.
@@ -43,7 +46,8 @@ pub struct TrainArgs {
     /// Prepared data folder (`trainer prepare`).
     #[arg(long)]
     pub data: PathBuf,
-    /// Output folder: checkpoints, losses.jsonl, model.safetensors, config.json, train_report.json.
+    /// Output folder: checkpoints, losses.jsonl, model.safetensors, config.json, train_report.json,
+    /// and `epochs/N/` (model.safetensors + config.json after epoch N, for a learning curve).
     #[arg(long)]
     pub out: PathBuf,
     /// Model preset: tiny, demo or t5-small.
@@ -134,6 +138,47 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(default)]
     pub item_tokens: bool,
+    /// Which sequential windows an epoch trains on: `original` draws `--sequential-per-user`
+    /// windows per user ending in the last few training positions (VIP5); `every` trains each
+    /// position of every user's training part once per epoch as a target, with the items before
+    /// it as history (`--sequential-per-user` is then unused).
+    #[arg(long, value_enum, default_value = "original")]
+    #[serde(default)]
+    pub sequential_windows: WindowsArg,
+    /// How the item tokens' embedding rows start: `random` (N(0,1), as every other row) or
+    /// `ppmi-svd` (a rank-d factorisation of the training parts' item co-occurrence, so the
+    /// model starts knowing which items go together). Needs `--item-tokens`.
+    #[arg(long, value_enum, default_value = "random")]
+    #[serde(default)]
+    pub item_init: ItemInitArg,
+    /// Score the first target token over the item tokens (and yes/no) only, as constrained
+    /// decoding chooses among them; later tokens keep the full vocabulary. Needs `--item-tokens`.
+    #[arg(long)]
+    #[serde(default)]
+    pub item_softmax: bool,
+    /// Weight of a soft target in the first step of sequential item targets: the windowed
+    /// co-occurrence distribution of the prompt's history, counted over every other user's
+    /// training part (the user's own counts are removed, so the target is never in it by its own
+    /// doing). 0 = one-hot targets only. Needs `--item-softmax`.
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub distill_weight: f64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WindowsArg {
+    #[default]
+    Original,
+    Every,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemInitArg {
+    #[default]
+    Random,
+    PpmiSvd,
 }
 
 /// Serde default for settings added after a checkpoint format was first written.
@@ -162,6 +207,17 @@ struct StepLog {
 struct Example {
     enc: EncoderSample,
     target: Vec<u32>,
+    /// The sequential window (prompt history, next item), for soft targets.
+    window: Option<(Vec<u32>, u32)>,
+}
+
+/// One sample of an epoch: its task, the user, and for `--sequential-windows every` the
+/// position of the target in the user's items.
+#[derive(Debug, Clone, Copy)]
+struct PlanEntry {
+    task: Task,
+    user: usize,
+    end: Option<usize>,
 }
 
 fn tasks_of(args: &TrainArgs) -> Result<Vec<Task>> {
@@ -176,14 +232,21 @@ fn tasks_of(args: &TrainArgs) -> Result<Vec<Task>> {
         .collect()
 }
 
-/// The epoch's sample plan: (task, user index) pairs, shuffled with a seed derived from the run
-/// seed and the epoch, so any step can be rebuilt without replaying earlier steps.
-fn epoch_plan(args: &TrainArgs, tasks: &[Task], users: usize, epoch: usize) -> Vec<(Task, usize)> {
+/// The epoch's sample plan, shuffled with a seed derived from the run seed and the epoch, so any
+/// step can be rebuilt without replaying earlier steps.
+fn epoch_plan(args: &TrainArgs, tasks: &[Task], prepared: &Prepared, epoch: usize) -> Vec<PlanEntry> {
     let mut plan = Vec::new();
     for &task in tasks {
-        let per_user = if task == Task::Sequential { args.sequential_per_user } else { args.direct_per_user };
-        for u in 0..users {
-            plan.extend(std::iter::repeat_n((task, u), per_user));
+        for (u, seq) in prepared.sequences.iter().enumerate() {
+            if task == Task::Sequential && args.sequential_windows == WindowsArg::Every {
+                // targets at positions 1 ..= n-3: the training part without its first item
+                for end in 1..seq.items.len().saturating_sub(2) {
+                    plan.push(PlanEntry { task, user: u, end: Some(end) });
+                }
+            } else {
+                let per_user = if task == Task::Sequential { args.sequential_per_user } else { args.direct_per_user };
+                plan.extend(std::iter::repeat_n(PlanEntry { task, user: u, end: None }, per_user));
+            }
         }
     }
     plan.shuffle(&mut StdRng::seed_from_u64(mix(args.seed, epoch as u64, 0)));
@@ -208,7 +271,8 @@ struct SampleSource<'a> {
 }
 
 impl SampleSource<'_> {
-    fn sample(&self, task: Task, user_index: usize, rng: &mut StdRng) -> Result<TrainingSample> {
+    fn sample(&self, entry: PlanEntry, rng: &mut StdRng) -> Result<TrainingSample> {
+        let (task, user_index) = (entry.task, entry.user);
         let seq = &self.prepared.sequences[user_index];
         let user = UserRecord {
             id: seq.user,
@@ -217,7 +281,10 @@ impl SampleSource<'_> {
         };
         let titles = |i: u32| self.prepared.titles.get(&i).cloned();
         Ok(match task {
-            Task::Sequential => sequential_sample(&user, Split::Train, None, &self.all_items, &self.sampler, rng)?,
+            Task::Sequential => match entry.end {
+                Some(end) => sequential_sample_at(&user, end, None, &self.all_items, &self.sampler, rng)?,
+                None => sequential_sample(&user, Split::Train, None, &self.all_items, &self.sampler, rng)?,
+            },
             _ => direct_sample(&user, Split::Train, None, &self.all_items, &titles, &self.sampler, rng)?,
         })
     }
@@ -232,6 +299,7 @@ impl SampleSource<'_> {
                 vis_feats: images.iter().map(|&i| self.prepared.feature(i, self.cfg.feat_dim)).collect(),
             },
             target,
+            window: sample.window.clone(),
         })
     }
 }
@@ -373,6 +441,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if args.mode == ModeArg::Scratch && args.init.is_some() {
         bail!("--mode scratch starts from random weights; drop --init or use --mode full");
     }
+    if (args.item_softmax || args.item_init != ItemInitArg::Random) && !args.item_tokens {
+        bail!("--item-softmax and --item-init need --item-tokens");
+    }
+    if !(0.0..=1.0).contains(&args.distill_weight) {
+        bail!("--distill-weight must be in [0, 1]");
+    }
+    if args.distill_weight > 0.0 && !args.item_softmax {
+        bail!("--distill-weight needs --item-softmax (the soft target lives on the item vocabulary)");
+    }
+    if args.item_init == ItemInitArg::PpmiSvd && args.mode == ModeArg::Adapters {
+        bail!("--item-init ppmi-svd trains the item rows: use --mode scratch or full");
+    }
     let prepared = read_prepared(&args.data)?;
     let cfg = run_config(&args, &prepared)?;
     let tokenizer = PromptTokenizer::for_config(TOKENIZER_JSON, &cfg)?;
@@ -406,6 +486,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
     model = model.with_train_mode(mode, cfg.train_input_tables);
     vip5::model::initialize_params(&model);
     let counts = model.param_counts(mode, cfg.train_input_tables);
+    if args.item_init == ItemInitArg::PpmiSvd {
+        model = init_item_rows(model, &cfg, &tokenizer, &prepared, args.seed, &train_device)?;
+    }
+    let first_step = if args.item_softmax {
+        let base = tokenizer.item_token_base().context("--item-softmax needs --item-tokens")?;
+        let first_token = |word: &str| -> Result<u32> {
+            let ids = tokenizer.encode_target(word, 4)?;
+            ids.first().copied().with_context(|| format!("`{word}` has no token"))
+        };
+        Some(FirstStepVocab::new(vec![first_token("yes")?, first_token("no")?], base, cfg.item_tokens))
+    } else {
+        None
+    };
+    let teacher = (args.distill_weight > 0.0).then(|| Teacher { counts: ItemCounts::fit(&prepared.sequences, CountParams::default()) });
 
     let mut optim = AdamWConfig::new()
         .with_epsilon(args.adam_eps as f32)
@@ -413,7 +507,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .init();
 
     let users = prepared.sequences.len();
-    let samples_per_epoch = epoch_plan(&args, &tasks, users, 0).len();
+    let samples_per_epoch = epoch_plan(&args, &tasks, &prepared, 0).len();
     let per_step = args.batch_size * args.grad_accum;
     let steps_per_epoch = samples_per_epoch.div_ceil(per_step);
     let total_steps = steps_per_epoch * args.epochs;
@@ -482,7 +576,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let t0 = Instant::now();
         let epoch = step / steps_per_epoch;
         if epoch != plan_epoch {
-            plan = epoch_plan(&args, &tasks, users, epoch);
+            plan = epoch_plan(&args, &tasks, &prepared, epoch);
             plan_epoch = epoch;
         }
         // Dropout draws from the device RNG: seed it per step so a resumed run draws the same.
@@ -499,13 +593,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             let mut examples = Vec::with_capacity(idx.len());
             for &i in &idx {
-                let (task, u) = plan[i];
                 let mut rng = StdRng::seed_from_u64(mix(args.seed, epoch as u64, 2 + i as u64));
-                examples.push(ctx.example(&ctx.sample(task, u, &mut rng)?)?);
+                examples.push(ctx.example(&ctx.sample(plan[i], &mut rng)?)?);
             }
+            let users_of: Vec<usize> = idx.iter().map(|&i| plan[i].user).collect();
             // One task per batch for per-task adapters (as the original: the first sample's).
-            let task = plan[idx[0]].0;
+            let task = plan[idx[0]].task;
             let encs: Vec<EncoderSample> = examples.iter().map(|e| e.enc.clone()).collect();
+            let soft = match (&first_step, &teacher) {
+                (Some(vocab), Some(teacher)) => Some(teacher.soft_targets(vocab, &examples, &users_of, &prepared, args.distill_weight)),
+                _ => None,
+            };
             let targets: Vec<Vec<u32>> = examples.into_iter().map(|e| e.target).collect();
             // Data parallelism: each shard runs on its device; burn sums the shards' gradients.
             let shards = shard_ranges(encs.len(), shard_devices.len());
@@ -514,10 +612,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 let shard_model = if shard_devices.len() == 1 { model.clone() } else { model.clone().fork(dev) };
                 let x = EncoderBatch::new(&encs[range.clone()], &cfg)?.to_tensors(dev);
                 let tb = TargetBatch::new(&targets[range.clone()], cfg.decoder_start_token_id, !args.uniform_loss_weight);
-                let logits = shard_model.forward(&x, tb.decoder_inputs(dev), task);
                 // shard mean -> its share of the batch mean, and of the accumulated step
                 let share = range.len() as f64 / encs.len() as f64 / args.grad_accum as f64;
-                let loss = seq2seq_loss(logits, &tb).mul_scalar(share);
+                let loss = match &first_step {
+                    Some(vocab) => {
+                        let hidden = shard_model.forward_hidden(&x, tb.decoder_inputs(dev), task);
+                        let shard_soft = soft.as_ref().map(|s| s.rows(range.clone(), vocab.len()));
+                        first_step_loss(hidden, shard_model.output_rows(), &tb, vocab, shard_soft.as_ref())?
+                    }
+                    None => seq2seq_loss(shard_model.forward(&x, tb.decoder_inputs(dev), task), &tb),
+                }
+                .mul_scalar(share);
                 let value = loss.clone().into_scalar::<f32>() as f64;
                 if !value.is_finite() {
                     bar.abandon();
@@ -550,6 +655,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let state = CheckpointState { step: done, args: args.clone(), config: cfg.clone() };
             save_checkpoint(&args.out, &state, &model, &optim)?;
         }
+        if done % steps_per_epoch == 0 && done < end_step {
+            // The weights after each epoch, ready for `trainer eval` (a validation learning curve).
+            let dir = args.out.join("epochs").join((done / steps_per_epoch).to_string());
+            std::fs::create_dir_all(&dir)?;
+            write_atomic(&dir.join("model.safetensors"), &vip5::weights::save_safetensors(&model.valid())?)?;
+            write_atomic(&dir.join("config.json"), &serde_json::to_vec_pretty(&cfg)?)?;
+        }
     }
     bar.finish();
     log.flush()?;
@@ -573,6 +685,60 @@ pub fn run(args: TrainArgs) -> Result<()> {
     std::fs::write(args.out.join("train_report.json"), serde_json::to_vec_pretty(&report)?)?;
     println!("{report}");
     Ok(())
+}
+
+/// Starts the item tokens' embedding rows from the training co-occurrence
+/// ([`vip5::data::item_factors`]), at the scale of the N(0,1) table around them.
+fn init_item_rows(mut model: Vip5Model, cfg: &Vip5Config, tokenizer: &PromptTokenizer, prepared: &Prepared, seed: u64, device: &Device) -> Result<Vip5Model> {
+    let base = tokenizer.item_token_base().context("--item-init needs --item-tokens")? as usize;
+    let t0 = Instant::now();
+    let parts: Vec<&[u32]> = prepared.sequences.iter().map(training_items).collect();
+    let factors = item_factors(&parts, cfg.item_tokens, cfg.d_model, FactorParams { seed, ..FactorParams::default() })?;
+    let rows = Tensor::<2>::from_data(burn::tensor::TensorData::new(factors, [cfg.item_tokens, cfg.d_model]), device);
+    let id = model.shared.weight.id;
+    let table = model.shared.weight.val().slice_assign([base..base + cfg.item_tokens, 0..cfg.d_model], rows).detach().require_grad();
+    model.shared.weight = Param::initialized(id, table);
+    eprintln!("item rows from the PPMI factorisation ({} items x {}) in {:.1} s", cfg.item_tokens, cfg.d_model, t0.elapsed().as_secs_f64());
+    Ok(model)
+}
+
+/// Soft targets from the windowed co-occurrence of the other users' training parts.
+struct Teacher {
+    counts: ItemCounts,
+}
+
+impl Teacher {
+    fn soft_targets(&self, vocab: &FirstStepVocab, examples: &[Example], users: &[usize], prepared: &Prepared, weight: f64) -> SoftTargets {
+        let v = vocab.len();
+        let mut probs = vec![0.0f32; examples.len() * v];
+        let mut has = vec![0.0f32; examples.len()];
+        for (row, (e, &u)) in examples.iter().zip(users).enumerate() {
+            // only item targets (A-7/A-8 answer yes/no)
+            let Some((history, _)) = &e.window else { continue };
+            if !e.target.first().is_some_and(|&t| vocab.is_item_token(t)) {
+                continue;
+            }
+            let own = ItemCounts::fit_parts([training_items(&prepared.sequences[u])], self.counts.params());
+            let dist = self.counts.leave_one_out_distribution(&own, CountMethod::Cooccurrence, history);
+            if dist.is_empty() {
+                continue;
+            }
+            for (item, p) in dist {
+                if let Some(i) = vocab.index_of_item(item) {
+                    probs[row * v + i] = p as f32;
+                }
+            }
+            has[row] = 1.0;
+        }
+        SoftTargets { weight, probs, has }
+    }
+}
+
+impl SoftTargets {
+    /// The rows of one data-parallel shard.
+    fn rows(&self, range: std::ops::Range<usize>, v: usize) -> SoftTargets {
+        SoftTargets { weight: self.weight, probs: self.probs[range.start * v..range.end * v].to_vec(), has: self.has[range].to_vec() }
+    }
 }
 
 /// Splits `n` samples into `parts` contiguous ranges (the first ones one longer), dropping empty ones.

@@ -91,8 +91,9 @@ fn resuming_an_interrupted_run_gives_the_same_losses_and_weights() {
     assert!(ok, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    // per prompt: popularity, recent popularity, max(history)+1, and the two decodings
-    assert_eq!(rows.len(), 10, "{stdout}");
+    // per prompt: popularity, recent popularity, max(history)+1, last-item transitions,
+    // co-occurrence, and the two decodings
+    assert_eq!(rows.len(), 14, "{stdout}");
     for r in rows {
         assert_eq!(r["users"], 6);
         for k in ["hr1", "hr5", "ndcg5", "hr10", "ndcg10"] {
@@ -183,12 +184,23 @@ fn item_token_runs_train_evaluate_and_pair_with_the_baselines() {
     assert!(ok, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let methods: Vec<&str> = v["rows"].as_array().unwrap().iter().map(|r| r["method"].as_str().unwrap()).collect();
-    assert_eq!(methods, ["popularity", "recent popularity", "max(history)+1", "vip5 unconstrained", "vip5 constrained"]);
+    assert_eq!(
+        methods,
+        ["popularity", "recent popularity", "max(history)+1", "last-item transitions", "co-occurrence", "vip5 unconstrained", "vip5 constrained"]
+    );
+    // every A-family row says how personal its lists are
+    for r in v["rows"].as_array().unwrap() {
+        let p = &r["personalisation"];
+        // (an untrained model's unconstrained beams may name no item at all: 0 distinct)
+        assert!(p["distinct_items"].as_u64().is_some(), "{r}");
+        assert!((0.0..=1.0).contains(&p["pair_overlap"].as_f64().unwrap()), "{r}");
+    }
+    assert_eq!(v["rows"][0]["personalisation"]["popularity_share"], 1.0, "popularity against itself");
     // every constrained beam is one item token: 4 items per user, ranked
     let lines: Vec<serde_json::Value> =
         std::fs::read_to_string(&ranks).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let of = |m: &str| lines.iter().filter(|l| l["method"] == m).count();
-    assert_eq!((of("popularity"), of("recent popularity"), of("vip5 constrained")), (6, 6, 6));
+    assert_eq!((of("popularity"), of("recent popularity"), of("last-item transitions"), of("co-occurrence"), of("vip5 constrained")), (6, 6, 6, 6, 6));
     assert!(lines.iter().filter(|l| l["method"] == "vip5 constrained").all(|l| l["ranked"].as_array().unwrap().len() == 4));
 
     // the model paired with a baseline on the same users
@@ -203,5 +215,57 @@ fn item_token_runs_train_evaluate_and_pair_with_the_baselines() {
     assert_eq!(rows[0]["users"], 6);
     let (ok, _, stderr) = trainer(&["compare-rankings", "--a", ranks.to_str().unwrap(), "--b", ranks.to_str().unwrap(), "--a-method", "popularity"]);
     assert!(!ok && stderr.contains("--b-method"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_personalisation_recipe_trains_resumes_and_refuses_what_it_cannot_do() {
+    let dir = temp_dir("recipe");
+    let data = prepared(&dir);
+    let recipe = [
+        "--item-tokens", "--tasks", "sequential", "--sequential-windows", "every", "--item-init", "ppmi-svd", "--item-softmax",
+        "--distill-weight", "0.5", "--max-history-items", "4",
+    ];
+    let full = dir.join("full");
+    let (ok, _, stderr) = train(&data, &full, &[&recipe[..], &["--checkpoint-every", "100"]].concat());
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("item rows from the PPMI factorisation (40 items x 16)"), "{stderr}");
+    // every training position of every user once: sum over users of (items - 3)
+    let positions: usize = (0..30usize).map(|u| 6 + u % 5 - 3).sum();
+    assert!(stderr.contains(&format!("{positions} samples/epoch")), "{stderr}");
+    let losses: Vec<f64> = std::fs::read_to_string(full.join("losses.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap())
+        .collect();
+    assert!(losses.iter().all(|l| l.is_finite() && *l > 0.0), "{losses:?}");
+
+    // the new objective resumes exactly too
+    let cut = dir.join("cut");
+    let (ok, _, stderr) = train(&data, &cut, &[&recipe[..], &["--checkpoint-every", "5", "--max-steps", "5"]].concat());
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = train(&data, &cut, &[&recipe[..], &["--checkpoint-every", "5", "--resume"]].concat());
+    assert!(ok, "{stderr}");
+    // (tensors, not file bytes: the header's metadata map has no fixed order)
+    let weights = |d: &Path| {
+        let bytes = std::fs::read(d.join("model.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut v: Vec<(String, Vec<u8>)> = st.tensors().into_iter().map(|(k, t)| (k, t.data().to_vec())).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(std::fs::read_to_string(full.join("losses.jsonl")).unwrap(), std::fs::read_to_string(cut.join("losses.jsonl")).unwrap());
+    assert!(weights(&full) == weights(&cut), "resumed weights differ");
+    // the weights after epoch 1 are kept for a learning curve
+    assert!(full.join("epochs/1/model.safetensors").exists() && full.join("epochs/1/config.json").exists());
+
+    for (flags, message) in [
+        (&["--item-softmax"][..], "need --item-tokens"),
+        (&["--item-tokens", "--distill-weight", "0.5"][..], "needs --item-softmax"),
+        (&["--item-tokens", "--item-softmax", "--distill-weight", "1.5"][..], "must be in [0, 1]"),
+    ] {
+        let (ok, _, stderr) = train(&data, &dir.join("refused"), flags);
+        assert!(!ok && stderr.contains(message), "{flags:?}: {stderr}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -30,6 +30,10 @@ pub struct TrainingSample {
     pub task: Task,
     pub prompt: RenderedPrompt,
     pub target: String,
+    /// For sequential samples: the history in the prompt (oldest first) and the item that came
+    /// next (the target of A-1..A-6; what asked about on a "yes"). Training objectives
+    /// that need more than the target text (soft targets from counts) read it here.
+    pub window: Option<(Vec<u32>, u32)>,
 }
 
 /// Options shared by the samplers.
@@ -169,7 +173,39 @@ pub fn sequential_sample(
     cfg: &SamplerConfig,
     rng: &mut impl Rng,
 ) -> Result<TrainingSample> {
-    let (mut history, target) = sequential_window(&user.items, split, rng)?;
+    let (history, target) = sequential_window(&user.items, split, rng)?;
+    sequential_sample_from(user, history, target, template, all_items, cfg, rng)
+}
+
+/// A sequential (A-family) training sample whose target is `user.items[end]` and whose history
+/// is the items before it (the newest `max_history_items`): every position of a training part
+/// can be a target, not only the last few that [`sequential_window`] draws from.
+pub fn sequential_sample_at(
+    user: &UserRecord,
+    end: usize,
+    template: Option<&'static Template>,
+    all_items: &[u32],
+    cfg: &SamplerConfig,
+    rng: &mut impl Rng,
+) -> Result<TrainingSample> {
+    if end == 0 || end >= user.items.len() {
+        return Err(Vip5Error::Input(format!(
+            "a window ending at position {end} needs 1 <= end < {} (the user's items)",
+            user.items.len()
+        )));
+    }
+    sequential_sample_from(user, user.items[..end].to_vec(), user.items[end], template, all_items, cfg, rng)
+}
+
+fn sequential_sample_from(
+    user: &UserRecord,
+    mut history: Vec<u32>,
+    target: u32,
+    template: Option<&'static Template>,
+    all_items: &[u32],
+    cfg: &SamplerConfig,
+    rng: &mut impl Rng,
+) -> Result<TrainingSample> {
     if let Some(max) = cfg.max_history_items {
         history.drain(..history.len().saturating_sub(max.max(1)));
     }
@@ -178,7 +214,7 @@ pub fn sequential_sample(
         None => pick_template(Task::Sequential, cfg, rng),
     };
     let mut slots = user_slots(user, anonymous, cfg.item_naming);
-    slots.history = history;
+    slots.history = history.clone();
     let sep = separator(rng);
     let target_text = match template.target {
         TargetKind::YesNo => {
@@ -198,6 +234,7 @@ pub fn sequential_sample(
         task: Task::Sequential,
         prompt: render(template, &slots, cfg.n_vis_tokens, sep)?,
         target: target_text,
+        window: Some((history, target)),
     })
 }
 
@@ -250,6 +287,7 @@ pub fn direct_sample(
         task: Task::Direct,
         prompt: render(template, &slots, cfg.n_vis_tokens, HistorySeparator::Comma)?,
         target: target_text,
+        window: None,
     })
 }
 
@@ -302,5 +340,6 @@ pub fn explanation_sample(
         task: Task::Explanation,
         prompt: render(template, &slots, cfg.n_vis_tokens, HistorySeparator::Comma)?,
         target,
+        window: None,
     })
 }

@@ -98,6 +98,11 @@ impl PromptTokenizer {
         if self.item_tokens == 0 { ItemNaming::Numbers } else { ItemNaming::Tokens { count: self.item_tokens } }
     }
 
+    /// The id of `<item_1>` (item N is `item_token_base() + N - 1`); `None` without item tokens.
+    pub fn item_token_base(&self) -> Option<u32> {
+        (self.item_tokens > 0).then_some(self.item_token_base)
+    }
+
     fn is_item_token(&self, id: u32) -> bool {
         id >= self.item_token_base && id - self.item_token_base < self.item_tokens
     }

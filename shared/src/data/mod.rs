@@ -10,8 +10,11 @@
 //!   items ids by first appearance user by user, so consecutive purchases often have consecutive
 //!   ids and "max(history)+1" alone hits 4.41 % of Beauty's test targets; a random numbering
 //!   removes that leak.
-//! - Two baselines to report beside every model number: [`PopularityBaseline`] and
-//!   [`max_plus_one_guess`], evaluated with [`crate::metrics`].
+//! - Baselines to report beside every model number: [`PopularityBaseline`] and
+//!   [`max_plus_one_guess`] here, the count baselines (last-item transitions, windowed
+//!   co-occurrence) in [`counts`], all evaluated with [`crate::metrics`].
+//! - [`item_factors`]: item vectors from a factorisation of the training co-occurrence, to start
+//!   a model's item embeddings from.
 
 use std::collections::{HashMap, HashSet};
 
@@ -21,6 +24,9 @@ use rand::seq::SliceRandom;
 
 use crate::error::{Result, Vip5Error};
 use crate::metrics::{RankingMetrics, scores_from_ranking};
+
+pub mod counts;
+pub mod item_factors;
 
 /// One user's items in time order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -558,9 +564,9 @@ pub fn evaluate_max_plus_one(sequences: &[UserSequence], split: Split) -> Result
 mod tests {
     use super::*;
 
-    const BEAUTY_SEQUENTIAL: &str = include_str!("../../data/amazon/beauty/sequential_data.txt");
-    const BEAUTY_DATAMAPS: &str = include_str!("../../data/amazon/beauty/datamaps.json");
-    const BEAUTY_TITLES: &str = include_str!("../../data/amazon/beauty/item_short_titles.txt");
+    const BEAUTY_SEQUENTIAL: &str = include_str!("../../../data/amazon/beauty/sequential_data.txt");
+    const BEAUTY_DATAMAPS: &str = include_str!("../../../data/amazon/beauty/datamaps.json");
+    const BEAUTY_TITLES: &str = include_str!("../../../data/amazon/beauty/item_short_titles.txt");
     const BEAUTY_USERS: usize = 22_363;
 
     fn beauty() -> Vec<UserSequence> {
