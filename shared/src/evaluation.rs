@@ -16,16 +16,9 @@ use crate::data::{PopularityBaseline, Split, UserSequence, max_plus_one_guess, s
 use crate::error::{Result, Vip5Error};
 use crate::metrics::{RankingMetrics, rank_by_score, scores_from_ranking};
 use crate::prompt::sampling::sample_negatives;
-use crate::prompt::{HistorySeparator, PromptTokenizer, Slots, encode_rendered, render};
+use crate::prompt::{HistorySeparator, PromptTokenizer, Slots, encode_rendered, prompt_history, render};
 use crate::prompt::templates::Template;
 use crate::adapter::Task;
-
-/// The newest `cap` items of `history` (at least one item is kept): what a prompt holds. Every
-/// history item still counts as seen.
-pub fn prompt_history(history: &[u32], cap: Option<usize>) -> &[u32] {
-    let keep = cap.unwrap_or(usize::MAX).max(1);
-    &history[history.len().saturating_sub(keep)..]
-}
 
 /// One question to a model: its encoder input, the user's whole history (excluded from the
 /// answers), the candidate list (B family) and the held-out item.
@@ -133,8 +126,7 @@ impl Baselines {
                     c.sort_by(|a, b| {
                         let (sa, sb) = (scores.get(a).copied().unwrap_or(0.0), scores.get(b).copied().unwrap_or(0.0));
                         sb.total_cmp(&sa).then_with(|| self.popularity.count(*b).cmp(&self.popularity.count(*a))).then(a.cmp(b))
-                    })
-                    ;
+                    });
                     c
                 } else {
                     ItemCounts::rank(&scores, &case.history, &self.popularity, k)
@@ -223,12 +215,5 @@ mod tests {
         let same = vec![vec![4, 5]; 4];
         assert_eq!(personalisation(&same, &same, 2, 100, 1).unwrap().pair_overlap, 1.0);
         assert!(personalisation(&lists, &pop[..2], 2, 10, 1).is_err());
-    }
-
-    #[test]
-    fn prompt_history_keeps_the_newest_items() {
-        assert_eq!(prompt_history(&[1, 2, 3], Some(2)), &[2, 3]);
-        assert_eq!(prompt_history(&[1, 2, 3], None), &[1, 2, 3]);
-        assert_eq!(prompt_history(&[1, 2, 3], Some(0)), &[3]);
     }
 }

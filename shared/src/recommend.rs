@@ -18,7 +18,7 @@ use crate::config::Vip5Config;
 use crate::decode::{BeamConfig, TokenConstraint, beam_search, yes_probability};
 use crate::error::{Result, Vip5Error};
 use crate::model::Vip5Model;
-use crate::prompt::personalize::{PersonalRequest, Truncation, build_personal_prompt};
+use crate::prompt::personalize::{PersonalRequest, Truncation, build_personal_prompt, prompt_history};
 use crate::prompt::tokens::PromptTokenizer;
 use crate::prompt::{NO_TOKEN_ID, YES_TOKEN_ID};
 use crate::trie::{ItemConstraint, ItemTrie, TrieMask};
@@ -135,8 +135,7 @@ impl Recommender {
         photo: Option<(u32, &[f32])>,
     ) -> Result<EncoderSample> {
         // The newest items the model was trained with; older ones still count as seen.
-        let keep = self.cfg.max_history_items.unwrap_or(usize::MAX).max(1);
-        let history = &history[history.len().saturating_sub(keep)..];
+        let history = prompt_history(history, self.cfg.max_history_items);
         let prompt = build_personal_prompt(
             &self.tokenizer,
             &PersonalRequest {

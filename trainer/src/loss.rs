@@ -93,7 +93,7 @@ impl FirstStepVocab {
 
     /// Position of `token` in this vocabulary.
     pub fn index_of(&self, token: u32) -> Option<usize> {
-        if token >= self.item_start && ((token - self.item_start) as usize) < self.items {
+        if self.is_item_token(token) {
             return Some(self.extra.len() + (token - self.item_start) as usize);
         }
         self.extra.iter().position(|&t| t == token)

@@ -19,6 +19,7 @@ use vip5::batch::{EncoderBatch, EncoderSample};
 use vip5::data::counts::{CountMethod, CountParams, ItemCounts};
 use vip5::data::item_factors::{FactorParams, item_factors};
 use vip5::data::training_items;
+use vip5::prompt::{NO_TOKEN_ID, YES_TOKEN_ID};
 use vip5::prompt::sampling::{SamplerConfig, Split, TrainingSample, UserRecord, direct_sample, sequential_sample, sequential_sample_at};
 use vip5::prompt::{PromptTokenizer, encode_rendered};
 use vip5::{Task, TrainMode, Vip5Config, Vip5Model};
@@ -486,20 +487,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
     model = model.with_train_mode(mode, cfg.train_input_tables);
     vip5::model::initialize_params(&model);
     let counts = model.param_counts(mode, cfg.train_input_tables);
-    if args.item_init == ItemInitArg::PpmiSvd {
-        model = init_item_rows(model, &cfg, &tokenizer, &prepared, args.seed, &train_device)?;
+    // Training-part counts, fitted once for the item init and the soft targets.
+    let item_counts = (args.item_init == ItemInitArg::PpmiSvd || args.distill_weight > 0.0)
+        .then(|| ItemCounts::fit(&prepared.sequences, CountParams::default()));
+    if let (ItemInitArg::PpmiSvd, Some(c)) = (args.item_init, &item_counts) {
+        model = init_item_rows(model, &cfg, &tokenizer, c, args.seed, &train_device)?;
     }
     let first_step = if args.item_softmax {
         let base = tokenizer.item_token_base().context("--item-softmax needs --item-tokens")?;
-        let first_token = |word: &str| -> Result<u32> {
-            let ids = tokenizer.encode_target(word, 4)?;
-            ids.first().copied().with_context(|| format!("`{word}` has no token"))
-        };
-        Some(FirstStepVocab::new(vec![first_token("yes")?, first_token("no")?], base, cfg.item_tokens))
+        Some(FirstStepVocab::new(vec![YES_TOKEN_ID, NO_TOKEN_ID], base, cfg.item_tokens))
     } else {
         None
     };
-    let teacher = (args.distill_weight > 0.0).then(|| Teacher { counts: ItemCounts::fit(&prepared.sequences, CountParams::default()) });
+    let teacher = item_counts.as_ref().filter(|_| args.distill_weight > 0.0).map(|counts| Teacher { counts });
 
     let mut optim = AdamWConfig::new()
         .with_epsilon(args.adam_eps as f32)
@@ -689,11 +689,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
 /// Starts the item tokens' embedding rows from the training co-occurrence
 /// ([`vip5::data::item_factors`]), at the scale of the N(0,1) table around them.
-fn init_item_rows(mut model: Vip5Model, cfg: &Vip5Config, tokenizer: &PromptTokenizer, prepared: &Prepared, seed: u64, device: &Device) -> Result<Vip5Model> {
+fn init_item_rows(mut model: Vip5Model, cfg: &Vip5Config, tokenizer: &PromptTokenizer, counts: &ItemCounts, seed: u64, device: &Device) -> Result<Vip5Model> {
     let base = tokenizer.item_token_base().context("--item-init needs --item-tokens")? as usize;
     let t0 = Instant::now();
-    let parts: Vec<&[u32]> = prepared.sequences.iter().map(training_items).collect();
-    let factors = item_factors(&parts, cfg.item_tokens, cfg.d_model, FactorParams { seed, ..FactorParams::default() })?;
+    let factors = item_factors(counts, cfg.item_tokens, cfg.d_model, FactorParams { seed, ..FactorParams::default() })?;
     let rows = Tensor::<2>::from_data(burn::tensor::TensorData::new(factors, [cfg.item_tokens, cfg.d_model]), device);
     let id = model.shared.weight.id;
     let table = model.shared.weight.val().slice_assign([base..base + cfg.item_tokens, 0..cfg.d_model], rows).detach().require_grad();
@@ -703,11 +702,11 @@ fn init_item_rows(mut model: Vip5Model, cfg: &Vip5Config, tokenizer: &PromptToke
 }
 
 /// Soft targets from the windowed co-occurrence of the other users' training parts.
-struct Teacher {
-    counts: ItemCounts,
+struct Teacher<'a> {
+    counts: &'a ItemCounts,
 }
 
-impl Teacher {
+impl Teacher<'_> {
     fn soft_targets(&self, vocab: &FirstStepVocab, examples: &[Example], users: &[usize], prepared: &Prepared, weight: f64) -> SoftTargets {
         let v = vocab.len();
         let mut probs = vec![0.0f32; examples.len() * v];

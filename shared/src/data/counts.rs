@@ -109,6 +109,12 @@ impl ItemCounts {
         self.transitions.get(&item).map_or(&[], Vec::as_slice)
     }
 
+    /// Every item's windowed co-occurrence row (neighbour, weight), sorted by neighbour id; an
+    /// item that was bought alone has an empty row.
+    pub fn cooccurrence(&self) -> impl Iterator<Item = (u32, &[(u32, f64)])> {
+        self.cooccurrence.iter().map(|(&a, row)| (a, row.as_slice()))
+    }
+
     /// Unnormalised scores of the next item after `history` (oldest first); history items are
     /// not removed here.
     pub fn scores(&self, method: CountMethod, history: &[u32]) -> HashMap<u32, f64> {

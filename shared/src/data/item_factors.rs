@@ -8,18 +8,15 @@
 //! whose embeddings start there begins knowing which items go together and learns the rest;
 //! from random embeddings it first has to discover that from one-hot targets.
 
-use std::collections::HashMap;
-
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::data::counts::ItemCounts;
 use crate::error::{Result, Vip5Error};
 
 /// How the factorisation is computed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FactorParams {
-    /// Positions on each side of an item that count as bought together (weight 1/distance).
-    pub window: usize,
     /// Columns beyond `dim` in the random range finder.
     pub oversample: usize,
     /// Power iterations (sharpen the range towards the top eigenvectors).
@@ -31,7 +28,7 @@ pub struct FactorParams {
 
 impl Default for FactorParams {
     fn default() -> Self {
-        Self { window: 3, oversample: 16, power_iterations: 3, rms: 1.0, seed: 2022 }
+        Self { oversample: 16, power_iterations: 3, rms: 1.0, seed: 2022 }
     }
 }
 
@@ -57,34 +54,19 @@ impl Csr {
     }
 }
 
-/// The PPMI matrix of items 1..=`num_items` (row i-1 for item i).
-fn ppmi(parts: &[&[u32]], num_items: usize, window: usize) -> Result<Csr> {
-    let mut counts: Vec<HashMap<usize, f64>> = vec![HashMap::new(); num_items];
-    for s in parts {
-        for (i, &a) in s.iter().enumerate() {
-            let a = index(a, num_items)?;
-            for (j, &b) in s.iter().enumerate().take((i + window + 1).min(s.len())).skip(i.saturating_sub(window)) {
-                if j != i {
-                    *counts[a].entry(index(b, num_items)?).or_insert(0.0) += 1.0 / i.abs_diff(j) as f64;
-                }
-            }
-        }
+/// The PPMI matrix of items 1..=`num_items` (row i-1 for item i) from the windowed
+/// co-occurrence rows of `counts` (sorted by neighbour, so every sum runs in one fixed order and
+/// the factors are the same bits in every process).
+fn ppmi(counts: &ItemCounts, num_items: usize) -> Result<Csr> {
+    let mut rows_in: Vec<Vec<(usize, f64)>> = vec![Vec::new(); num_items];
+    for (a, row) in counts.cooccurrence() {
+        rows_in[index(a, num_items)?] = row.iter().map(|&(b, c)| Ok((index(b, num_items)?, c))).collect::<Result<_>>()?;
     }
-    // Sorted rows: every sum below runs in one fixed order, so the factors are the same bits in
-    // every process (a hash map's order is not).
-    let counts: Vec<Vec<(usize, f64)>> = counts
-        .into_iter()
-        .map(|row| {
-            let mut row: Vec<(usize, f64)> = row.into_iter().collect();
-            row.sort_unstable_by_key(|&(b, _)| b);
-            row
-        })
-        .collect();
-    let row_sums: Vec<f64> = counts.iter().map(|r| r.iter().map(|&(_, c)| c).sum()).collect();
+    let row_sums: Vec<f64> = rows_in.iter().map(|r| r.iter().map(|&(_, c)| c).sum()).collect();
     let total: f64 = row_sums.iter().sum();
     let smoothed: Vec<f64> = row_sums.iter().map(|r| r.powf(0.75)).collect();
     let smoothed_total: f64 = smoothed.iter().sum();
-    let rows = counts
+    let rows = rows_in
         .into_iter()
         .enumerate()
         .map(|(a, row)| {
@@ -178,14 +160,14 @@ fn standard_normal(rng: &mut StdRng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
-/// Row-major `num_items x dim` item vectors (row i-1 for item i) from the co-occurrence of
-/// `parts` (training parts only: the caller keeps validation and test targets out). Items that
-/// never co-occur get a seeded N(0,1) row scaled to the same `rms`.
-pub fn item_factors(parts: &[&[u32]], num_items: usize, dim: usize, params: FactorParams) -> Result<Vec<f32>> {
+/// Row-major `num_items x dim` item vectors (row i-1 for item i) from the windowed
+/// co-occurrence of `counts` (fit them on training parts only: validation and test targets stay
+/// out). Items that never co-occur get a seeded N(0,1) row scaled to the same `rms`.
+pub fn item_factors(counts: &ItemCounts, num_items: usize, dim: usize, params: FactorParams) -> Result<Vec<f32>> {
     if num_items == 0 || dim == 0 {
         return Err(Vip5Error::Input("item factors need at least one item and one dimension".into()));
     }
-    let a = ppmi(parts, num_items, params.window)?;
+    let a = ppmi(counts, num_items)?;
     let n = num_items;
     let l = (dim + params.oversample).min(n);
     let mut rng = StdRng::seed_from_u64(params.seed);
@@ -247,6 +229,7 @@ pub fn item_factors(parts: &[&[u32]], num_items: usize, dim: usize, params: Fact
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::counts::CountParams;
 
     #[test]
     fn jacobi_diagonalises_a_symmetric_matrix() {
@@ -271,8 +254,8 @@ mod tests {
             parts.push(vec![1 + k % 4, 1 + (k + 1) % 4, 1 + (k + 2) % 4]);
             parts.push(vec![5 + k % 4, 5 + (k + 1) % 4, 5 + (k + 2) % 4]);
         }
-        let refs: Vec<&[u32]> = parts.iter().map(Vec::as_slice).collect();
-        let f = item_factors(&refs, 9, 4, FactorParams { oversample: 4, ..FactorParams::default() }).unwrap();
+        let counts = ItemCounts::fit_parts(parts.iter().map(Vec::as_slice), CountParams::default());
+        let f = item_factors(&counts, 9, 4, FactorParams { oversample: 4, ..FactorParams::default() }).unwrap();
         let row = |i: usize| &f[(i - 1) * 4..i * 4];
         let cos = |a: &[f32], b: &[f32]| {
             let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
@@ -283,8 +266,10 @@ mod tests {
         assert!(cos(row(1), row(2)) > 0.5, "same line: {}", cos(row(1), row(2)));
         assert!(cos(row(1), row(6)).abs() < 0.2, "other line: {}", cos(row(1), row(6)));
         assert!(row(9).iter().any(|&x| x != 0.0), "an item with no co-occurrence still gets a random row");
-        assert!(item_factors(&[&[10u32][..]], 9, 4, FactorParams::default()).is_err());
+        let outside = ItemCounts::fit_parts([&[10u32][..]], CountParams::default());
+        assert!(item_factors(&outside, 9, 4, FactorParams::default()).is_err());
         // the same bits every time (training runs and their resumes rebuild it)
-        assert_eq!(f, item_factors(&refs, 9, 4, FactorParams { oversample: 4, ..FactorParams::default() }).unwrap());
+        let again = ItemCounts::fit_parts(parts.iter().map(Vec::as_slice), CountParams::default());
+        assert_eq!(f, item_factors(&again, 9, 4, FactorParams { oversample: 4, ..FactorParams::default() }).unwrap());
     }
 }

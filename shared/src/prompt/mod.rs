@@ -8,7 +8,7 @@ pub mod templates;
 pub mod tokens;
 
 use crate::error::{Result, Vip5Error};
-pub use personalize::{ANONYMOUS_VISITOR, PersonalPrompt, PersonalRequest, Truncation, UserLabel, build_personal_prompt};
+pub use personalize::{ANONYMOUS_VISITOR, PersonalPrompt, PersonalRequest, Truncation, UserLabel, build_personal_prompt, prompt_history};
 pub use render::{HistorySeparator, ItemNaming, RenderedPrompt, Slots, UNKNOWN_ITEM_TOKEN, VISUAL_PLACEHOLDER, item_list, item_photo, item_token, render};
 pub use templates::{TEMPLATES, TargetKind, Template};
 pub use tokens::{EncodedPrompt, PromptTokenizer, category_ids, encode_rendered};

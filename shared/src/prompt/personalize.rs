@@ -88,6 +88,14 @@ fn slots_for(template: &Template, req: &PersonalRequest<'_>, history: &[u32], na
 
 /// Builds the prompt for a history on the device. Commas separate history items (the
 /// deterministic choice at inference; training draws `,` or `->` 50/50).
+/// The newest `cap` items of `history` (at least one is kept): what a prompt holds when a model
+/// was trained with `max_history_items = cap`. Every history item still counts as seen. The one
+/// history cap of training samples, evaluation cases and the recommender.
+pub fn prompt_history(history: &[u32], cap: Option<usize>) -> &[u32] {
+    let keep = cap.unwrap_or(usize::MAX).max(1);
+    &history[history.len().saturating_sub(keep)..]
+}
+
 pub fn build_personal_prompt(tokenizer: &PromptTokenizer, req: &PersonalRequest<'_>) -> Result<PersonalPrompt> {
     let template = template(req.template_id)?;
     if template.target == TargetKind::Explanation || template.target == TargetKind::RatingExplanation {
@@ -151,4 +159,16 @@ fn budget_error(template: &Template, budget: usize) -> Vip5Error {
         "template {} does not fit in {budget} tokens even with a single history item",
         template.id
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prompt_history;
+
+    #[test]
+    fn prompt_history_keeps_the_newest_items() {
+        assert_eq!(prompt_history(&[1, 2, 3], Some(2)), &[2, 3]);
+        assert_eq!(prompt_history(&[1, 2, 3], None), &[1, 2, 3]);
+        assert_eq!(prompt_history(&[1, 2, 3], Some(0)), &[3]);
+    }
 }

@@ -9,7 +9,7 @@ use crate::adapter::Task;
 pub use crate::data::Split;
 use crate::data::{UserSequence, split_example};
 use crate::error::{Result, Vip5Error};
-use crate::prompt::personalize::ANONYMOUS_VISITOR;
+use crate::prompt::personalize::{ANONYMOUS_VISITOR, prompt_history};
 use crate::prompt::render::{HistorySeparator, ItemNaming, RenderedPrompt, Slots, render};
 use crate::prompt::templates::{TEMPLATES, TargetKind, Template};
 
@@ -199,16 +199,14 @@ pub fn sequential_sample_at(
 
 fn sequential_sample_from(
     user: &UserRecord,
-    mut history: Vec<u32>,
+    history: Vec<u32>,
     target: u32,
     template: Option<&'static Template>,
     all_items: &[u32],
     cfg: &SamplerConfig,
     rng: &mut impl Rng,
 ) -> Result<TrainingSample> {
-    if let Some(max) = cfg.max_history_items {
-        history.drain(..history.len().saturating_sub(max.max(1)));
-    }
+    let history = prompt_history(&history, cfg.max_history_items).to_vec();
     let (template, anonymous) = match template {
         Some(t) => (t, false),
         None => pick_template(Task::Sequential, cfg, rng),
