@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=${1:?usage: train_sports.sh <sports dir> [work dir]}
 WORK=${2:-/tmp/vip5-sports}
-EPOCHS=${EPOCHS:-5}
+EPOCHS=${EPOCHS:-6}
+source scripts/recipe.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vip5-rs/target}
 cargo build --release --workspace
 T=$CARGO_TARGET_DIR/release/trainer
@@ -18,10 +19,7 @@ for split in val test; do
   $T eval --data "$WORK/sports-reindexed" --split $split --prompts A-3 --json > "$WORK/baselines-$split.json"
 done
 [ "${BASELINES_ONLY:-0}" = 1 ] && exit 0
-/usr/bin/time -v -o "$WORK/time-train.txt" $T train --data "$WORK/sports-reindexed" --out "$WORK/run" --preset demo \
-  --mode scratch --item-tokens --tasks sequential --sequential-windows every --item-init ppmi-svd --item-softmax \
-  --distill-weight 0.5 --epochs $EPOCHS --batch-size 128 --lr 2e-3 --max-history-items 10 --dropout 0 --seed 2022 \
-  --checkpoint-every 200 --device cpu
+/usr/bin/time -v -o "$WORK/time-train.txt" $T train --data "$WORK/sports-reindexed" --out "$WORK/run" "${RECIPE[@]}"
 $T eval --data "$WORK/sports-reindexed" --model "$WORK/run" --split test --prompts A-3 --decoding constrained \
   --json --rankings-out "$WORK/rankings.jsonl" > "$WORK/eval-test.json"
 for base in "last-item transitions" "co-occurrence"; do

@@ -235,8 +235,11 @@ impl<'a> Bundle<'a> {
     /// The vision config of a CLIP bundle.
     pub fn clip_config(&self) -> Result<ClipVisionConfig> {
         self.expect_kind(BundleKind::ClipVision)?;
-        serde_json::from_str(self.gguf.get_str(KEY_CONFIG)?)
-            .map_err(|e| Vip5Error::Bundle(format!("the bundle's CLIP config is invalid: {e}")))
+        let cfg: ClipVisionConfig = serde_json::from_str(self.gguf.get_str(KEY_CONFIG)?)
+            .map_err(|e| Vip5Error::Bundle(format!("the bundle's CLIP config is invalid: {e}")))?;
+        cfg.validate()
+            .map_err(|e| Vip5Error::Bundle(format!("the bundle's CLIP config is invalid: {e}")))?;
+        Ok(cfg)
     }
 
     /// The tokenizer JSON of a model bundle.

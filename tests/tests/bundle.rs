@@ -114,6 +114,19 @@ fn clip_bundle_round_trips_and_is_not_a_model() {
     }
 }
 
+#[test]
+fn a_clip_bundle_whose_config_cannot_be_built_is_refused_before_any_tensor() {
+    // A CLIP bundle (or a page's own config.json) with patch_size 0 once divided by zero while
+    // building the tower: a panic reachable from JS.
+    let cfg = vip5::clip::ClipVisionConfig { patch_size: 0, ..tiny_clip_config() };
+    let bytes = write_clip_bundle(&cfg, &BTreeMap::new(), GgmlType::F32).expect("write");
+    let bundle = Bundle::from_bytes(&bytes).expect("a readable GGUF");
+    let err = bundle.clip_config().expect_err("patch_size 0").to_string();
+    assert!(err.contains("the bundle's CLIP config is invalid") && err.contains("patch_size must be positive"), "{err}");
+    let err = bundle.load_clip(&flex()).expect_err("patch_size 0").to_string();
+    assert!(err.contains("patch_size must be positive"), "{err}");
+}
+
 fn small_bundle() -> Vec<u8> {
     let cfg = Vip5Config::tiny();
     let (_, tensors) = model_and_tensors(&cfg, 1);

@@ -134,6 +134,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
         // Baselines only: the cases still need a tokenization, the demo preset's will do.
         None => (Vip5Config::preset("demo")?, None),
     };
+    if model.is_some() {
+        prepared.check_feature_dim(&args.data, cfg.feat_dim)?;
+    }
     let tokenizer = PromptTokenizer::for_config(TOKENIZER_JSON, &cfg)?;
     let split = match args.split {
         SplitArg::Val => Split::Validation,

@@ -113,14 +113,8 @@ fn catalog(data: Option<&Path>, feat_dim: usize) -> Result<(Vec<CatalogItem>, Op
         .zip(&prepared.item_keys)
         .map(|(id, key)| CatalogItem { key: key.clone(), title: prepared.titles.get(&id).cloned().unwrap_or_default() })
         .collect();
-    let features = match prepared.features {
-        Some((dim, _)) if dim != feat_dim => {
-            bail!("{} has {dim}-d image features but the model takes {feat_dim}-d ones", dir.display())
-        }
-        Some((_, values)) => Some(values),
-        None => None,
-    };
-    Ok((catalog, features))
+    prepared.check_feature_dim(dir, feat_dim)?;
+    Ok((catalog, prepared.features.map(|(_, values)| values)))
 }
 
 /// Reads the bundle back, builds it on the CPU and reports sizes and the load time.

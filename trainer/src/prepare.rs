@@ -1,5 +1,5 @@
-//! `trainer prepare`: reads a data set (the P5/VIP5 layout or a raw one), optional titles and image
-//! features, optionally re-indexes the items, and writes a prepared folder the other commands read.
+//! `trainer prepare`: reads a data set (the P5/VIP5 layout, a raw one, or a shop's orders and
+//! catalogue as CSV/TSV), optional titles and image features, optionally re-indexes the items, and writes a prepared folder the other commands read.
 //!
 //! Prepared folder:
 //! - `manifest.json`: counts, sources, the re-indexing seed, warnings
@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
+use vip5::data::shop::{CatalogOptions, Delimiter, InteractionOptions, Repeats, parse_catalog, parse_interactions};
 use vip5::data::{ItemPermutation, UserSequence, dataset_stats, parse_raw_sequences, parse_sequential_data, reindex_items};
 
 use crate::features::{f32_le_bytes, read_features, write_atomic};
@@ -32,6 +33,39 @@ pub struct PrepareArgs {
     /// numbered by first appearance, users by line.
     #[arg(long)]
     raw: Option<PathBuf>,
+    /// A shop's orders instead: CSV (or TSV, by the `.tsv` extension) with a header and a user,
+    /// an item and a timestamp column (Unix seconds or ISO 8601). Each user's rows in time order,
+    /// equal timestamps in file order.
+    #[arg(long, conflicts_with_all = ["raw", "sequential"])]
+    interactions: Option<PathBuf>,
+    /// The user column of `--interactions`.
+    #[arg(long, default_value = "user_id", requires = "interactions")]
+    user_column: String,
+    /// The item column of `--interactions`.
+    #[arg(long, default_value = "item_id", requires = "interactions")]
+    item_column: String,
+    /// The timestamp column of `--interactions`.
+    #[arg(long, default_value = "timestamp", requires = "interactions")]
+    time_column: String,
+    /// A user's repeat purchases of an item: `collapse` keeps the first, `keep` keeps them all.
+    #[arg(long, value_enum, default_value = "collapse", requires = "interactions")]
+    repeats: RepeatsArg,
+    /// k-core filter of `--interactions`: users with fewer interactions are dropped (at least 3:
+    /// leave-one-out needs a training, a validation and a test item).
+    #[arg(long, default_value_t = 5, requires = "interactions")]
+    min_user_interactions: usize,
+    /// k-core filter of `--interactions`: items bought fewer times are dropped.
+    #[arg(long, default_value_t = 5, requires = "interactions")]
+    min_item_interactions: usize,
+    /// The shop's catalogue: CSV/TSV with `item_id,title[,category][,image]`; gives the titles.
+    #[arg(long, conflicts_with = "titles")]
+    catalog: Option<PathBuf>,
+    /// The item column of `--catalog`.
+    #[arg(long, default_value = "item_id", requires = "catalog")]
+    catalog_item_column: String,
+    /// The title column of `--catalog`.
+    #[arg(long, default_value = "title", requires = "catalog")]
+    title_column: String,
     /// Optional `ASIN title` lines (item titles for the B-3/B-4 prompts and the demo page).
     #[arg(long)]
     titles: Option<PathBuf>,
@@ -52,6 +86,12 @@ pub struct PrepareArgs {
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RepeatsArg {
+    Keep,
+    Collapse,
 }
 
 /// `manifest.json` of a prepared folder.
@@ -91,6 +131,17 @@ impl Prepared {
     /// Every item number, 1..=I.
     pub fn all_items(&self) -> Vec<u32> {
         (1..=self.item_keys.len() as u32).collect()
+    }
+
+    /// Errors when the prepared image features are not `feat_dim`-d (a model for another CLIP):
+    /// otherwise every item would silently get a zero feature.
+    pub fn check_feature_dim(&self, dir: &Path, feat_dim: usize) -> Result<()> {
+        match &self.features {
+            Some((dim, _)) if *dim != feat_dim => {
+                bail!("{} has {dim}-d image features but the model takes {feat_dim}-d ones", dir.display())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The feature row of an item (zeros when it has no photo or no features were given).
@@ -153,7 +204,8 @@ pub fn run(args: PrepareArgs) -> Result<()> {
             sources.insert("raw".into(), raw_path.display().to_string());
             (remapped.sequences, remapped.item_names, remapped.user_names)
         }
-        _ => bail!("give either --sequential with --datamaps, or --raw"),
+        (None, None) if args.interactions.is_some() => read_shop_interactions(&args, &mut sources, &mut warnings)?,
+        _ => bail!("give either --sequential with --datamaps, --raw, or --interactions"),
     };
 
     // Leave-one-out needs a training item, a validation item and a test item.
@@ -197,6 +249,26 @@ pub fn run(args: PrepareArgs) -> Result<()> {
             let _ = n;
         }
         sources.insert("titles".into(), path.display().to_string());
+    }
+
+    if let Some(path) = &args.catalog {
+        let name = path.display().to_string();
+        let options = CatalogOptions { delimiter: Delimiter::for_file_name(&name), item_column: args.catalog_item_column.clone(), title_column: args.title_column.clone(), ..Default::default() };
+        let rows = parse_catalog(&read(path)?, &name, &options)?;
+        for row in rows {
+            match key_to_id.get(row.key.as_str()) {
+                Some(&id) if !row.title.is_empty() => {
+                    titles.insert(id, row.title);
+                }
+                Some(_) => *warnings.entry("items with an empty title".into()).or_default() += 1,
+                None => *warnings.entry("catalogue items without an interaction (not recommendable)".into()).or_default() += 1,
+            }
+        }
+        let untitled = item_keys.len() - titles.len();
+        if untitled > 0 {
+            *warnings.entry("items missing from the catalogue or untitled".into()).or_default() += untitled;
+        }
+        sources.insert("catalog".into(), name);
     }
 
     let mut features = None;
@@ -260,6 +332,43 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         eprintln!("warning: {n} {what}");
     }
     Ok(())
+}
+
+/// `--interactions`: the shop's orders as numbered sequences; what was skipped goes to the
+/// manifest's warnings.
+fn read_shop_interactions(
+    args: &PrepareArgs,
+    sources: &mut BTreeMap<String, String>,
+    warnings: &mut BTreeMap<String, usize>,
+) -> Result<(Vec<UserSequence>, Vec<String>, Vec<String>)> {
+    let Some(path) = &args.interactions else { bail!("--interactions is missing") };
+    if args.min_user_interactions < 3 {
+        bail!("--min-user-interactions must be at least 3 (leave-one-out needs a training, a validation and a test item)");
+    }
+    let name = path.display().to_string();
+    let options = InteractionOptions {
+        delimiter: Delimiter::for_file_name(&name),
+        user_column: args.user_column.clone(),
+        item_column: args.item_column.clone(),
+        time_column: args.time_column.clone(),
+        repeats: match args.repeats {
+            RepeatsArg::Keep => Repeats::Keep,
+            RepeatsArg::Collapse => Repeats::Collapse,
+        },
+        min_user_interactions: args.min_user_interactions,
+        min_item_interactions: args.min_item_interactions,
+    };
+    let shop = parse_interactions(&read(path)?, &name, &options)?;
+    let summary = &shop.summary;
+    eprintln!(
+        "{name}: {} rows, {} interactions kept ({} k-core rounds)",
+        summary.rows, summary.kept, summary.k_core_rounds
+    );
+    for (reason, n) in &summary.skipped {
+        warnings.insert(reason.clone(), *n);
+    }
+    sources.insert("interactions".into(), name);
+    Ok((shop.remapped.sequences, shop.remapped.item_names, shop.remapped.user_names))
 }
 
 pub fn write_prepared(dir: &Path, p: &Prepared) -> Result<()> {
@@ -333,7 +442,14 @@ pub fn read_prepared(dir: &Path) -> Result<Prepared> {
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let t = vip5::weights::read_safetensors(&bytes)?;
         let f = t.get("features").with_context(|| format!("{}: no `features` tensor", path.display()))?;
-        Some((f.shape[1], f.data.clone()))
+        let rows = item_keys.len() + 1;
+        let &[got_rows, dim] = f.shape.as_slice() else {
+            bail!("{}: `features` has shape {:?}, expected [{rows}, dim] (re-run trainer prepare)", path.display(), f.shape);
+        };
+        if got_rows != rows || dim == 0 {
+            bail!("{}: `features` has shape {:?}, expected [{rows}, dim] for {} items (re-run trainer prepare)", path.display(), f.shape, item_keys.len());
+        }
+        Some((dim, f.data.clone()))
     } else {
         None
     };

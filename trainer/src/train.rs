@@ -123,9 +123,12 @@ pub struct TrainArgs {
     /// Stop after this many optimizer steps in total (the schedule still spans all epochs).
     #[arg(long)]
     pub max_steps: Option<usize>,
-    /// Data parallelism: split every batch over this many devices and let burn sum their
-    /// gradients (`MultiGradientsParams`). With `--device wgpu` device i is discrete GPU i; with
-    /// `--device cpu` all shards share the one CPU device (exercises the same code path).
+    /// Data parallelism: split every batch over this many devices, one thread each, and let burn
+    /// sum their gradients (`MultiGradientsParams`). With `--device wgpu` device i is discrete GPU
+    /// i; with `--device cpu` all shards share the one CPU device, each shard with its own
+    /// autodiff graph, so 2 uses both cores of a 2-core machine (burn's CPU kernels are mostly
+    /// single-threaded at these sizes); with dropout on the CPU the shards take turns (they share
+    /// the device's RNG, and a run must draw the same masks every time).
     #[arg(long, default_value_t = 1)]
     #[serde(default = "one")]
     pub data_parallel: usize,
@@ -456,6 +459,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let prepared = read_prepared(&args.data)?;
     let cfg = run_config(&args, &prepared)?;
+    prepared.check_feature_dim(&args.data, cfg.feat_dim)?;
     let tokenizer = PromptTokenizer::for_config(TOKENIZER_JSON, &cfg)?;
     if args.data_parallel == 0 {
         bail!("--data-parallel must be at least 1");
@@ -605,10 +609,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 _ => None,
             };
             let targets: Vec<Vec<u32>> = examples.into_iter().map(|e| e.target).collect();
-            // Data parallelism: each shard runs on its device; burn sums the shards' gradients.
+            // Data parallelism: each shard runs on its own thread and device (on the CPU all
+            // shards share the one device, each with its own autodiff graph, so the cores work in
+            // parallel); burn sums the shards' gradients, in shard order.
             let shards = shard_ranges(encs.len(), shard_devices.len());
-            let mut multi = MultiGradientsParams::default();
-            for (range, dev) in shards.iter().zip(&shard_devices) {
+            let run_shard = |range: &std::ops::Range<usize>, dev: &Device| -> anyhow::Result<(f64, GradientsParams)> {
                 let shard_model = if shard_devices.len() == 1 { model.clone() } else { model.clone().fork(dev) };
                 let x = EncoderBatch::new(&encs[range.clone()], &cfg)?.to_tensors(dev);
                 let tb = TargetBatch::new(&targets[range.clone()], cfg.decoder_start_token_id, !args.uniform_loss_weight);
@@ -625,6 +630,29 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .mul_scalar(share);
                 let value = loss.clone().into_scalar::<f32>() as f64;
                 if !value.is_finite() {
+                    return Ok((value, GradientsParams::new()));
+                }
+                Ok((value, GradientsParams::from_grads(loss.backward(), &shard_model)))
+            };
+            // Dropout draws from the device's one RNG, seeded per step: shards that share a
+            // device (the CPU) would draw in whatever order the threads run, so with dropout they
+            // take turns and every run draws the same masks.
+            let shared_rng = cfg.dropout_rate > 0.0 && args.device == DeviceArg::Cpu;
+            let results: Vec<anyhow::Result<(f64, GradientsParams)>> = if shards.len() == 1 || shared_rng {
+                shards.iter().zip(&shard_devices).map(|(range, dev)| run_shard(range, dev)).collect()
+            } else {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = shards.iter().zip(&shard_devices).map(|(range, dev)| scope.spawn(|| run_shard(range, dev))).collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a training shard's thread panicked"))))
+                        .collect()
+                })
+            };
+            let mut multi = MultiGradientsParams::default();
+            for (result, dev) in results.into_iter().zip(&shard_devices) {
+                let (value, grads) = result?;
+                if !value.is_finite() {
                     bar.abandon();
                     bail!(
                         "loss is {value} at step {step} (epoch {epoch}); stopped without saving. The last good checkpoint is in {} (resume with --resume, e.g. with a lower --lr)",
@@ -632,7 +660,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     );
                 }
                 loss_sum += value;
-                multi.grads.push((GradientsParams::from_grads(loss.backward(), &shard_model), dev.clone()));
+                multi.grads.push((grads, dev.clone()));
             }
             let grads = merge_gradients(&model, multi, &train_device);
             grads_total = Some(match grads_total {

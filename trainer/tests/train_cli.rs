@@ -162,6 +162,14 @@ fn data_parallel_shards_sum_to_the_single_device_step() {
     for (a, b) in one.iter().zip(&two) {
         assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "single {a} vs two shards {b}: {one:?} / {two:?}");
     }
+    // With dropout, two CPU shards share the device's RNG: two runs must still draw the same masks.
+    let dropout = |name: &str| {
+        let out = dir.join(name);
+        let (ok, _, stderr) = train(&data, &out, &["--dropout", "0.3", "--data-parallel", "2", "--max-steps", "4"]);
+        assert!(ok, "{stderr}");
+        std::fs::read_to_string(out.join("losses.jsonl")).unwrap()
+    };
+    assert_eq!(dropout("drop-a"), dropout("drop-b"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -224,7 +232,7 @@ fn the_personalisation_recipe_trains_resumes_and_refuses_what_it_cannot_do() {
     let data = prepared(&dir);
     let recipe = [
         "--item-tokens", "--tasks", "sequential", "--sequential-windows", "every", "--item-init", "ppmi-svd", "--item-softmax",
-        "--distill-weight", "0.5", "--max-history-items", "4",
+        "--distill-weight", "0.5", "--max-history-items", "4", "--data-parallel", "2", "--dropout", "0",
     ];
     let full = dir.join("full");
     let (ok, _, stderr) = train(&data, &full, &[&recipe[..], &["--checkpoint-every", "100"]].concat());
@@ -267,5 +275,42 @@ fn the_personalisation_recipe_trains_resumes_and_refuses_what_it_cannot_do() {
         let (ok, _, stderr) = train(&data, &dir.join("refused"), flags);
         assert!(!ok && stderr.contains(message), "{flags:?}: {stderr}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn image_features_of_the_wrong_dimension_or_shape_are_refused_not_zeroed() {
+    let dir = temp_dir("feature-dim");
+    let data = prepared(&dir);
+    let run = dir.join("run");
+    let (ok, _, stderr) = train(&data, &run, &["--max-steps", "1"]);
+    assert!(ok, "{stderr}");
+
+    // 3-d features for every ASIN; the tiny model takes 8-d ones.
+    let values: Vec<Vec<u8>> = (0..40).map(|i| [0.1f32 * i as f32, 0.2, 0.3].iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (format!("B{i:04}"), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![3], b).unwrap()))
+        .collect();
+    let features = dir.join("features-3d.safetensors");
+    std::fs::write(&features, safetensors::serialize(views, None).unwrap()).unwrap();
+    let with3 = dir.join("prepared-3d");
+    let (ok, _, stderr) = trainer(&[
+        "prepare", "--raw", dir.join("raw.txt").to_str().unwrap(), "--features", features.to_str().unwrap(), "--out", with3.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let eval = |data: &Path| trainer(&["eval", "--data", data.to_str().unwrap(), "--model", run.to_str().unwrap(), "--beams", "4", "--max-users", "4"]);
+    let (ok, _, stderr) = eval(&with3);
+    assert!(!ok && stderr.contains("has 3-d image features but the model takes 8-d ones"), "{stderr}");
+    let (ok, _, stderr) = trainer(&["export", "--model", run.to_str().unwrap(), "--data", with3.to_str().unwrap(), "--out", dir.join("b.gguf").to_str().unwrap()]);
+    assert!(!ok && stderr.contains("has 3-d image features but the model takes 8-d ones"), "{stderr}");
+
+    // A features tensor that is not [items + 1, dim] is named, not indexed out of bounds.
+    let flat: Vec<u8> = (0..123).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![123], &flat).unwrap();
+    std::fs::write(with3.join("features.safetensors"), safetensors::serialize([("features".to_string(), view)], None).unwrap()).unwrap();
+    let (ok, _, stderr) = eval(&with3);
+    assert!(!ok && stderr.contains("`features` has shape [123], expected [41, dim]"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

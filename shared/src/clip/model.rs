@@ -75,7 +75,7 @@ impl ClipVisionConfig {
         let vc = v.get("vision_config").unwrap_or(&v);
         let get = |key: &str, default: usize| vc.get(key).and_then(|x| x.as_u64()).map(|x| x as usize).unwrap_or(default);
         let base = Self::vit_b_32();
-        Ok(Self {
+        Self {
             image_size: get("image_size", base.image_size),
             patch_size: get("patch_size", base.patch_size),
             hidden_size: get("hidden_size", base.hidden_size),
@@ -89,7 +89,42 @@ impl ClipVisionConfig {
                 .map(|x| x as usize)
                 .unwrap_or(base.projection_dim),
             layer_norm_eps: vc.get("layer_norm_eps").and_then(|x| x.as_f64()).unwrap_or(base.layer_norm_eps),
-        })
+        }
+        .validated()
+    }
+
+    /// Checks the shape describes a tower that can be built and run (a page may pass its own
+    /// `config.json`, so nothing here may divide by zero or build a zero-size layer).
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |m: String| Err(crate::Vip5Error::Config(format!("CLIP config: {m}")));
+        let positive = [
+            ("image_size", self.image_size),
+            ("patch_size", self.patch_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_attention_heads", self.num_attention_heads),
+            ("projection_dim", self.projection_dim),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return bad(format!("{name} must be positive"));
+        }
+        if self.patch_size > self.image_size {
+            return bad(format!("patch_size {} is larger than image_size {}", self.patch_size, self.image_size));
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return bad(format!(
+                "num_attention_heads {} must divide hidden_size {}",
+                self.num_attention_heads, self.hidden_size
+            ));
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return bad(format!("layer_norm_eps {} must be a positive number", self.layer_norm_eps));
+        }
+        Ok(())
+    }
+
+    fn validated(self) -> crate::Result<Self> {
+        self.validate().map(|()| self)
     }
 
     pub fn num_patches(&self) -> usize {
@@ -247,5 +282,38 @@ impl ClipAttention {
         let v = split(self.v_proj.forward(x));
         let w = softmax(q.matmul(k.swap_dims(2, 3)), 3);
         self.out_proj.forward(w.matmul(v).swap_dims(1, 2).reshape([b, l, d]))
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    #[test]
+    fn the_presets_are_valid() {
+        for cfg in [ClipVisionConfig::vit_b_32(), ClipVisionConfig::vit_b_16(), ClipVisionConfig::vit_l_14()] {
+            cfg.validate().expect("a preset");
+        }
+    }
+
+    #[test]
+    fn a_config_that_would_divide_by_zero_or_build_nothing_is_refused() {
+        let cases = [
+            (r#"{"vision_config": {"patch_size": 0}}"#, "patch_size must be positive"),
+            (r#"{"image_size": 0}"#, "image_size must be positive"),
+            (r#"{"patch_size": 300}"#, "patch_size 300 is larger than image_size 224"),
+            (r#"{"num_attention_heads": 0}"#, "num_attention_heads must be positive"),
+            (r#"{"num_attention_heads": 7}"#, "num_attention_heads 7 must divide hidden_size 768"),
+            (r#"{"projection_dim": 0}"#, "projection_dim must be positive"),
+            (r#"{"layer_norm_eps": -1.0}"#, "layer_norm_eps -1 must be a positive number"),
+        ];
+        for (json, message) in cases {
+            let err = ClipVisionConfig::from_hf_json(json).expect_err(json).to_string();
+            assert!(err.contains(message), "{json}: {err}");
+        }
+        // a valid bare CLIPVisionConfig still reads
+        let small = ClipVisionConfig::from_hf_json(r#"{"image_size": 32, "patch_size": 8, "hidden_size": 16, "num_attention_heads": 4}"#)
+            .expect("valid");
+        assert_eq!(small.num_patches(), 16);
     }
 }

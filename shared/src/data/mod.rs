@@ -13,6 +13,7 @@
 //! - Baselines to report beside every model number: [`PopularityBaseline`] and
 //!   [`max_plus_one_guess`] here, the count baselines (last-item transitions, windowed
 //!   co-occurrence) in [`counts`], all evaluated with [`crate::metrics`].
+//! - [`shop`]: a shop's own orders and catalogue (CSV or TSV) into the same sequences.
 //! - [`item_factors`]: item vectors from a factorisation of the training co-occurrence, to start
 //!   a model's item embeddings from.
 
@@ -27,6 +28,7 @@ use crate::metrics::{RankingMetrics, scores_from_ranking};
 
 pub mod counts;
 pub mod item_factors;
+pub mod shop;
 
 /// One user's items in time order.
 #[derive(Debug, Clone, PartialEq, Eq)]
