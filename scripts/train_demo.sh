@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-/tmp/vip5-demo}
 EPOCHS=${EPOCHS:-6}
+source scripts/recipe.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vip5-rs/target}
 cargo build --release --workspace
 T=$CARGO_TARGET_DIR/release/trainer
@@ -16,17 +17,11 @@ mkdir -p "$WORK"
 B=data/amazon/beauty
 
 # 1+2. Prepare (seeded random re-indexing: no id leak) and train, timed together.
-#   one token per item, the newest 10 items; every training position of every user once per epoch;
-#   item embeddings start from a factorisation of the training co-occurrence; the first target
-#   step is a softmax over the items (and yes/no); 0.8 of its target is the co-occurrence
-#   distribution of the other users' purchases; each batch is split over two threads (both cores).
+#   the recipe is in scripts/recipe.sh.
 /usr/bin/time -v -o "$WORK/time-prepare-train.txt" timeout 7200 bash -c "
   $T prepare --sequential $B/sequential_data.txt --datamaps $B/datamaps.json --titles $B/item_short_titles.txt \
     --reindex-seed 2022 --out '$WORK/beauty-reindexed' &&
-  $T train --data '$WORK/beauty-reindexed' --out '$WORK/run' --preset demo --mode scratch --item-tokens \
-    --tasks sequential --sequential-windows every --item-init ppmi-svd --item-softmax --distill-weight 0.8 --data-parallel 2 \
-    --epochs $EPOCHS --batch-size 128 --lr 2e-3 --max-history-items 10 --dropout 0 --seed 2022 \
-    --checkpoint-every 200 --device cpu"
+  $T train --data '$WORK/beauty-reindexed' --out '$WORK/run' ${RECIPE[*]}"
 grep -E "Elapsed|Maximum resident" "$WORK/time-prepare-train.txt"
 
 # 3. The shipped q8_0 bundle first, evaluated exactly as the README states (test split, every user,
