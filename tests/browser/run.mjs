@@ -67,6 +67,8 @@ if (args.bench) {
 }
 
 const queries = JSON.parse(await readFile(join(fixtures, 'queries.json'), 'utf8'));
+// Optional: histories (item keys) for the bundled demo model's two-visitor check.
+const demoHistories = await readFile(join(fixtures, 'demo_histories.json'), 'utf8').then(JSON.parse, () => null);
 
 async function runMode(mode, result) {
   const flags = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -115,6 +117,27 @@ async function runMode(mode, result) {
       const longTasks = await p.evaluate(() => window.__longTasks);
       result.sessions.push({ clicks, history, recs, backendShown, firstLoad, cachedLoad, cachedFlag, requests, longTasks, error: await p.textContent('#error') });
       await session.close();
+    }
+    // 3. The bundled demo model (dist/assets), CPU path: two visitors with histories from two
+    //    product lines, each key typed into the search box and added; their top-10 lists.
+    if (mode === 'cpu' && demoHistories) {
+      result.demo = [];
+      for (const [i, keys] of demoHistories.entries()) {
+        const session = await browser.newContext({ viewport: { width: 1200, height: 1400 } });
+        const p = await session.newPage();
+        p.on('pageerror', e => result.console.push(`demo pageerror: ${e.message}`));
+        await p.goto(`${origin}/index.html?backend=cpu`);
+        await p.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
+        for (const [done, key] of keys.entries()) {
+          await p.fill('#search', key);
+          await p.locator(`#items li[data-key="${key}"]`).locator('button', { hasText: 'add to my history' }).click();
+          await p.waitForFunction(c => document.body.dataset.recommendations === String(c), done + 1, { timeout: 300_000 });
+        }
+        const recs = await p.locator('#recs li').evaluateAll(lis => lis.map(li => li.dataset.key));
+        await p.screenshot({ path: join(out, `demo-visitor${i}.png`), fullPage: true });
+        result.demo.push({ keys, recs, error: await p.textContent('#error') });
+        await session.close();
+      }
     }
   } finally {
     await browser.close();

@@ -63,6 +63,7 @@ fn write_fixtures(dir: &Path) -> Value {
         "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "layer_norm_eps": 1e-5 } });
     std::fs::write(dir.join("clip/config.json"), hf_config.to_string()).expect("write");
 
+    std::fs::write(dir.join("demo_histories.json"), json!(DEMO_HISTORIES).to_string()).expect("write");
     for page in ["parity.html", "parity.js"] {
         std::fs::copy(repo_root().join("tests/browser").join(page), dir.join(page)).expect("copy test page");
     }
@@ -92,6 +93,27 @@ fn write_fixtures(dir: &Path) -> Value {
     let feats = pollster::block_on(image_features(&clip, &ccfg, &[img], &device)).expect("features").remove(0);
     let photo = pollster::block_on(rec.score_photo(&history, &feats)).expect("photo");
     json!({ "next": next, "only": only, "scores": scores, "ranked": ranked, "features": feats, "photo": photo })
+}
+
+/// Two visitors of the demo shop with histories from two product lines (Beauty ASINs, the most
+/// bought items whose titles say "lipstick" and "shampoo").
+const DEMO_HISTORIES: [[&str; 3]; 2] = [["B005FYJB92", "B005UL3LVY", "B0043TUSME"], ["B0020122ZS", "B007RTR8A2", "B00AAIOP44"]];
+
+/// For each key, the keys bought after it by some user in the training parts of the shipped
+/// Beauty data (each user's items but the last two).
+fn bought_after() -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    let root = repo_root().join("data/amazon/beauty");
+    let seqs = vip5::data::parse_sequential_data(&std::fs::read_to_string(root.join("sequential_data.txt")).expect("data")).expect("parse");
+    let maps: Value = serde_json::from_str(&std::fs::read_to_string(root.join("datamaps.json")).expect("datamaps")).expect("json");
+    let key = |i: u32| maps["id2item"][i.to_string()].as_str().expect("an ASIN").to_string();
+    let mut after: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for s in &seqs {
+        let part = vip5::data::training_items(s);
+        for (i, &a) in part.iter().enumerate() {
+            after.entry(key(a)).or_default().extend(part[i + 1..].iter().map(|&b| key(b)));
+        }
+    }
+    after
 }
 
 fn ids(v: &Value) -> Vec<u64> {
@@ -197,4 +219,26 @@ fn library_and_demo_site_in_headless_chromium_match_native() {
         assert_eq!(sorted(&sessions[0]), sorted(&sessions[1]), "{name}: the two histories made different requests");
         assert_ne!(sessions[0]["history"], sessions[1]["history"]);
     }
+
+    // The bundled demo model personalises: two product lines, two different lists, each
+    // following from its history.
+    let cpu = report["modes"].as_array().expect("modes").iter().find(|m| m["mode"] == "cpu").expect("a cpu mode");
+    let demo = cpu["demo"].as_array().expect("the demo visitors ran");
+    assert_eq!(demo.len(), 2);
+    let after = bought_after();
+    let lists: Vec<Vec<String>> = demo
+        .iter()
+        .map(|d| {
+            assert_eq!(d["error"].as_str().unwrap_or_default().trim(), "", "the demo page showed an error");
+            d["recs"].as_array().expect("recs").iter().map(|k| k.as_str().expect("key").to_string()).collect()
+        })
+        .collect();
+    for (keys, list) in DEMO_HISTORIES.iter().zip(&lists) {
+        assert_eq!(list.len(), 10, "{keys:?}: {list:?}");
+        let follows = list.iter().filter(|r| keys.iter().any(|k| after.get(*k).is_some_and(|a| a.contains(*r)))).count();
+        assert!(follows >= 1, "{keys:?}: none of {list:?} was bought after these items in the training data");
+        eprintln!("demo visitor {keys:?}: {follows} of 10 recommendations were bought after these items in training: {list:?}");
+    }
+    let shared = lists[0].iter().filter(|k| lists[1].contains(k)).count();
+    assert!(shared <= 2, "the two visitors share {shared} of 10 items: {lists:?}");
 }
