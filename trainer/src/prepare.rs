@@ -179,8 +179,8 @@ fn datamaps_keys(json: &serde_json::Value, field: &str, path: &Path) -> Result<V
 pub fn run(args: PrepareArgs) -> Result<()> {
     let mut warnings: BTreeMap<String, usize> = BTreeMap::new();
     let mut sources = BTreeMap::new();
-    let (mut sequences, item_keys, user_keys) = match (&args.sequential, &args.raw) {
-        (Some(seq_path), None) => {
+    let (mut sequences, item_keys, user_keys) = match (&args.sequential, &args.raw, &args.interactions) {
+        (Some(seq_path), None, None) => {
             let dm_path = args.datamaps.as_ref().context("--sequential needs --datamaps (the item keys)")?;
             let sequences = parse_sequential_data(&read(seq_path)?).with_context(|| format!("in {}", seq_path.display()))?;
             let dm: serde_json::Value =
@@ -199,12 +199,12 @@ pub fn run(args: PrepareArgs) -> Result<()> {
             sources.insert("datamaps".into(), dm_path.display().to_string());
             (sequences, item_keys, user_keys)
         }
-        (None, Some(raw_path)) => {
+        (None, Some(raw_path), None) => {
             let remapped = parse_raw_sequences(&read(raw_path)?).with_context(|| format!("in {}", raw_path.display()))?;
             sources.insert("raw".into(), raw_path.display().to_string());
             (remapped.sequences, remapped.item_names, remapped.user_names)
         }
-        (None, None) if args.interactions.is_some() => read_shop_interactions(&args, &mut sources, &mut warnings)?,
+        (None, None, Some(path)) => read_shop_interactions(path, &args, &mut sources, &mut warnings)?,
         _ => bail!("give either --sequential with --datamaps, --raw, or --interactions"),
     };
 
@@ -232,43 +232,45 @@ pub fn run(args: PrepareArgs) -> Result<()> {
     let key_to_id: HashMap<&str, u32> = item_keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32 + 1)).collect();
 
     let mut titles = HashMap::new();
+    // A title by item key: kept for a known key with a title, counted otherwise.
+    let mut add_title = |key: &str, title: &str, unknown: &str| match key_to_id.get(key) {
+        Some(&id) if !title.is_empty() => {
+            titles.insert(id, title.to_string());
+        }
+        Some(_) => *warnings.entry("items with an empty title".into()).or_default() += 1,
+        None => *warnings.entry(unknown.into()).or_default() += 1,
+    };
     if let Some(path) = &args.titles {
-        for (n, line) in read(path)?.lines().enumerate() {
+        for line in read(path)?.lines() {
             let line = line.trim_end();
             if line.is_empty() {
                 continue;
             }
             let (key, title) = line.split_once(' ').unwrap_or((line, ""));
-            match key_to_id.get(key) {
-                Some(&id) if !title.trim().is_empty() => {
-                    titles.insert(id, title.trim().to_string());
-                }
-                Some(_) => *warnings.entry("items with an empty title".into()).or_default() += 1,
-                None => *warnings.entry("titles of unknown items (ignored)".into()).or_default() += 1,
-            }
-            let _ = n;
+            add_title(key, title.trim(), "titles of unknown items (ignored)");
         }
         sources.insert("titles".into(), path.display().to_string());
     }
-
+    let mut catalog_rows = None;
     if let Some(path) = &args.catalog {
         let name = path.display().to_string();
-        let options = CatalogOptions { delimiter: Delimiter::for_file_name(&name), item_column: args.catalog_item_column.clone(), title_column: args.title_column.clone(), ..Default::default() };
+        let options = CatalogOptions {
+            delimiter: Delimiter::for_file_name(&name),
+            item_column: args.catalog_item_column.clone(),
+            title_column: args.title_column.clone(),
+            ..Default::default()
+        };
         let rows = parse_catalog(&read(path)?, &name, &options)?;
-        for row in rows {
-            match key_to_id.get(row.key.as_str()) {
-                Some(&id) if !row.title.is_empty() => {
-                    titles.insert(id, row.title);
-                }
-                Some(_) => *warnings.entry("items with an empty title".into()).or_default() += 1,
-                None => *warnings.entry("catalogue items without an interaction (not recommendable)".into()).or_default() += 1,
-            }
+        let listed: std::collections::HashSet<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        let unlisted = item_keys.iter().filter(|k| !listed.contains(k.as_str())).count();
+        for row in &rows {
+            add_title(&row.key, &row.title, "catalogue items without an interaction (not recommendable)");
         }
-        let untitled = item_keys.len() - titles.len();
-        if untitled > 0 {
-            *warnings.entry("items missing from the catalogue or untitled".into()).or_default() += untitled;
-        }
+        catalog_rows = Some(unlisted);
         sources.insert("catalog".into(), name);
+    }
+    if let Some(unlisted) = catalog_rows.filter(|&n| n > 0) {
+        warnings.insert("items missing from the catalogue".into(), unlisted);
     }
 
     let mut features = None;
@@ -337,11 +339,11 @@ pub fn run(args: PrepareArgs) -> Result<()> {
 /// `--interactions`: the shop's orders as numbered sequences; what was skipped goes to the
 /// manifest's warnings.
 fn read_shop_interactions(
+    path: &Path,
     args: &PrepareArgs,
     sources: &mut BTreeMap<String, String>,
     warnings: &mut BTreeMap<String, usize>,
 ) -> Result<(Vec<UserSequence>, Vec<String>, Vec<String>)> {
-    let Some(path) = &args.interactions else { bail!("--interactions is missing") };
     if args.min_user_interactions < 3 {
         bail!("--min-user-interactions must be at least 3 (leave-one-out needs a training, a validation and a test item)");
     }

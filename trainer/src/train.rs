@@ -572,6 +572,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     bar.set_style(ProgressStyle::with_template("train [{bar:40}] {pos}/{len} {per_sec} eta {eta} {msg}")?.progress_chars("=> "));
     bar.set_position(start_step as u64);
 
+    // Dropout draws from the device's one RNG, seeded per step: shards that share a device (the
+    // CPU) would draw in whatever order their threads run, so with dropout they take turns and
+    // every run draws the same masks.
+    let shared_rng = cfg.dropout_rate > 0.0 && args.device == DeviceArg::Cpu;
     let mut plan_epoch = usize::MAX;
     let mut plan = Vec::new();
     let started = Instant::now();
@@ -634,10 +638,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 }
                 Ok((value, GradientsParams::from_grads(loss.backward(), &shard_model)))
             };
-            // Dropout draws from the device's one RNG, seeded per step: shards that share a
-            // device (the CPU) would draw in whatever order the threads run, so with dropout they
-            // take turns and every run draws the same masks.
-            let shared_rng = cfg.dropout_rate > 0.0 && args.device == DeviceArg::Cpu;
             let results: Vec<anyhow::Result<(f64, GradientsParams)>> = if shards.len() == 1 || shared_rng {
                 shards.iter().zip(&shard_devices).map(|(range, dev)| run_shard(range, dev)).collect()
             } else {
