@@ -37,6 +37,15 @@ fn train(data: &Path, out: &Path, extra: &[&str]) -> (bool, String, String) {
     trainer(&args)
 }
 
+/// The per-step losses a run logged in `losses.jsonl`.
+fn loss_values(run: &Path) -> Vec<f64> {
+    std::fs::read_to_string(run.join("losses.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap())
+        .collect()
+}
+
 #[test]
 fn resuming_an_interrupted_run_gives_the_same_losses_and_weights() {
     let dir = temp_dir("resume");
@@ -151,11 +160,7 @@ fn data_parallel_shards_sum_to_the_single_device_step() {
         let out = dir.join(format!("dp{dp}"));
         let (ok, _, stderr) = train(&data, &out, &["--dropout", "0", "--data-parallel", dp, "--max-steps", "6"]);
         assert!(ok, "{stderr}");
-        std::fs::read_to_string(out.join("losses.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap())
-            .collect::<Vec<f64>>()
+        loss_values(&out)
     };
     let (one, two) = (losses("1"), losses("2"));
     assert_eq!(one.len(), 6);
@@ -241,11 +246,7 @@ fn the_personalisation_recipe_trains_resumes_and_refuses_what_it_cannot_do() {
     // every training position of every user once: sum over users of (items - 3)
     let positions: usize = (0..30usize).map(|u| 6 + u % 5 - 3).sum();
     assert!(stderr.contains(&format!("{positions} samples/epoch")), "{stderr}");
-    let losses: Vec<f64> = std::fs::read_to_string(full.join("losses.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap())
-        .collect();
+    let losses = loss_values(&full);
     assert!(losses.iter().all(|l| l.is_finite() && *l > 0.0), "{losses:?}");
 
     // the new objective resumes exactly too
