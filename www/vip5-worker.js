@@ -38,6 +38,7 @@ const ops = {
   score: ({ history, items }) => engine.score(history, items),
   embedImage: async ({ rgba, width, height }) => engine.embedImage(rgba, width, height),
   scorePhoto: ({ history, rgba, width, height }) => engine.scorePhoto(history, rgba, width, height),
+  trace: ({ history, beams, steps }) => engine.traceJson(history, beams, steps),
   panicForTests: () => __panicForTests(),
 };
 

@@ -61,7 +61,23 @@ async fn next_log_probs(model: &Vip5Model, cache: &mut DecoderCache, tokens: &[u
     let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [tokens.len(), 1]), &device);
     let logits = model.decode(ids, cache, task);
     let [rows, _, vocab] = logits.dims();
-    read_f32(log_softmax(logits.reshape([rows, vocab]), 1)).await
+    let lp = read_f32(log_softmax(logits.reshape([rows, vocab]), 1)).await?;
+    finite_or_error(&lp, "log-probabilities", cache.len)?;
+    Ok(lp)
+}
+
+/// A device that computes NaN or infinity is broken for this model: say so instead of letting
+/// the comparisons of the search silently drop every hypothesis.
+fn finite_or_error(values: &[f32], what: &str, step: usize) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Vip5Error::Backend(format!(
+            "the device computed a non-finite value ({}) among the {what} of decoding step {step} (index {i}, {} of {} values are not finite)",
+            values[i],
+            values.iter().filter(|v| !v.is_finite()).count(),
+            values.len()
+        ))),
+    }
 }
 
 /// Greedy decoding (HF `num_beams = 1`): returns the generated tokens of each batch row, `</s>`
@@ -294,6 +310,7 @@ pub async fn yes_probability(model: &Vip5Model, x: &EncoderTensors, task: Task, 
         logits.clone().gather(1, idx)
     };
     let pair = read_f32(Tensor::cat(vec![pick(yes), pick(no)], 1)).await?;
+    finite_or_error(&pair, "yes/no logits", 1)?;
     Ok(pair
         .chunks_exact(2)
         .map(|c| {

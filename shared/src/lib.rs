@@ -20,6 +20,7 @@ pub mod prompt;
 pub mod quant;
 pub mod recommend;
 pub mod t5;
+pub mod trace;
 pub mod trie;
 pub mod visual;
 pub mod weights;

@@ -82,7 +82,7 @@ impl Vip5Model {
         }
     }
 
-    fn lm_logits(&self, h: Tensor<3>) -> Tensor<3> {
+    pub(crate) fn lm_logits(&self, h: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
             Some(head) => head.forward(h),
             None => {

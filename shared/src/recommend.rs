@@ -225,6 +225,16 @@ impl Recommender {
         Ok(out)
     }
 
+    /// The stages of the forward pass `recommend_next` runs (this history's prompt through the
+    /// encoder and `steps` decoding steps over `beams` rows), each read back: run it on two
+    /// devices and [`crate::trace::compare`] finds the first tensor where they part.
+    pub async fn trace(&self, history: &[String], beams: usize, steps: usize) -> Result<Vec<crate::trace::Stage>> {
+        let resolved = self.known_history(history)?;
+        let sample = self.sample(&resolved.ids, SEQUENTIAL_TEMPLATE, None, &[])?;
+        let x = EncoderBatch::new(&[sample], &self.cfg)?.to_tensors(&self.device);
+        crate::trace::trace_decoding(&self.model, &x, Task::Sequential, self.cfg.decoder_start_token_id, beams, steps).await
+    }
+
     /// P(yes) that the visitor would buy each item next (A-8, one batch).
     pub async fn score(&self, history: &[String], items: &[String]) -> Result<Vec<ScoredItem>> {
         let resolved = self.known_history(history)?;

@@ -56,3 +56,30 @@ window.benchRecommend = async (bundle, history, k, reps, backend) => {
   rec.terminate();
   return { backend: rec.backend(), info: rec.info, steps: rec.info.steps, loadSeconds, cached: rec.info.cached, medianSeconds: times[Math.floor(reps / 2)], times, next: last.map(r => r.key) };
 };
+
+// For `run.mjs --trace`: the forward pass of one history on WebGPU and on the CPU, stage by stage,
+// and how far apart each stage is (the first stage that differs is where to look).
+window.traceBoth = async (bundle, history, beams, steps) => {
+  const runs = {};
+  for (const backend of ['webgpu', 'cpu']) {
+    const rec = await Recommender.load({ bundle, backend });
+    try {
+      runs[backend] = { backend: rec.backend(), reason: rec.backendReason(), stages: JSON.parse(await rec.call('trace', { history, beams, steps })) };
+    } catch (e) {
+      runs[backend] = { backend: rec.backend(), reason: rec.backendReason(), error: e.message, stages: [] };
+    } finally {
+      rec.terminate();
+    }
+  }
+  const nonFinite = s => s.values.filter(v => v === null || !Number.isFinite(v)).length;
+  const diffs = runs.webgpu.stages.map((s, i) => {
+    const c = runs.cpu.stages[i];
+    let max = 0;
+    for (let j = 0; j < s.values.length; j++) {
+      const d = Math.abs((s.values[j] ?? NaN) - (c.values[j] ?? NaN));
+      max = Number.isNaN(d) ? NaN : Math.max(max, d);
+    }
+    return { name: s.name, shape: s.shape, maxAbsDiff: max, nonFiniteWebgpu: nonFinite(s), nonFiniteCpu: nonFinite(c) };
+  });
+  return { webgpu: { backend: runs.webgpu.backend, reason: runs.webgpu.reason, error: runs.webgpu.error }, cpu: { backend: runs.cpu.backend, error: runs.cpu.error }, diffs };
+};

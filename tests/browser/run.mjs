@@ -66,6 +66,22 @@ if (args.bench) {
   process.exit(0);
 }
 
+if (args.trace) {
+  // The WebGPU bisection: one history's forward pass on SwiftShader WebGPU and on the CPU path.
+  const spec = JSON.parse(args.trace);
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true,
+    args: ['--no-sandbox', '--disable-background-networking', '--no-first-run', '--enable-unsafe-webgpu'] });
+  const page = await (await browser.newContext()).newPage();
+  page.on('console', m => console.error(`[page] ${m.text()}`));
+  await page.goto(`${origin}/fixtures/parity.html`);
+  const result = await page.evaluate(a => window.traceBoth(a.bundle, a.history, a.beams, a.steps), spec);
+  await browser.close();
+  await writeFile(join(out, 'trace.json'), JSON.stringify(result, null, 2));
+  console.log(JSON.stringify(result));
+  server.close();
+  process.exit(0);
+}
+
 const queries = JSON.parse(await readFile(join(fixtures, 'queries.json'), 'utf8'));
 // Optional: histories (item keys) for the bundled demo model's two-visitor check.
 const demoHistories = await readFile(join(fixtures, 'demo_histories.json'), 'utf8').then(JSON.parse, () => null);

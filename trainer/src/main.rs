@@ -9,6 +9,7 @@ mod features;
 mod loss;
 mod prepare;
 mod recommend;
+mod trace;
 mod train;
 
 use anyhow::{Context, Result};
@@ -42,6 +43,8 @@ enum Command {
     Recommend(recommend::RecommendArgs),
     /// Compare two models' ranked lists on the same users (top-k agreement, paired bootstrap of HR and NDCG).
     CompareRankings(compare::CompareArgs),
+    /// The forward pass of one history stage by stage on two devices, and where they part.
+    Trace(trace::TraceArgs),
     /// Time the CLIP vision tower on random pixels (images/s), for bench/clip_cpu.sh.
     BenchClip(bench::BenchClipArgs),
     /// Time a matmul with an f32 weight against a burn block-quantized (q8, 32) weight, per device.
@@ -150,6 +153,7 @@ fn main() -> Result<()> {
         Command::ExportClip(args) => export::run_clip(args),
         Command::Recommend(args) => recommend::run(args),
         Command::CompareRankings(args) => compare::run(args),
+        Command::Trace(args) => trace::run(args),
         Command::BenchClip(args) => bench::run(args),
         Command::BenchQuant(args) => bench::run_quant(args),
         Command::BenchTrain(args) => bench::run_train(args),

@@ -51,17 +51,20 @@ async fn choose_device(request: BackendRequest) -> Result<(Device, &'static str,
     }
 }
 
-/// One yes/no score through the whole model on the chosen device: finite, or the device is not
-/// trusted.
-async fn self_check(recommender: &Recommender) -> bool {
+/// A short recommendation (beam search over two decoding steps and more, which reads the cache)
+/// and one yes/no score through the whole model on the chosen device: finite answers, or the
+/// device is not trusted. The core turns a non-finite score into an error, so either shows here.
+async fn self_check(recommender: &Recommender) -> Result<(), String> {
     let keys: Vec<String> = recommender.catalog.iter().take(2).map(|c| c.key.clone()).collect();
     if keys.len() < 2 {
-        return true;
+        return Ok(());
     }
-    match recommender.score(&keys[..1], &keys[1..]).await {
-        Ok(scores) => scores.iter().all(|s| s.score.is_finite()),
-        Err(_) => false,
+    let next = recommender.recommend_next(&keys[..1], 3, &[], None).await.map_err(|e| e.to_string())?;
+    let scores = recommender.score(&keys[..1], &keys[1..]).await.map_err(|e| e.to_string())?;
+    if next.is_empty() || next.iter().chain(&scores).any(|s| !s.score.is_finite()) {
+        return Err("no finite recommendation came back".into());
     }
+    Ok(())
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
@@ -106,15 +109,20 @@ impl Engine {
         let mut recommender = Recommender::new(model, cfg, tokenizer, catalog, item_features, device).map_err(err)?;
         lap("item trie", &mut timings);
         let (mut backend, mut backend_reason) = (backend, backend_reason);
-        if backend == "webgpu" && !self_check(&recommender).await {
-            // Seen on Chromium's SwiftShader adapter with a trained model: NaN scores where the
-            // CPU and lavapipe give finite ones. Better slow and right than fast and empty.
-            recommender = Recommender::from_bundle(&bundle, Device::flex()).map_err(err)?;
-            backend = "cpu";
-            backend_reason = "WebGPU gave non-finite scores on this adapter (self-check at load): CPU fallback".into();
-            lap("webgpu self-check failed, cpu reload", &mut timings);
-        } else if backend == "webgpu" {
-            lap("webgpu self-check", &mut timings);
+        // `auto` checks the adapter and falls back, saying why; an explicit `webgpu` is taken at
+        // its word (a non-finite answer is then an exception, never a silently wrong list).
+        if backend == "webgpu" && request == BackendRequest::Auto {
+            match self_check(&recommender).await {
+                Ok(()) => lap("webgpu self-check", &mut timings),
+                Err(why) => {
+                    // Seen on SwiftShader (Chromium's software adapter) with the trained demo
+                    // model: NaN from the second decoding step on (README, "WebGPU").
+                    recommender = Recommender::from_bundle(&bundle, Device::flex()).map_err(err)?;
+                    backend = "cpu";
+                    backend_reason = format!("WebGPU failed the self-check at load on this adapter ({why}): CPU fallback");
+                    lap("webgpu self-check failed, cpu reload", &mut timings);
+                }
+            }
         }
         Ok(Engine { recommender, backend, backend_reason, clip: None, timings })
     }
@@ -173,6 +181,16 @@ impl Engine {
             .await
             .map_err(|e| js_err("recommendNext", e))?;
         to_js(&out)
+    }
+
+    /// Diagnostics: the forward pass of `recommendNext` for this history (the encoder and `steps`
+    /// decoding steps over `beams` rows), every intermediate tensor read back, as JSON text
+    /// `[{name, shape, values}]`. Two engines on two backends give traces to compare stage by
+    /// stage (`tests/browser/parity.js`, `traceBoth`).
+    #[wasm_bindgen(js_name = traceJson)]
+    pub async fn trace_json(&self, history: Vec<String>, beams: usize, steps: usize) -> Result<String, JsError> {
+        let stages = self.recommender.trace(&history, beams, steps).await.map_err(|e| js_err("trace", e))?;
+        serde_json::to_string(&stages).map_err(|e| js_err("trace", e))
     }
 
     /// `[{id, key, title, score}]` with score = P(yes), in the order of `items`.

@@ -134,7 +134,7 @@ impl T5Attention {
         self.o.forward(out.swap_dims(1, 2).reshape([b, l, h * dk]))
     }
 
-    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
+    pub(crate) fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
         let [b, l, _] = x.dims();
         x.reshape([b, l, self.n_heads, self.d_kv]).swap_dims(1, 2)
     }
