@@ -5,6 +5,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig, Tanh};
 use burn::tensor::{Device, Tensor};
 
+use crate::t5::activation::bounded_tanh;
 use crate::config::Vip5Config;
 use crate::t5::norm::T5LayerNorm;
 
@@ -40,8 +41,10 @@ impl VisualEmbedding {
     pub fn forward(&self, feats: Tensor<3>) -> Tensor<3> {
         let [b, v, _] = feats.dims();
         let (mlp, norm) = &self.feat_embedding;
-        let (l1, tanh, l2) = &mlp.model;
-        let mut x = l2.forward(tanh.forward(l1.forward(feats)));
+        // The `Tanh` module is kept for the checkpoint's layout (`feat_embedding.0.model.1`); the
+        // bounded form is what runs (see `bounded_tanh`).
+        let (l1, _tanh, l2) = &mlp.model;
+        let mut x = l2.forward(bounded_tanh(l1.forward(feats)));
         if let Some(norm) = norm {
             x = norm.forward(x);
         }

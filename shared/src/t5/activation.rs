@@ -2,9 +2,18 @@
 
 use burn::tensor::Tensor;
 
+/// `tanh(x)`, with `x` clamped to [-15, 15] first: exact in f32 (tanh(15) rounds to 1.0, and
+/// tanh is monotone), and finite where the shader's own `tanh` is not. SwiftShader (Chromium's
+/// software WebGPU adapter, also a native Vulkan driver) returns NaN for tanh(-100) or
+/// tanh(1e4); WGSL leaves overflow inside builtins undefined. The trained demo model's adapters
+/// reach that range (README, "WebGPU").
+pub fn bounded_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    x.clamp(-15.0, 15.0).tanh()
+}
+
 /// GELU with the tanh approximation (HF `gelu_new`), used by VIP5's adapters and by gated-GELU T5.
 pub fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
     let inner = (x.clone() + x.clone().powi_scalar(3).mul_scalar(0.044715)).mul_scalar(SQRT_2_OVER_PI);
-    x.clone().mul_scalar(0.5) * inner.tanh().add_scalar(1.0)
+    x.clone().mul_scalar(0.5) * bounded_tanh(inner).add_scalar(1.0)
 }
