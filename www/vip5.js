@@ -25,6 +25,12 @@ export class Vip5Error extends Error {
 // ---------------------------------------------------------------------------------------------
 // Fetching with progress and the Cache API
 
+// The URL relative paths resolve against: the page's base, or the worker's own location (a
+// worker has no `document`).
+function baseUrl() {
+  return typeof document !== 'undefined' ? document.baseURI : self.location.href;
+}
+
 /** A version tag for `url` from a HEAD request (ETag, else Last-Modified + length), or null offline. */
 async function versionTag(url) {
   try {
@@ -44,7 +50,7 @@ async function versionTag(url) {
  */
 export async function fetchCached(url, onProgress = () => {}) {
   const started = performance.now();
-  const absolute = new URL(url, document.baseURI ?? self.location.href).href;
+  const absolute = new URL(url, baseUrl()).href;
   const tag = await versionTag(absolute);
   const cache = 'caches' in self ? await caches.open(BUNDLE_CACHE).catch(() => null) : null;
   const cacheKey = tag === null ? null : `${absolute}#v=${encodeURIComponent(tag)}`;
@@ -111,21 +117,30 @@ async function fetchRange(url, start, end) {
  */
 export async function fetchClipVision(url, onProgress = () => {}) {
   const started = performance.now();
-  const absolute = new URL(url, document.baseURI ?? self.location.href).href;
-  const configUrl = new URL('config.json', absolute).href;
-  const config = await (await fetch(configUrl, { cache: 'no-cache' }).then(r => {
-    if (!r.ok) throw new Vip5Error(`${configUrl}: HTTP ${r.status} (the CLIP config.json must sit beside model.safetensors)`);
-    return r;
-  })).text();
+  const absolute = new URL(url, baseUrl()).href;
   const tag = await versionTag(absolute);
   const cache = 'caches' in self ? await caches.open(BUNDLE_CACHE).catch(() => null) : null;
-  const cacheKey = `${absolute}#vision#v=${encodeURIComponent(tag ?? '')}`;
-  const hit = cache && tag !== null ? await cache.match(cacheKey) : null;
-  if (hit) {
+  // One cache entry holds the vision tensors and, in a header, the config.json beside them.
+  const prefix = `${absolute}#vision#v=`;
+  const cacheKey = tag === null ? null : `${prefix}${encodeURIComponent(tag)}`;
+  let hit = cache && cacheKey ? await cache.match(cacheKey) : null;
+  if (cache && !hit && tag === null) {
+    // Offline: any cached version of this URL, as for bundles.
+    const any = (await cache.keys()).find(r => r.url.startsWith(prefix));
+    hit = any ? await cache.match(any) : null;
+  }
+  const cachedConfig = hit?.headers.get('x-vip5-clip-config');
+  if (hit && cachedConfig) {
     const bytes = new Uint8Array(await hit.arrayBuffer());
     onProgress({ url, loaded: bytes.length, total: bytes.length, cached: true });
-    return { bytes, config, cached: true, seconds: (performance.now() - started) / 1000 };
+    return { bytes, config: decodeURIComponent(cachedConfig), cached: true, seconds: (performance.now() - started) / 1000 };
   }
+  const configUrl = new URL('config.json', absolute).href;
+  const configResponse = await fetch(configUrl, { cache: 'no-cache' }).catch(e => {
+    throw new Vip5Error(`${configUrl}: download failed (${e.message})`, { cause: e });
+  });
+  if (!configResponse.ok) throw new Vip5Error(`${configUrl}: HTTP ${configResponse.status} (the CLIP config.json must sit beside model.safetensors)`);
+  const config = await configResponse.text();
   const lenBytes = await fetchRange(absolute, 0, 8);
   const headerLen = Number(new DataView(lenBytes.buffer).getBigUint64(0, true));
   if (headerLen > 100_000_000) throw new Vip5Error(`${url} is not a safetensors file (header of ${headerLen} bytes)`);
@@ -169,8 +184,15 @@ export async function fetchClipVision(url, onProgress = () => {}) {
   bytes.set(json, 8);
   let at = 8 + json.length;
   for (const p of pieces) { bytes.set(p, at); at += p.length; }
-  if (cache && tag !== null) {
-    try { await cache.put(cacheKey, new Response(bytes)); } catch (e) { console.warn(`vip5: could not cache ${url}: ${e.message}`); }
+  if (cache && cacheKey) {
+    try {
+      for (const old of await cache.keys()) {
+        if (old.url.startsWith(prefix)) await cache.delete(old);
+      }
+      await cache.put(cacheKey, new Response(bytes, { headers: { 'x-vip5-clip-config': encodeURIComponent(config) } }));
+    } catch (e) {
+      console.warn(`vip5: could not cache ${url} (${e.name}: ${e.message}); it will be downloaded again next time`);
+    }
   }
   return { bytes, config, cached: false, seconds: (performance.now() - started) / 1000 };
 }

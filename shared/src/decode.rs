@@ -47,7 +47,18 @@ pub trait TokenConstraint {
     fn allowed(&self, row: usize, prefix: &[u32]) -> Option<Vec<u32>>;
 }
 
+/// Device-to-host reads decoding has made in this process (thread), for the read-back budget:
+/// one per decoding step, and one per yes/no batch.
+pub fn readback_count() -> usize {
+    READBACKS.with(|c| c.get())
+}
+
+thread_local! {
+    static READBACKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 async fn read_f32(t: Tensor<2>) -> Result<Vec<f32>> {
+    READBACKS.with(|c| c.set(c.get() + 1));
     let data = t.into_data_async().await.map_err(|e| Vip5Error::Backend(format!("reading logits: {e:?}")))?;
     data.convert::<f32>()
         .try_to_vec::<f32>()

@@ -66,15 +66,27 @@ pub struct Recommender {
 impl Recommender {
     /// Builds the model of a bundle on `device`.
     pub fn from_bundle(bytes: &[u8], device: Device) -> Result<Self> {
+        Self::from_bundle_timed(bytes, device, &mut |_| {})
+    }
+
+    /// [`Self::from_bundle`], calling `step` after each loading step ("parse", "model",
+    /// "tokenizer", "catalog", "item trie") so a caller can time them (the page does).
+    pub fn from_bundle_timed(bytes: &[u8], device: Device, step: &mut dyn FnMut(&'static str)) -> Result<Self> {
         let bundle = Bundle::from_bytes(bytes)?;
+        step("parse");
         let (model, cfg) = bundle.load_model(&device)?;
+        step("model");
         let tokenizer = PromptTokenizer::for_config(bundle.tokenizer_json()?.as_bytes(), &cfg)?;
+        step("tokenizer");
         let catalog = bundle.catalog()?;
         if catalog.is_empty() {
             return Err(Vip5Error::Bundle("the bundle has no item catalogue (export it with `trainer export --data`)".into()));
         }
         let item_features = bundle.item_features(catalog.len(), cfg.feat_dim)?;
-        Self::new(model, cfg, tokenizer, catalog, item_features, device)
+        step("catalog");
+        let recommender = Self::new(model, cfg, tokenizer, catalog, item_features, device)?;
+        step("item trie");
+        Ok(recommender)
     }
 
     pub fn new(

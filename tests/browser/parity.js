@@ -30,6 +30,41 @@ window.runParity = async (q, backend) => {
   try { await Recommender.load({ bundle: '/fixtures/missing.gguf', backend }); out.missingError = null; } catch (e) { out.missingError = e.message; }
   try { await Recommender.load({ bundle: '/fixtures/queries.json', backend }); out.notBundleError = null; } catch (e) { out.notBundleError = e.message; }
   rec.terminate();
+  // The shipped demo bundle on the asked backend (explicit: no fallback): the demo visitors' lists.
+  out.demoBundle = await (async () => {
+    let demo;
+    try {
+      demo = await Recommender.load({ bundle: '/assets/demo-q8_0.gguf', backend });
+      const lists = [];
+      for (const keys of q.demoHistories ?? []) {
+        await demo.clearHistory();
+        for (const key of keys) await demo.record(key);
+        lists.push(await demo.recommendNext(10));
+      }
+      return { backend: demo.backend(), reason: demo.backendReason(), lists, error: null };
+    } catch (e) {
+      return { backend: demo?.backend(), reason: demo?.backendReason(), lists: [], error: e.message };
+    } finally {
+      await demo?.clearHistory();
+      demo?.terminate();
+    }
+  })();
+  // NaN weights on `auto`: the WebGPU self-check fails and the CPU path refuses to answer.
+  out.nanBundle = await (async () => {
+    const bad = await Recommender.load({ bundle: '/fixtures/nan-bundle.gguf', backend: 'auto' });
+    const info = { backend: bad.backend(), reason: bad.backendReason(), error: null };
+    await bad.record(q.history[0]);
+    try { await bad.recommendNext(3); } catch (e) { info.error = e.message; }
+    await bad.clearHistory();
+    bad.terminate();
+    return info;
+  })();
+  // The library's download helper inside a worker (no `document` there).
+  out.workerFetch = await new Promise(resolve => {
+    const w = new Worker('/fixtures/fetch-worker.js', { type: 'module' });
+    w.onmessage = e => { resolve(e.data); w.terminate(); };
+    w.onerror = e => { resolve({ error: e.message ?? 'worker error' }); w.terminate(); };
+  });
   // CLIP straight from a Hugging Face model.safetensors: only the vision tower's ranges.
   const hf = await Recommender.load({ bundle: '/fixtures/bundle.gguf', clip: '/fixtures/clip/model.safetensors', backend });
   out.hfFeatures = Array.from(await hf.embedImage(imageData(q.image)));
@@ -79,7 +114,8 @@ window.traceBoth = async (bundle, history, beams, steps) => {
       const d = Math.abs((s.values[j] ?? NaN) - (c.values[j] ?? NaN));
       max = Number.isNaN(d) ? NaN : Math.max(max, d);
     }
-    return { name: s.name, shape: s.shape, maxAbsDiff: max, nonFiniteWebgpu: nonFinite(s), nonFiniteCpu: nonFinite(c) };
+    const maxAbsCpu = c.values.reduce((m, v) => Math.max(m, Math.abs(v ?? 0)), 0);
+    return { name: s.name, shape: s.shape, maxAbsDiff: max, maxAbsCpu, nonFiniteWebgpu: nonFinite(s), nonFiniteCpu: nonFinite(c) };
   });
   return { webgpu: { backend: runs.webgpu.backend, reason: runs.webgpu.reason, error: runs.webgpu.error }, cpu: { backend: runs.cpu.backend, error: runs.cpu.error }, diffs };
 };

@@ -42,6 +42,12 @@ fn write_fixtures(dir: &Path) -> Value {
     let features: Vec<f32> = (0..61 * 32).map(|i| ((i * 7919 % 200) as f32 - 100.0) / 100.0).collect();
     let bundle = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, Some(&features), GgmlType::Q8_0).expect("bundle");
     std::fs::write(dir.join("bundle.gguf"), &bundle).expect("write");
+    // The same model with NaN in its shared embedding: what a misbehaving adapter computes. It
+    // forces the WebGPU self-check to fail (and the CPU path to say why it cannot answer).
+    let mut poisoned = tensors.clone();
+    poisoned.get_mut("shared.weight").expect("a shared embedding").data.iter_mut().for_each(|v| *v = f32::NAN);
+    let nan_bundle = write_model_bundle(&cfg, &poisoned, TOKENIZER, &catalog, Some(&features), GgmlType::F32).expect("bundle");
+    std::fs::write(dir.join("nan-bundle.gguf"), nan_bundle).expect("write");
 
     let ccfg = tiny_clip_config();
     device.seed(6);
@@ -64,7 +70,7 @@ fn write_fixtures(dir: &Path) -> Value {
     std::fs::write(dir.join("clip/config.json"), hf_config.to_string()).expect("write");
 
     std::fs::write(dir.join("demo_histories.json"), json!(DEMO_HISTORIES).to_string()).expect("write");
-    for page in ["parity.html", "parity.js"] {
+    for page in ["parity.html", "parity.js", "fetch-worker.js"] {
         std::fs::copy(repo_root().join("tests/browser").join(page), dir.join(page)).expect("copy test page");
     }
 
@@ -78,6 +84,7 @@ fn write_fixtures(dir: &Path) -> Value {
         "score": ["B000000004", "B000000040"],
         "candidates": ["B000000005", "B000000006", "B000000007", "B000000050"],
         "image": { "width": w, "height": h, "rgba": rgba },
+        "demoHistories": DEMO_HISTORIES,
     });
     std::fs::write(dir.join("queries.json"), queries.to_string()).expect("write");
 
@@ -183,6 +190,22 @@ fn library_and_demo_site_in_headless_chromium_match_native() {
         assert_close(&format!("{name} image features"), &floats(&p["features"]), &floats(&native["features"]), 1e-4);
         assert_close(&format!("{name} HF-range image features"), &floats(&p["hfFeatures"]), &floats(&native["features"]), 1e-4);
         assert!((p["photo"].as_f64().expect("photo") - native["photo"].as_f64().expect("photo")).abs() < 1e-4, "{name}: scorePhoto");
+        // The shipped demo bundle on this backend: no fallback on WebGPU (SwiftShader computed
+        // NaN in the adapters' tanh before `bounded_tanh`), the same lists and scores as the CPU.
+        let demo_here = &p["demoBundle"];
+        assert_eq!(demo_here["backend"], if name == "webgpu" { "webgpu" } else { "cpu" }, "{name}: {}", demo_here["reason"]);
+        assert!(demo_here["error"].is_null(), "{name}: the demo bundle failed: {}", demo_here["error"]);
+        // The forced self-check: NaN weights on `auto` fall back from WebGPU, saying why; the CPU
+        // path then refuses to answer with a clear error, never an empty list.
+        let nan = &p["nanBundle"];
+        assert_eq!(nan["backend"], "cpu", "{name}: {nan}");
+        if name == "webgpu" {
+            assert!(nan["reason"].as_str().expect("reason").contains("self-check"), "{name}: {nan}");
+        }
+        assert!(nan["error"].as_str().expect("an error").contains("non-finite"), "{name}: {nan}");
+        // The download helper works inside a worker too (it used `document`).
+        let queries_len = std::fs::metadata(fixtures.join("queries.json")).expect("queries.json").len();
+        assert_eq!(p["workerFetch"]["bytes"].as_u64(), Some(queries_len), "{name}: fetchCached in a worker: {}", p["workerFetch"]);
         // Errors arrive as exceptions with a message.
         assert!(p["unknownError"].as_str().expect("error").contains("not in this bundle's catalogue"), "{}", p["unknownError"]);
         assert!(p["missingError"].as_str().expect("error").contains("404"), "{}", p["missingError"]);
@@ -219,6 +242,18 @@ fn library_and_demo_site_in_headless_chromium_match_native() {
         assert_eq!(sorted(&sessions[0]), sorted(&sessions[1]), "{name}: the two histories made different requests");
         assert_ne!(sessions[0]["history"], sessions[1]["history"]);
     }
+
+    // WebGPU and the CPU agree on the shipped demo bundle: same top-10 lists, scores within 1e-3.
+    let by_mode = |m: &str| report["modes"].as_array().expect("modes").iter().find(|x| x["mode"] == m).expect("mode")["parity"]["demoBundle"].clone();
+    let (gpu, cpu_demo) = (by_mode("webgpu"), by_mode("cpu"));
+    for (g, c) in gpu["lists"].as_array().expect("lists").iter().zip(cpu_demo["lists"].as_array().expect("lists")) {
+        let keys = |v: &Value| v.as_array().expect("list").iter().map(|r| r["key"].as_str().expect("key").to_string()).collect::<Vec<_>>();
+        assert_eq!(keys(g), keys(c), "webgpu vs cpu top-10 on the demo bundle");
+        assert_eq!(keys(g).len(), 10);
+        assert_close("webgpu vs cpu demo scores", &floats(g), &floats(c), 1e-3);
+    }
+    assert_eq!(gpu["lists"].as_array().map(Vec::len), Some(DEMO_HISTORIES.len()));
+    eprintln!("demo bundle on WebGPU (SwiftShader) and CPU: the same top-10 lists for {} histories", DEMO_HISTORIES.len());
 
     // The bundled demo model personalises: two product lines, two different lists, each
     // following from its history.

@@ -120,7 +120,11 @@ fn the_bundled_demo_model_loads_and_recommends() {
     assert_eq!(r.tokenizer.vocab_size(), 32_100 + 12_101);
     let history: Vec<String> = r.catalog[..3].iter().map(|c| c.key.clone()).collect();
     assert!(history.iter().all(|k| k.starts_with('B') && k.len() == 10), "ASINs: {history:?}");
+    let reads_before = vip5::decode::readback_count();
     let recs = pollster::block_on(r.recommend_next(&history, 10, &[], None)).expect("recommend");
+    // The read-back budget: one device-to-host read per decoding step (the item token, then the
+    // end of sequence its trie leaf allows), nothing else.
+    assert_eq!(vip5::decode::readback_count() - reads_before, 2, "reads per recommend_next");
     assert_eq!(recs.len(), 10);
     let mut ids: Vec<u32> = recs.iter().map(|s| s.id).collect();
     assert!(ids.iter().all(|&id| id > 3 && id <= 12_101), "{ids:?}");

@@ -97,17 +97,8 @@ impl Engine {
         let (device, backend, backend_reason) = choose_device(request).await?;
         lap("device", &mut timings);
         let err = |e| js_err("loading the model bundle", e);
-        let parsed = Bundle::from_bytes(&bundle).map_err(err)?;
-        lap("parse", &mut timings);
-        let (model, cfg) = parsed.load_model(&device).map_err(err)?;
-        lap("model", &mut timings);
-        let tokenizer = vip5::prompt::tokens::PromptTokenizer::for_config(parsed.tokenizer_json().map_err(err)?.as_bytes(), &cfg).map_err(err)?;
-        lap("tokenizer", &mut timings);
-        let catalog = parsed.catalog().map_err(err)?;
-        let item_features = parsed.item_features(catalog.len(), cfg.feat_dim).map_err(err)?;
-        lap("catalog", &mut timings);
-        let mut recommender = Recommender::new(model, cfg, tokenizer, catalog, item_features, device).map_err(err)?;
-        lap("item trie", &mut timings);
+        // The core's own loading (the same checks and messages as natively), timed step by step.
+        let mut recommender = Recommender::from_bundle_timed(&bundle, device, &mut |name| lap(name, &mut timings)).map_err(err)?;
         let (mut backend, mut backend_reason) = (backend, backend_reason);
         // `auto` checks the adapter and falls back, saying why; an explicit `webgpu` is taken at
         // its word (a non-finite answer is then an exception, never a silently wrong list).
@@ -115,8 +106,8 @@ impl Engine {
             match self_check(&recommender).await {
                 Ok(()) => lap("webgpu self-check", &mut timings),
                 Err(why) => {
-                    // Seen on SwiftShader (Chromium's software adapter) with the trained demo
-                    // model: NaN from the second decoding step on (README, "WebGPU").
+                    // A guard for adapters that still misbehave: SwiftShader gave NaN here
+                    // before `bounded_tanh` (README, "WebGPU"); a test forces it with NaN weights.
                     recommender = Recommender::from_bundle(&bundle, Device::flex()).map_err(err)?;
                     backend = "cpu";
                     backend_reason = format!("WebGPU failed the self-check at load on this adapter ({why}): CPU fallback");
