@@ -3,6 +3,8 @@
 # at most 120 min, enforced by timeout), draws its validation learning curve, evaluates it the
 # paper's way beside the baselines, and exports the bundle the demo site loads.
 #   bash scripts/train_demo.sh [work dir, default /tmp/vip5-demo]
+#   EPOCHS=6 VAL_ONLY=1 bash scripts/train_demo.sh DIR   # train + validation curve only (a candidate);
+#   VAL_ONLY=0 bash scripts/train_demo.sh DIR            # then the test figures, without retraining
 # Figures in the README came from this script (2 cores, no GPU). Recipe choices were made on the
 # validation split (README, "The demo model"); the test split gives only the final figures.
 set -euo pipefail
