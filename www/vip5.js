@@ -44,6 +44,24 @@ async function versionTag(url) {
   }
 }
 
+/** Any cached version of the entry whose keys start with `prefix` (offline: the version is unknown). */
+async function anyCachedVersion(cache, prefix) {
+  const key = (await cache.keys()).find(r => r.url.startsWith(prefix));
+  return key ? cache.match(key) : null;
+}
+
+/** Caches `response` under `key`, replacing the other versions under `prefix`; a failure only warns. */
+async function replaceCachedVersion(cache, prefix, key, response, url) {
+  try {
+    for (const old of await cache.keys()) {
+      if (old.url.startsWith(prefix)) await cache.delete(old);
+    }
+    await cache.put(key, response);
+  } catch (e) {
+    console.warn(`vip5: could not cache ${url} (${e.name}: ${e.message}); it will be downloaded again next time`);
+  }
+}
+
 /**
  * The bytes of `url`, from the Cache API when this version is cached, else downloaded with
  * progress events ({ url, loaded, total, cached }) and cached. Returns { bytes, cached, seconds }.
@@ -56,12 +74,8 @@ export async function fetchCached(url, onProgress = () => {}) {
   const cacheKey = tag === null ? null : `${absolute}#v=${encodeURIComponent(tag)}`;
   if (cache) {
     let hit = cacheKey ? await cache.match(cacheKey) : null;
-    if (!hit && tag === null) {
-      // Offline: any cached version of this URL.
-      const keys = await cache.keys();
-      const any = keys.find(r => r.url.startsWith(`${absolute}#v=`));
-      hit = any ? await cache.match(any) : null;
-    }
+    // Offline: any cached version of this URL.
+    if (!hit && tag === null) hit = await anyCachedVersion(cache, `${absolute}#v=`);
     if (hit) {
       const bytes = new Uint8Array(await hit.arrayBuffer());
       onProgress({ url, loaded: bytes.length, total: bytes.length, cached: true });
@@ -87,14 +101,7 @@ export async function fetchCached(url, onProgress = () => {}) {
   let offset = 0;
   for (const c of chunks) { bytes.set(c, offset); offset += c.length; }
   if (cache && cacheKey) {
-    try {
-      for (const old of await cache.keys()) {
-        if (old.url.startsWith(`${absolute}#v=`)) await cache.delete(old);
-      }
-      await cache.put(cacheKey, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }));
-    } catch (e) {
-      console.warn(`vip5: could not cache ${url} (${e.name}: ${e.message}); it will be downloaded again next time`);
-    }
+    await replaceCachedVersion(cache, `${absolute}#v=`, cacheKey, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }), url);
   }
   return { bytes, cached: false, seconds: (performance.now() - started) / 1000 };
 }
@@ -124,11 +131,8 @@ export async function fetchClipVision(url, onProgress = () => {}) {
   const prefix = `${absolute}#vision#v=`;
   const cacheKey = tag === null ? null : `${prefix}${encodeURIComponent(tag)}`;
   let hit = cache && cacheKey ? await cache.match(cacheKey) : null;
-  if (cache && !hit && tag === null) {
-    // Offline: any cached version of this URL, as for bundles.
-    const any = (await cache.keys()).find(r => r.url.startsWith(prefix));
-    hit = any ? await cache.match(any) : null;
-  }
+  // Offline: any cached version of this URL, as for bundles.
+  if (cache && !hit && tag === null) hit = await anyCachedVersion(cache, prefix);
   const cachedConfig = hit?.headers.get('x-vip5-clip-config');
   if (hit && cachedConfig) {
     const bytes = new Uint8Array(await hit.arrayBuffer());
@@ -185,14 +189,7 @@ export async function fetchClipVision(url, onProgress = () => {}) {
   let at = 8 + json.length;
   for (const p of pieces) { bytes.set(p, at); at += p.length; }
   if (cache && cacheKey) {
-    try {
-      for (const old of await cache.keys()) {
-        if (old.url.startsWith(prefix)) await cache.delete(old);
-      }
-      await cache.put(cacheKey, new Response(bytes, { headers: { 'x-vip5-clip-config': encodeURIComponent(config) } }));
-    } catch (e) {
-      console.warn(`vip5: could not cache ${url} (${e.name}: ${e.message}); it will be downloaded again next time`);
-    }
+    await replaceCachedVersion(cache, prefix, cacheKey, new Response(bytes, { headers: { 'x-vip5-clip-config': encodeURIComponent(config) } }), url);
   }
   return { bytes, config, cached: false, seconds: (performance.now() - started) / 1000 };
 }

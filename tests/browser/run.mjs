@@ -46,13 +46,19 @@ const server = createServer(async (req, res) => {
 await new Promise(r => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
+// Debian's chromium, headless, with SwiftShader WebGPU ('webgpu') or WebGPU off (any other mode).
+function launch(mode) {
+  const flags = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+  flags.push(mode === 'webgpu' ? '--enable-unsafe-webgpu' : '--disable-webgpu');
+  return chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: flags });
+}
+
 if (args.bench) {
   // bench/browser_cpu.sh: recommendNext timed in the page on the CPU path (and WebGPU, for the record).
   const spec = JSON.parse(args.bench);
   const results = {};
   for (const mode of ['cpu', 'webgpu']) {
-    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true,
-      args: ['--no-sandbox', '--disable-background-networking', '--no-first-run', mode === 'webgpu' ? '--enable-unsafe-webgpu' : '--disable-webgpu'] });
+    const browser = await launch(mode);
     const page = await (await browser.newContext()).newPage();
     await page.goto(`${origin}/fixtures/parity.html`);
     const first = await page.evaluate(a => window.benchRecommend(a.bundle, a.history, a.k, a.reps, a.backend), { ...spec, backend: mode === 'cpu' ? 'cpu' : 'webgpu' });
@@ -69,8 +75,7 @@ if (args.bench) {
 if (args.trace) {
   // The WebGPU bisection: one history's forward pass on SwiftShader WebGPU and on the CPU path.
   const spec = JSON.parse(args.trace);
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--no-first-run', '--enable-unsafe-webgpu'] });
+  const browser = await launch('webgpu');
   const page = await (await browser.newContext()).newPage();
   page.on('console', m => console.error(`[page] ${m.text()}`));
   await page.goto(`${origin}/fixtures/parity.html`);
@@ -87,10 +92,7 @@ const queries = JSON.parse(await readFile(join(fixtures, 'queries.json'), 'utf8'
 const demoHistories = await readFile(join(fixtures, 'demo_histories.json'), 'utf8').then(JSON.parse, () => null);
 
 async function runMode(mode, result) {
-  const flags = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-  if (mode === 'webgpu') flags.push('--enable-unsafe-webgpu');
-  else flags.push('--disable-webgpu');
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: flags });
+  const browser = await launch(mode);
   const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
   try {
     // 1. Parity: the library's answers for the fixed queries (the test page, not the demo).
