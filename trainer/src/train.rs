@@ -580,6 +580,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut plan = Vec::new();
     let started = Instant::now();
     let mut step_times = Vec::new();
+    let mut phases = PhaseTimes::default();
     for step in start_step..end_step {
         let t0 = Instant::now();
         let epoch = step / steps_per_epoch;
@@ -594,6 +595,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let mut loss_sum = 0.0;
         let in_epoch = step % steps_per_epoch;
         for micro in 0..args.grad_accum {
+            let t_phase = Instant::now();
             let first = in_epoch * per_step + micro * args.batch_size;
             let idx: Vec<usize> = (first..(first + args.batch_size).min(plan.len())).collect();
             if idx.is_empty() {
@@ -604,9 +606,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 let mut rng = StdRng::seed_from_u64(mix(args.seed, epoch as u64, 2 + i as u64));
                 examples.push(ctx.example(&ctx.sample(plan[i], &mut rng)?)?);
             }
-            let users_of: Vec<usize> = idx.iter().map(|&i| plan[i].user).collect();
+            let mut users_of: Vec<usize> = idx.iter().map(|&i| plan[i].user).collect();
             // One task per batch for per-task adapters (as the original: the first sample's).
             let task = plan[idx[0]].task;
+            // The batch in prompt-length order, so each chunk below pads only to its own longest
+            // prompt (Beauty's prompts: 22-85 tokens, mean 52). The loss is a sum over samples:
+            // the order changes nothing but the float summation order.
+            let mut order: Vec<usize> = (0..examples.len()).collect();
+            order.sort_by_key(|&i| (examples[i].enc.input_ids.len(), i));
+            let mut slots: Vec<Option<Example>> = examples.into_iter().map(Some).collect();
+            let examples: Vec<Example> = order.iter().filter_map(|&i| slots[i].take()).collect();
+            users_of = order.iter().map(|&i| users_of[i]).collect();
             let encs: Vec<EncoderSample> = examples.iter().map(|e| e.enc.clone()).collect();
             let soft = match (&first_step, &teacher) {
                 (Some(vocab), Some(teacher)) => Some(teacher.soft_targets(vocab, &examples, &users_of, &prepared, args.distill_weight)),
@@ -616,9 +626,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             // Data parallelism: each shard runs on its own thread and device (on the CPU all
             // shards share the one device, each with its own autodiff graph, so the cores work in
             // parallel); burn sums the shards' gradients, in shard order.
-            let shards = shard_ranges(encs.len(), shard_devices.len());
-            let run_shard = |range: &std::ops::Range<usize>, dev: &Device| -> anyhow::Result<(f64, GradientsParams)> {
-                let shard_model = if shard_devices.len() == 1 { model.clone() } else { model.clone().fork(dev) };
+            let shards = shard_chunks(encs.len(), shard_devices.len());
+            phases.add("samples", t_phase.elapsed().as_secs_f64());
+            let run_chunk = |shard_model: &Vip5Model, range: &std::ops::Range<usize>, dev: &Device| -> anyhow::Result<(f64, Option<GradientsParams>, [f64; 2])> {
+                let t_fwd = Instant::now();
                 let x = EncoderBatch::new(&encs[range.clone()], &cfg)?.to_tensors(dev);
                 let tb = TargetBatch::new(&targets[range.clone()], cfg.decoder_start_token_id, !args.uniform_loss_weight);
                 // shard mean -> its share of the batch mean, and of the accumulated step
@@ -633,12 +644,35 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 }
                 .mul_scalar(share);
                 let value = loss.clone().into_scalar::<f32>() as f64;
+                let forward_s = t_fwd.elapsed().as_secs_f64();
                 if !value.is_finite() {
-                    return Ok((value, GradientsParams::new()));
+                    return Ok((value, None, [forward_s, 0.0]));
                 }
-                Ok((value, GradientsParams::from_grads(loss.backward(), &shard_model)))
+                let t_bwd = Instant::now();
+                let grads = GradientsParams::from_grads(loss.backward(), shard_model);
+                Ok((value, Some(grads), [forward_s, t_bwd.elapsed().as_secs_f64()]))
             };
-            let results: Vec<anyhow::Result<(f64, GradientsParams)>> = if shards.len() == 1 || shared_rng {
+            // One thread's chunks, one after the other, their gradients summed on its device.
+            let run_shard = |chunks: &Vec<std::ops::Range<usize>>, dev: &Device| -> anyhow::Result<(f64, GradientsParams, [f64; 2])> {
+                let shard_model = if shard_devices.len() == 1 { model.clone() } else { model.clone().fork(dev) };
+                let (mut value, mut times, mut total) = (0.0, [0.0; 2], None::<GradientsParams>);
+                for range in chunks {
+                    let (v, grads, [f, b]) = run_chunk(&shard_model, range, dev)?;
+                    value += v;
+                    times = [times[0] + f, times[1] + b];
+                    let Some(grads) = grads else { return Ok((v, GradientsParams::new(), times)) };
+                    total = Some(match total {
+                        None => grads,
+                        Some(mut acc) => {
+                            accumulate(&shard_model, &mut acc, grads);
+                            acc
+                        }
+                    });
+                }
+                Ok((value, total.unwrap_or_else(GradientsParams::new), times))
+            };
+            let t_shards = Instant::now();
+            let results: Vec<anyhow::Result<(f64, GradientsParams, [f64; 2])>> = if shards.len() == 1 || shared_rng {
                 shards.iter().zip(&shard_devices).map(|(range, dev)| run_shard(range, dev)).collect()
             } else {
                 std::thread::scope(|scope| {
@@ -649,9 +683,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
                         .collect()
                 })
             };
+            phases.add("forward+backward (wall)", t_shards.elapsed().as_secs_f64());
+            let t_merge = Instant::now();
             let mut multi = MultiGradientsParams::default();
-            for (result, dev) in results.into_iter().zip(&shard_devices) {
-                let (value, grads) = result?;
+            for (shard, (result, dev)) in results.into_iter().zip(&shard_devices).enumerate() {
+                let (value, grads, [forward_s, backward_s]) = result?;
+                if shard == 0 {
+                    phases.add("forward (shard 0)", forward_s);
+                    phases.add("backward (shard 0)", backward_s);
+                }
                 if !value.is_finite() {
                     bar.abandon();
                     bail!(
@@ -663,6 +703,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 multi.grads.push((grads, dev.clone()));
             }
             let grads = merge_gradients(&model, multi, &train_device);
+            phases.add("merge gradients", t_merge.elapsed().as_secs_f64());
             grads_total = Some(match grads_total {
                 None => grads,
                 Some(mut acc) => {
@@ -672,8 +713,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
             });
         }
         let Some(mut grads) = grads_total else { continue };
+        let t_opt = Instant::now();
         let grad_norm = clip_global_norm(&model, &mut grads, args.clip_norm)?;
+        phases.add("clip norm", t_opt.elapsed().as_secs_f64());
+        let t_opt = Instant::now();
         model = optim.step(lr, model, grads);
+        phases.add("optimizer", t_opt.elapsed().as_secs_f64());
         writeln!(log, "{}", serde_json::to_string(&StepLog { step: step + 1, epoch, loss: loss_sum, lr, grad_norm })?)?;
         step_times.push(t0.elapsed().as_secs_f64());
         bar.set_message(format!("loss {loss_sum:.4}"));
@@ -707,6 +752,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         "mean_step_seconds": mean_step,
         "samples_per_second": if mean_step > 0.0 { per_step as f64 / mean_step } else { 0.0 },
         "peak_rss_bytes": peak_rss_bytes(),
+        "phase_seconds_per_step": phases.means(step_times.len()),
         "params_total": counts.total,
         "params_trainable": counts.trainable,
     });
@@ -769,6 +815,38 @@ impl SoftTargets {
 }
 
 /// Splits `n` samples into `parts` contiguous ranges (the first ones one longer), dropping empty ones.
+/// Wall time per phase of a step, summed over the run (reported per step in the train report,
+/// so a profile of where a step goes needs no profiler).
+#[derive(Default)]
+struct PhaseTimes(Vec<(&'static str, f64)>);
+
+impl PhaseTimes {
+    fn add(&mut self, name: &'static str, seconds: f64) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, s)) => *s += seconds,
+            None => self.0.push((name, seconds)),
+        }
+    }
+
+    fn means(&self, steps: usize) -> serde_json::Value {
+        let n = steps.max(1) as f64;
+        serde_json::Value::Object(self.0.iter().map(|(k, s)| (k.to_string(), serde_json::json!(s / n))).collect())
+    }
+}
+
+/// Each thread's chunks of a length-sorted batch: `2 * threads` equal chunks, thread `t` taking
+/// chunk `t` and chunk `2 * threads - 1 - t`, so every thread gets one shorter and one longer
+/// chunk and they finish at about the same time.
+fn shard_chunks(n: usize, threads: usize) -> Vec<Vec<std::ops::Range<usize>>> {
+    let chunks = shard_ranges(n, 2 * threads);
+    let k = chunks.len();
+    let mut out: Vec<Vec<std::ops::Range<usize>>> = (0..threads.min(k)).map(|t| vec![chunks[t].clone()]).collect();
+    for (j, chunk) in chunks.iter().enumerate().skip(out.len()) {
+        out[k - 1 - j].push(chunk.clone());
+    }
+    out
+}
+
 fn shard_ranges(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
     let (base, extra) = (n / parts, n % parts);
     let mut start = 0;
@@ -824,4 +902,26 @@ fn accumulate<M: Module>(model: &M, acc: &mut GradientsParams, mut more: Gradien
         }
     }
     model.visit(&mut Add { acc, more: &mut more });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_chunks;
+
+    /// Every sample lands in exactly one chunk, and each thread pairs a short chunk with a long
+    /// one (the batch is sorted by prompt length before this split).
+    #[test]
+    fn chunks_cover_the_batch_once_and_pair_short_with_long() {
+        assert_eq!(shard_chunks(128, 2), vec![vec![0..32, 96..128], vec![32..64, 64..96]]);
+        assert_eq!(shard_chunks(10, 1), vec![vec![0..5, 5..10]]);
+        assert_eq!(shard_chunks(1, 2), vec![vec![0..1]]);
+        for n in 0..40 {
+            for threads in 1..5 {
+                let mut seen: Vec<usize> = shard_chunks(n, threads).into_iter().flatten().flatten().collect();
+                seen.sort();
+                assert_eq!(seen, (0..n).collect::<Vec<_>>(), "n {n}, threads {threads}");
+                assert!(shard_chunks(n, threads).len() <= threads);
+            }
+        }
+    }
 }
