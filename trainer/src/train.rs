@@ -606,17 +606,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 let mut rng = StdRng::seed_from_u64(mix(args.seed, epoch as u64, 2 + i as u64));
                 examples.push(ctx.example(&ctx.sample(plan[i], &mut rng)?)?);
             }
-            let mut users_of: Vec<usize> = idx.iter().map(|&i| plan[i].user).collect();
+            let users_of: Vec<usize> = idx.iter().map(|&i| plan[i].user).collect();
             // One task per batch for per-task adapters (as the original: the first sample's).
             let task = plan[idx[0]].task;
-            // The batch in prompt-length order, so each chunk below pads only to its own longest
-            // prompt (Beauty's prompts: 22-85 tokens, mean 52). The loss is a sum over samples:
-            // the order changes nothing but the float summation order.
-            let mut order: Vec<usize> = (0..examples.len()).collect();
-            order.sort_by_key(|&i| (examples[i].enc.input_ids.len(), i));
-            let mut slots: Vec<Option<Example>> = examples.into_iter().map(Some).collect();
-            let examples: Vec<Example> = order.iter().filter_map(|&i| slots[i].take()).collect();
-            users_of = order.iter().map(|&i| users_of[i]).collect();
+            // The batch in prompt-length order (a stable sort), so each chunk below pads only to
+            // its own longest prompt (Beauty's prompts: 22-85 tokens, mean 52). The loss is a sum
+            // over samples: the order changes nothing but the float summation order.
+            let mut batch: Vec<(Example, usize)> = examples.into_iter().zip(users_of).collect();
+            batch.sort_by_key(|(e, _)| e.enc.input_ids.len());
+            let (examples, users_of): (Vec<Example>, Vec<usize>) = batch.into_iter().unzip();
             let encs: Vec<EncoderSample> = examples.iter().map(|e| e.enc.clone()).collect();
             let soft = match (&first_step, &teacher) {
                 (Some(vocab), Some(teacher)) => Some(teacher.soft_targets(vocab, &examples, &users_of, &prepared, args.distill_weight)),
@@ -661,13 +659,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     value += v;
                     times = [times[0] + f, times[1] + b];
                     let Some(grads) = grads else { return Ok((v, GradientsParams::new(), times)) };
-                    total = Some(match total {
-                        None => grads,
-                        Some(mut acc) => {
-                            accumulate(&shard_model, &mut acc, grads);
-                            acc
-                        }
-                    });
+                    total = Some(add_gradients(&shard_model, total, grads));
                 }
                 Ok((value, total.unwrap_or_else(GradientsParams::new), times))
             };
@@ -704,13 +696,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             let grads = merge_gradients(&model, multi, &train_device);
             phases.add("merge gradients", t_merge.elapsed().as_secs_f64());
-            grads_total = Some(match grads_total {
-                None => grads,
-                Some(mut acc) => {
-                    accumulate(&model, &mut acc, grads);
-                    acc
-                }
-            });
+            grads_total = Some(add_gradients(&model, grads_total, grads));
         }
         let Some(mut grads) = grads_total else { continue };
         let t_opt = Instant::now();
@@ -814,7 +800,6 @@ impl SoftTargets {
     }
 }
 
-/// Splits `n` samples into `parts` contiguous ranges (the first ones one longer), dropping empty ones.
 /// Wall time per phase of a step, summed over the run (reported per step in the train report,
 /// so a profile of where a step goes needs no profiler).
 #[derive(Default)]
@@ -847,6 +832,7 @@ fn shard_chunks(n: usize, threads: usize) -> Vec<Vec<std::ops::Range<usize>>> {
     out
 }
 
+/// Splits `n` samples into `parts` contiguous ranges (the first ones one longer), dropping empty ones.
 fn shard_ranges(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
     let (base, extra) = (n / parts, n % parts);
     let mut start = 0;
@@ -885,6 +871,17 @@ fn merge_gradients<M: Module>(model: &M, mut multi: MultiGradientsParams, device
 }
 
 /// Adds `more` into `acc`, parameter by parameter.
+/// `total + more` (`more` alone when there is no total yet).
+fn add_gradients<M: Module>(model: &M, total: Option<GradientsParams>, more: GradientsParams) -> GradientsParams {
+    match total {
+        None => more,
+        Some(mut acc) => {
+            accumulate(model, &mut acc, more);
+            acc
+        }
+    }
+}
+
 fn accumulate<M: Module>(model: &M, acc: &mut GradientsParams, mut more: GradientsParams) {
     struct Add<'a> {
         acc: &'a mut GradientsParams,
