@@ -4,7 +4,8 @@
 #   one token per item, the newest 10 items; every training position of every user once per
 #   epoch; item embeddings start from a factorisation of the training co-occurrence; the first
 #   target step is a softmax over the items (and yes/no); half of its target is the co-occurrence
-#   distribution of the other users' purchases; each batch is split over two threads (both cores).
+#   distribution of the other users' purchases; the later step (</s>) is scored over the same small
+#   vocabulary plus </s>; each batch is split over two threads (both cores).
 RECIPE=(--preset demo --mode scratch --item-tokens --tasks sequential --sequential-windows every --item-init ppmi-svd
-  --item-softmax --distill-weight 0.5 --data-parallel 2 --epochs "$EPOCHS" --batch-size 128 --lr 2e-3
+  --item-softmax --item-softmax-rest --distill-weight 0.5 --data-parallel 2 --epochs "$EPOCHS" --batch-size 128 --lr 2e-3
   --max-history-items 10 --dropout 0 --seed 2022 --checkpoint-every 200 --device cpu)

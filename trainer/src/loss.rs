@@ -83,6 +83,13 @@ impl FirstStepVocab {
         Self { extra, item_start, items }
     }
 
+    /// This vocabulary with one more token before the item block.
+    pub fn with_extra(&self, token: u32) -> Self {
+        let mut extra = self.extra.clone();
+        extra.push(token);
+        Self { extra, ..self.clone() }
+    }
+
     pub fn len(&self) -> usize {
         self.extra.len() + self.items
     }
@@ -129,13 +136,16 @@ pub struct SoftTargets {
 
 /// [`seq2seq_loss`] with the first step over `vocab` (and optional soft targets there), from
 /// the decoder states `[B, T, d]` and the model's output rows and factor
-/// ([`vip5::Vip5Model::output_rows`]). Errors when a row's first label is outside `vocab`.
+/// ([`vip5::Vip5Model::output_rows`]); later steps over `later` when given (`vocab` plus
+/// `</s>`: after an item token only `</s>` follows), else the full vocabulary. Errors when a
+/// row's first label is outside `vocab`, or a later one outside `later`.
 pub fn first_step_loss(
     hidden: Tensor<3>,
     output: (Tensor<2>, f64),
     targets: &TargetBatch,
     vocab: &FirstStepVocab,
     soft: Option<&SoftTargets>,
+    later: Option<&FirstStepVocab>,
 ) -> anyhow::Result<Tensor<1>> {
     let device = hidden.device();
     let [b, t, d] = hidden.dims();
@@ -165,9 +175,27 @@ pub fn first_step_loss(
     let mut per_row_sum = step1 * mask.clone().narrow(1, 0, 1).reshape([b]);
     if t > 1 {
         let rest = hidden.narrow(1, 1, t - 1).reshape([b * (t - 1), d]).mul_scalar(factor);
-        let [vocab_size, _] = table.dims();
-        let logits = rest.matmul(table.transpose()).reshape([b, t - 1, vocab_size]);
-        let labels: Vec<i64> = (0..b).flat_map(|r| targets.labels[r * t + 1..(r + 1) * t].to_vec()).collect();
+        let mut labels: Vec<i64> = (0..b).flat_map(|r| targets.labels[r * t + 1..(r + 1) * t].to_vec()).collect();
+        let rows = match later {
+            Some(later) => {
+                for (i, label) in labels.iter_mut().enumerate() {
+                    // padding (masked out) maps to position 0
+                    let (r, step) = (i / (t - 1), i % (t - 1) + 1);
+                    if targets.mask[r * t + step] == 0.0 {
+                        *label = 0;
+                        continue;
+                    }
+                    let token = *label as u32;
+                    *label = later.index_of(token).ok_or_else(|| {
+                        anyhow::anyhow!("--item-softmax-rest: a later target token {token} is outside the small vocabulary")
+                    })? as i64;
+                }
+                later.rows(table)
+            }
+            None => table,
+        };
+        let [vocab_size, _] = rows.dims();
+        let logits = rest.matmul(rows.transpose()).reshape([b, t - 1, vocab_size]);
         let labels = Tensor::<3, Int>::from_data(TensorData::new(labels, [b, t - 1, 1]), &device);
         let nll = log_softmax(logits, 2).gather(2, labels).reshape([b, t - 1]).neg() * mask.clone().narrow(1, 1, t - 1);
         per_row_sum = per_row_sum + nll.sum_dim(1).reshape([b]);
@@ -204,7 +232,7 @@ mod tests {
         let logits = h.clone().mul_scalar(factor).reshape([4, 3]).matmul(table.clone().transpose()).reshape([2, 2, 5]);
         let plain = values(seq2seq_loss(logits, &tb))[0];
         let vocab = FirstStepVocab::new(vec![0, 1], 2, 3);
-        let ours = values(first_step_loss(h, (table, factor), &tb, &vocab, None).unwrap())[0];
+        let ours = values(first_step_loss(h, (table, factor), &tb, &vocab, None, None).unwrap())[0];
         assert!((plain - ours).abs() < 1e-6, "{plain} vs {ours}");
     }
 
@@ -221,7 +249,7 @@ mod tests {
         // row 0: soft target half on item token 2, half on 4 (vocabulary positions 1 and 3);
         // row 1 has none
         let soft = SoftTargets { weight: 0.25, probs: vec![0.0, 0.5, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0], has: vec![1.0, 0.0] };
-        let got = values(first_step_loss(h, (table, 1.0), &tb, &vocab, Some(&soft)).unwrap())[0] as f64;
+        let got = values(first_step_loss(h, (table, 1.0), &tb, &vocab, Some(&soft), None).unwrap())[0] as f64;
         let soft0 = -(0.5 * first(0, 2).ln() + 0.5 * first(0, 4).ln());
         let row0 = (0.75 * -first(0, 3).ln() + 0.25 * soft0 - at(0, 1, 1).ln()) / 2.0;
         let row1 = (-first(1, 4).ln() - at(1, 1, 1).ln()) / 2.0;
@@ -231,6 +259,25 @@ mod tests {
         // a target outside the vocabulary is an error, not a silent 0
         let bad = TargetBatch::new(&[vec![0, 1], vec![4, 1]], 0, true);
         let (h, table, _) = setup();
-        assert!(first_step_loss(h, (table, 1.0), &bad, &vocab, None).is_err());
+        assert!(first_step_loss(h, (table, 1.0), &bad, &vocab, None, None).is_err());
+    }
+
+    #[test]
+    fn later_steps_over_a_small_vocabulary_normalise_over_it() {
+        let (h, table, tb) = setup();
+        // first step over {1, 2, 3, 4}; later steps over {1 (</s>), 2, 3, 4} too: token 0 is out
+        let vocab = FirstStepVocab::new(vec![1], 2, 3);
+        let hs = h.clone().reshape([4, 3]).matmul(table.clone().transpose()).reshape([2, 2, 5]);
+        let p = softmax(hs, 2).into_data().try_to_vec::<f32>().unwrap();
+        let at = |b: usize, t: usize, v: usize| p[(b * 2 + t) * 5 + v] as f64;
+        let without0 = |b: usize, t: usize, v: usize| at(b, t, v) / (1.0 - at(b, t, 0));
+        let got = values(first_step_loss(h, (table, 1.0), &tb, &vocab, None, Some(&vocab)).unwrap())[0] as f64;
+        let row = |b: usize, first: usize| (-without0(b, 0, first).ln() - without0(b, 1, 1).ln()) / 2.0;
+        let want = (row(0, 3) * 0.5 + row(1, 4) * 0.5) / 2.0;
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        // a later label outside the small vocabulary is an error
+        let bad = TargetBatch::new(&[vec![3, 0], vec![4, 1]], 0, true);
+        let (h, table, _) = setup();
+        assert!(first_step_loss(h, (table, 1.0), &bad, &vocab, None, Some(&vocab)).is_err());
     }
 }

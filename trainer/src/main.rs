@@ -1,5 +1,6 @@
 //! `trainer`: the native VIP5 tool.
 
+mod allocator;
 mod bench;
 mod compare;
 mod device;
@@ -143,6 +144,7 @@ fn info(args: InfoArgs) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    allocator::keep_freed_memory();
     match Cli::parse().command {
         Command::Info(args) => info(args),
         Command::Features(args) => features::run(args),

@@ -160,6 +160,13 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(default)]
     pub item_softmax: bool,
+    /// With `--item-softmax`, score the later target steps (`</s>` after an item, after yes/no)
+    /// over the same small vocabulary plus `</s>` instead of all 44 k tokens: the full-vocabulary
+    /// head of that one step was about a fifth of a demo training step. Constrained decoding
+    /// forces `</s>` there anyway; unconstrained decoding then relies on it as on the first step.
+    #[arg(long)]
+    #[serde(default)]
+    pub item_softmax_rest: bool,
     /// Weight of a soft target in the first step of sequential item targets: the windowed
     /// co-occurrence distribution of the prompt's history, counted over every other user's
     /// training part (the user's own counts are removed, so the target is never in it by its own
@@ -451,6 +458,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&args.distill_weight) {
         bail!("--distill-weight must be in [0, 1]");
     }
+    if args.item_softmax_rest && !args.item_softmax {
+        bail!("--item-softmax-rest needs --item-softmax");
+    }
     if args.distill_weight > 0.0 && !args.item_softmax {
         bail!("--distill-weight needs --item-softmax (the soft target lives on the item vocabulary)");
     }
@@ -503,6 +513,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         None
     };
+    let later_steps = first_step
+        .as_ref()
+        .filter(|_| args.item_softmax_rest)
+        .map(|v| v.with_extra(cfg.eos_token_id));
     let teacher = item_counts.as_ref().filter(|_| args.distill_weight > 0.0).map(|counts| Teacher { counts });
 
     let mut optim = AdamWConfig::new()
@@ -636,7 +650,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     Some(vocab) => {
                         let hidden = shard_model.forward_hidden(&x, tb.decoder_inputs(dev), task);
                         let shard_soft = soft.as_ref().map(|s| s.rows(range.clone(), vocab.len()));
-                        first_step_loss(hidden, shard_model.output_rows(), &tb, vocab, shard_soft.as_ref())?
+                        first_step_loss(hidden, shard_model.output_rows(), &tb, vocab, shard_soft.as_ref(), later_steps.as_ref())?
                     }
                     None => seq2seq_loss(shard_model.forward(&x, tb.decoder_inputs(dev), task), &tb),
                 }
@@ -667,13 +681,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let results: Vec<anyhow::Result<(f64, GradientsParams, [f64; 2])>> = if shards.len() == 1 || shared_rng {
                 shards.iter().zip(&shard_devices).map(|(range, dev)| run_shard(range, dev)).collect()
             } else {
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = shards.iter().zip(&shard_devices).map(|(range, dev)| scope.spawn(|| run_shard(range, dev))).collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a training shard's thread panicked"))))
-                        .collect()
-                })
+                // The shards run as tasks of burn's own rayon pool, not on threads of their own:
+                // a thread outside the pool that calls a parallel kernel hands the work over and
+                // sleeps until it is done, so with two cores most of a step went to hand-overs
+                // (1.4 cores busy). Inside the pool a kernel's parallel parts run on the calling
+                // worker unless the other one is free to steal them.
+                use rayon::prelude::*;
+                shards
+                    .par_iter()
+                    .zip(shard_devices.par_iter())
+                    .map(|(range, dev)| {
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_shard(range, dev)))
+                            .unwrap_or_else(|_| Err(anyhow::anyhow!("a training shard's thread panicked")))
+                    })
+                    .collect()
             };
             phases.add("forward+backward (wall)", t_shards.elapsed().as_secs_f64());
             let t_merge = Instant::now();
