@@ -15,7 +15,7 @@ use vip5::quant::GgmlType;
 use vip5::weights::{NamedTensor, read_safetensors, read_safetensors_filtered, save_safetensors};
 use vip5::{Vip5Config, Vip5Model};
 
-use crate::features::write_atomic;
+use crate::files::write_atomic;
 use crate::prepare::read_prepared;
 use crate::train::TOKENIZER_JSON;
 

@@ -1,6 +1,7 @@
 //! `trainer features`: CLIP image features for a directory of product photos, or the original
 //! VIP5 `.npy` feature layout, written as one safetensors file keyed by item id (ASIN/SKU).
 
+use crate::files::write_atomic;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -69,14 +70,6 @@ pub fn write_features(path: &Path, features: &FeatureMap) -> Result<()> {
 /// f32 values as the little-endian bytes safetensors stores.
 pub fn f32_le_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Writes a file atomically: a temporary sibling, then a rename, so a killed run never leaves a
-/// half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 fn progress(len: u64, what: &str) -> ProgressBar {

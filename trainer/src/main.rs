@@ -7,6 +7,7 @@ mod device;
 mod eval;
 mod export;
 mod features;
+mod files;
 mod loss;
 mod prepare;
 mod recommend;

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use vip5::data::shop::{CatalogOptions, Delimiter, InteractionOptions, Repeats, parse_catalog, parse_interactions};
 use vip5::data::{ItemPermutation, UserSequence, dataset_stats, parse_raw_sequences, parse_sequential_data, reindex_items};
 
-use crate::features::{f32_le_bytes, read_features, write_atomic};
+use crate::features::{f32_le_bytes, read_features};
+use crate::files::write_atomic;
 
 #[derive(Args)]
 pub struct PrepareArgs {

@@ -25,7 +25,7 @@ use vip5::prompt::{PromptTokenizer, encode_rendered};
 use vip5::{Task, TrainMode, Vip5Config, Vip5Model};
 
 use crate::device::{DeviceArg, make_devices};
-use crate::features::write_atomic;
+use crate::files::{write_atomic, write_new};
 use crate::loss::{FirstStepVocab, SoftTargets, TargetBatch, first_step_loss, seq2seq_loss};
 use crate::prepare::{Prepared, read_prepared};
 
@@ -373,19 +373,34 @@ fn checkpoint_dir(out: &Path) -> PathBuf {
 /// place, then `latest` is replaced; a killed run leaves the previous checkpoint intact.
 fn save_checkpoint(out: &Path, state: &CheckpointState, model: &Vip5Model, optim: &ModuleOptimizer) -> Result<()> {
     let dir = checkpoint_dir(out);
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let name = format!("step-{:08}", state.step);
     let tmp = dir.join(format!("{name}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)?;
-    let model_bytes = model.clone().into_record().into_bytes().map_err(|e| anyhow::anyhow!("serialising the model: {e:?}"))?;
-    std::fs::write(tmp.join("model.bpk"), &*model_bytes)?;
-    let optim_bytes = optim.into_bytes().map_err(|e| anyhow::anyhow!("serialising the optimizer: {e:?}"))?;
-    std::fs::write(tmp.join("optimizer.bpk"), &*optim_bytes)?;
-    std::fs::write(tmp.join("state.json"), serde_json::to_vec_pretty(state)?)?;
+    let written = (|| -> Result<()> {
+        std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let model_bytes = model.clone().into_record().into_bytes().map_err(|e| anyhow::anyhow!("serialising the model: {e:?}"))?;
+        write_new(&tmp.join("model.bpk"), &model_bytes)?;
+        let optim_bytes = optim.into_bytes().map_err(|e| anyhow::anyhow!("serialising the optimizer: {e:?}"))?;
+        write_new(&tmp.join("optimizer.bpk"), &optim_bytes)?;
+        write_new(&tmp.join("state.json"), &serde_json::to_vec_pretty(state)?)
+    })();
+    if let Err(e) = written {
+        // (a full disk, say): the folder of the unfinished checkpoint goes, `latest` and the
+        // checkpoint it names stay as they were
+        let _ = std::fs::remove_dir_all(&tmp);
+        let previous = std::fs::read_to_string(dir.join("latest")).map(|n| n.trim().to_string());
+        let keep = match previous {
+            Ok(n) => format!("the previous checkpoint {} is intact (resume with --resume)", dir.join(n).display()),
+            Err(_) => "there is no earlier checkpoint".to_string(),
+        };
+        return Err(e.context(format!("saving the checkpoint of step {} failed; {keep}", state.step)));
+    }
     let final_dir = dir.join(&name);
+    // A folder of this name is not the one `latest` names (a step is saved once per run; one
+    // left by a run that died before updating `latest` is stale): replace it.
     let _ = std::fs::remove_dir_all(&final_dir);
-    std::fs::rename(&tmp, &final_dir)?;
+    std::fs::rename(&tmp, &final_dir).with_context(|| format!("renaming {} to {}", tmp.display(), final_dir.display()))?;
     write_atomic(&dir.join("latest"), name.as_bytes())?;
     // keep the two newest checkpoints
     let mut all: Vec<_> = std::fs::read_dir(&dir)?
@@ -558,10 +573,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .filter(|l| serde_json::from_str::<StepLog>(l).is_ok_and(|s| s.step <= start_step))
         .map(str::to_string)
         .collect();
-    let mut log = std::fs::File::create(&log_path)?;
-    for l in &kept {
-        writeln!(log, "{l}")?;
-    }
+    // rewritten atomically: a kill here must not lose the lines before the resume point
+    write_atomic(&log_path, kept.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes())?;
+    let mut log = std::fs::OpenOptions::new().append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
 
     let ctx = SampleSource {
         args: &args,
@@ -747,8 +761,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     log.flush()?;
 
     let inference = model.valid();
-    std::fs::write(args.out.join("model.safetensors"), vip5::weights::save_safetensors(&inference)?)?;
-    std::fs::write(args.out.join("config.json"), serde_json::to_vec_pretty(&cfg)?)?;
+    write_atomic(&args.out.join("model.safetensors"), &vip5::weights::save_safetensors(&inference)?)?;
+    write_atomic(&args.out.join("config.json"), &serde_json::to_vec_pretty(&cfg)?)?;
     let mean_step = if step_times.is_empty() { 0.0 } else { step_times.iter().sum::<f64>() / step_times.len() as f64 };
     let report = serde_json::json!({
         "preset": args.preset,
@@ -763,7 +777,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         "params_total": counts.total,
         "params_trainable": counts.trainable,
     });
-    std::fs::write(args.out.join("train_report.json"), serde_json::to_vec_pretty(&report)?)?;
+    write_atomic(&args.out.join("train_report.json"), &serde_json::to_vec_pretty(&report)?)?;
     println!("{report}");
     Ok(())
 }
