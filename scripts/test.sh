@@ -9,6 +9,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vip5-rs/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 bash scripts/setup.sh
+# Formatting first: seconds, and it names the file (rustfmt.toml: 100 columns).
+cargo fmt --all --check
 # The browser tests load dist/.
 bash scripts/build_site.sh
 

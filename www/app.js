@@ -62,7 +62,7 @@ async function askScore(item, li) {
     const p = await state.rec.score(item.key);
     let s = li.querySelector('.score');
     if (!s) { s = document.createElement('span'); s.className = 'score'; li.insertBefore(s, li.querySelector('button')); }
-    s.textContent = `P(yes) ${(100 * p).toFixed(1)} %`;
+    s.textContent = `${Math.round(100 * p)} % match`;
   } catch (e) { showError(e); }
 }
 
@@ -82,7 +82,8 @@ async function refreshRecommendations() {
   const recs = await state.rec.recommendNext(10);
   const ms = performance.now() - t0;
   $('rec-time').textContent = `(${ms.toFixed(0)} ms)`;
-  $('recs').replaceChildren(...recs.map(r => itemRow(r, { onClick: add, label: 'add', score: r.score.toFixed(3) })));
+  // Best first (the list numbers them); the beam's log-probability means nothing to a visitor.
+  $('recs').replaceChildren(...recs.map(r => itemRow(r, { onClick: add, label: 'add' })));
   document.body.dataset.recommendations = String(Number(document.body.dataset.recommendations ?? 0) + 1);
 }
 
@@ -101,7 +102,7 @@ async function scoreDroppedPhoto(file) {
   ctx.drawImage(bitmap, 0, 0);
   const data = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
   const p = await state.rec.scorePhoto(data);
-  $('photo-result').textContent = `P(yes) for this photo: ${(100 * p).toFixed(1)} %`;
+  $('photo-result').textContent = `this photo: ${Math.round(100 * p)} % match`;
 }
 
 async function main() {

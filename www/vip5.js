@@ -372,7 +372,13 @@ export class Recommender {
   async clearHistory() { await this.store.clear(); }
   async historyKeys() { return (await this.store.all()).map(e => e.key); }
 
-  /** The next items for this visitor: real items not yet in the history, best first. */
+  /**
+   * The next items for this visitor: real items not yet in the history, best first.
+   * @param {number} [k=10] how many
+   * @param {{exclude?: string[], only?: string[]}} [filters] `exclude`: keys never to return
+   *   (out of stock); `only`: return only among these keys (in stock). Keys the bundle lacks are
+   *   skipped in both, so a stock list may name products newer than the bundle.
+   */
   async recommendNext(k = 10, { exclude = [], only } = {}) {
     return this.call('recommendNext', { history: await this.historyKeys(), k, exclude, only: only ?? null });
   }

@@ -132,15 +132,22 @@ impl EncoderBatch {
     /// Uploads the buffers to `device`.
     pub fn to_tensors(&self, device: &Device) -> EncoderTensors {
         let shape = [self.batch, self.len];
-        let int = |v: &Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), shape), device);
+        let int =
+            |v: &Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), shape), device);
         EncoderTensors {
             input_ids: int(&self.input_ids),
-            attention_mask: Tensor::from_data(TensorData::new(self.attention_mask.clone(), shape), device),
+            attention_mask: Tensor::from_data(
+                TensorData::new(self.attention_mask.clone(), shape),
+                device,
+            ),
             whole_word_ids: int(&self.whole_word_ids),
             category_ids: int(&self.category_ids),
             vis_feats: (self.vis_rows > 0).then(|| {
                 Tensor::from_data(
-                    TensorData::new(self.vis_feats.clone(), [self.batch, self.vis_rows, self.feat_dim]),
+                    TensorData::new(
+                        self.vis_feats.clone(),
+                        [self.batch, self.vis_rows, self.feat_dim],
+                    ),
                     device,
                 )
             }),
@@ -153,5 +160,9 @@ impl EncoderBatch {
 /// Additive attention mask `[B, 1, 1, L]` from a 1/0 padding mask.
 pub fn mask_bias(attention_mask: Tensor<2>) -> Tensor<4> {
     let [b, l] = attention_mask.dims();
-    attention_mask.neg().add_scalar(1.0).mul_scalar(crate::t5::attention::MASK_VALUE).reshape([b, 1, 1, l])
+    attention_mask
+        .neg()
+        .add_scalar(1.0)
+        .mul_scalar(crate::t5::attention::MASK_VALUE)
+        .reshape([b, 1, 1, l])
 }

@@ -83,7 +83,11 @@ pub fn storage_type(shape: &[usize], quant: GgmlType) -> GgmlType {
     if is_matrix && rows_fill_blocks && numel >= SMALL_TABLE { quant } else { GgmlType::F32 }
 }
 
-fn encode_tensors(writer: &mut GgufWriter, tensors: &BTreeMap<String, NamedTensor>, quant: GgmlType) -> Result<()> {
+fn encode_tensors(
+    writer: &mut GgufWriter,
+    tensors: &BTreeMap<String, NamedTensor>,
+    quant: GgmlType,
+) -> Result<()> {
     for (name, t) in tensors {
         let ty = storage_type(&t.shape, quant);
         writer.tensor(name.as_str(), &t.shape, ty, quant::quantize(&t.data, ty)?)?;
@@ -125,18 +129,28 @@ pub fn write_model_bundle(
         check_item_tokens(cfg, catalog.len())?;
     }
     let mut w = GgufWriter::new();
-    let config_json = serde_json::to_string(cfg).map_err(|e| Vip5Error::Bundle(format!("config: {e}")))?;
+    let config_json =
+        serde_json::to_string(cfg).map_err(|e| Vip5Error::Bundle(format!("config: {e}")))?;
     header(&mut w, BundleKind::Model, quant, config_json);
-    let templates: Vec<TemplateRecord> =
-        TEMPLATES.iter().map(|t| TemplateRecord { id: t.id.into(), source: t.source.into() }).collect();
-    let templates = serde_json::to_string(&templates).map_err(|e| Vip5Error::Bundle(format!("templates: {e}")))?;
+    let templates: Vec<TemplateRecord> = TEMPLATES
+        .iter()
+        .map(|t| TemplateRecord { id: t.id.into(), source: t.source.into() })
+        .collect();
+    let templates = serde_json::to_string(&templates)
+        .map_err(|e| Vip5Error::Bundle(format!("templates: {e}")))?;
     // The tokenizer is stored minified: it is read by a parser, and whitespace is download size.
-    let tokenizer: serde_json::Value =
-        serde_json::from_str(tokenizer_json).map_err(|e| Vip5Error::Bundle(format!("the tokenizer is not JSON: {e}")))?;
+    let tokenizer: serde_json::Value = serde_json::from_str(tokenizer_json)
+        .map_err(|e| Vip5Error::Bundle(format!("the tokenizer is not JSON: {e}")))?;
     w.metadata(KEY_TOKENIZER, MetaValue::String(tokenizer.to_string()))
         .metadata(KEY_TEMPLATES, MetaValue::String(templates))
-        .metadata(KEY_CATALOG_KEYS, MetaValue::Array(catalog.iter().map(|c| MetaValue::String(c.key.clone())).collect()))
-        .metadata(KEY_CATALOG_TITLES, MetaValue::Array(catalog.iter().map(|c| MetaValue::String(c.title.clone())).collect()));
+        .metadata(
+            KEY_CATALOG_KEYS,
+            MetaValue::Array(catalog.iter().map(|c| MetaValue::String(c.key.clone())).collect()),
+        )
+        .metadata(
+            KEY_CATALOG_TITLES,
+            MetaValue::Array(catalog.iter().map(|c| MetaValue::String(c.title.clone())).collect()),
+        );
     encode_tensors(&mut w, tensors, quant)?;
     if let Some(features) = item_features {
         let shape = [catalog.len() + 1, cfg.feat_dim];
@@ -155,9 +169,14 @@ pub fn write_model_bundle(
 }
 
 /// Writes a CLIP vision bundle from the vision tensors (HF names).
-pub fn write_clip_bundle(cfg: &ClipVisionConfig, tensors: &BTreeMap<String, NamedTensor>, quant: GgmlType) -> Result<Vec<u8>> {
+pub fn write_clip_bundle(
+    cfg: &ClipVisionConfig,
+    tensors: &BTreeMap<String, NamedTensor>,
+    quant: GgmlType,
+) -> Result<Vec<u8>> {
     let mut w = GgufWriter::new();
-    let config_json = serde_json::to_string(cfg).map_err(|e| Vip5Error::Bundle(format!("config: {e}")))?;
+    let config_json =
+        serde_json::to_string(cfg).map_err(|e| Vip5Error::Bundle(format!("config: {e}")))?;
     header(&mut w, BundleKind::ClipVision, quant, config_json);
     encode_tensors(&mut w, tensors, quant)?;
     Ok(w.to_bytes())
@@ -189,7 +208,8 @@ pub struct BundleSummary {
 impl<'a> Bundle<'a> {
     /// Parses and checks a bundle: GGUF structure, architecture, version and kind.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {
-        let gguf = Gguf::parse(bytes).map_err(|e| Vip5Error::Bundle(format!("not a readable VIP5 bundle: {e}")))?;
+        let gguf = Gguf::parse(bytes)
+            .map_err(|e| Vip5Error::Bundle(format!("not a readable VIP5 bundle: {e}")))?;
         let arch = gguf.get_str("general.architecture")?;
         if arch != ARCHITECTURE {
             return Err(Vip5Error::Bundle(format!(
@@ -205,7 +225,11 @@ impl<'a> Bundle<'a> {
         let kind = match gguf.get_str(KEY_KIND)? {
             "model" => BundleKind::Model,
             "clip-vision" => BundleKind::ClipVision,
-            other => return Err(Vip5Error::Bundle(format!("unknown bundle kind `{other}` (expected model or clip-vision)"))),
+            other => {
+                return Err(Vip5Error::Bundle(format!(
+                    "unknown bundle kind `{other}` (expected model or clip-vision)"
+                )));
+            }
         };
         let quant = gguf.get_str(KEY_QUANT)?.to_string();
         Ok(Self { kind, version: version as u32, quant, gguf })
@@ -256,14 +280,24 @@ impl<'a> Bundle<'a> {
                 .get(key)
                 .ok_or_else(|| Vip5Error::Bundle(format!("metadata `{key}` is missing")))?
                 .as_strings()
-                .ok_or_else(|| Vip5Error::Bundle(format!("metadata `{key}` is not an array of strings")))
+                .ok_or_else(|| {
+                    Vip5Error::Bundle(format!("metadata `{key}` is not an array of strings"))
+                })
         };
         let keys = strings(KEY_CATALOG_KEYS)?;
         let titles = strings(KEY_CATALOG_TITLES)?;
         if keys.len() != titles.len() {
-            return Err(Vip5Error::Bundle(format!("the catalogue has {} keys but {} titles", keys.len(), titles.len())));
+            return Err(Vip5Error::Bundle(format!(
+                "the catalogue has {} keys but {} titles",
+                keys.len(),
+                titles.len()
+            )));
         }
-        Ok(keys.into_iter().zip(titles).map(|(k, t)| CatalogItem { key: k.into(), title: t.into() }).collect())
+        Ok(keys
+            .into_iter()
+            .zip(titles)
+            .map(|(k, t)| CatalogItem { key: k.into(), title: t.into() })
+            .collect())
     }
 
     /// Checks that the bundle's templates are this library's, byte for byte: a model trained on
@@ -275,8 +309,18 @@ impl<'a> Bundle<'a> {
         for r in &records {
             match TEMPLATES.iter().find(|t| t.id == r.id) {
                 Some(t) if t.source == r.source => {}
-                Some(_) => return Err(Vip5Error::Bundle(format!("template {} in the bundle differs from this library's", r.id))),
-                None => return Err(Vip5Error::Bundle(format!("the bundle's template {} is unknown to this library", r.id))),
+                Some(_) => {
+                    return Err(Vip5Error::Bundle(format!(
+                        "template {} in the bundle differs from this library's",
+                        r.id
+                    )));
+                }
+                None => {
+                    return Err(Vip5Error::Bundle(format!(
+                        "the bundle's template {} is unknown to this library",
+                        r.id
+                    )));
+                }
             }
         }
         Ok(())
@@ -294,7 +338,9 @@ impl<'a> Bundle<'a> {
     /// The item image features, when the bundle has them, checked against the catalogue and the
     /// model's feature size.
     pub fn item_features(&self, items: usize, feat_dim: usize) -> Result<Option<Vec<f32>>> {
-        let Some(info) = self.gguf.tensors.iter().find(|t| t.name == ITEM_FEATURES) else { return Ok(None) };
+        let Some(info) = self.gguf.tensors.iter().find(|t| t.name == ITEM_FEATURES) else {
+            return Ok(None);
+        };
         if info.shape != [items + 1, feat_dim] {
             return Err(Vip5Error::Bundle(format!(
                 "item features have shape {:?}; {} catalogue items of {feat_dim}-d features need [{}, {feat_dim}]",
@@ -313,7 +359,10 @@ impl<'a> Bundle<'a> {
             .iter()
             .filter(|info| info.name != ITEM_FEATURES)
             .map(|info| {
-                Ok((info.name.clone(), NamedTensor { shape: info.shape.clone(), data: self.decode(info)? }))
+                Ok((
+                    info.name.clone(),
+                    NamedTensor { shape: info.shape.clone(), data: self.decode(info)? },
+                ))
             })
             .collect()
     }

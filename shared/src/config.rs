@@ -165,8 +165,8 @@ impl Vip5Config {
     /// object it describes a plain T5 (no adapters, no VIP5 inputs); with one, VIP5's defaults
     /// apply and the object's fields override them.
     pub fn from_hf_json(json: &str) -> Result<Self> {
-        let v: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| Vip5Error::Config(format!("config.json: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| Vip5Error::Config(format!("config.json: {e}")))?;
         let get = |key: &str| -> Result<usize> {
             v.get(key)
                 .and_then(|x| x.as_u64())
@@ -189,7 +189,11 @@ impl Vip5Config {
         if let Some(p) = v.get("dropout_rate").and_then(|x| x.as_f64()) {
             cfg.dropout_rate = p;
         }
-        cfg.feed_forward = match v.get("feed_forward_proj").and_then(|x| x.as_str()).unwrap_or("relu") {
+        cfg.feed_forward = match v
+            .get("feed_forward_proj")
+            .and_then(|x| x.as_str())
+            .unwrap_or("relu")
+        {
             "relu" => FeedForward::Relu,
             "gated-gelu" => FeedForward::GatedGelu,
             other => {
@@ -198,7 +202,8 @@ impl Vip5Config {
                 )));
             }
         };
-        cfg.tie_word_embeddings = v.get("tie_word_embeddings").and_then(|x| x.as_bool()).unwrap_or(true);
+        cfg.tie_word_embeddings =
+            v.get("tie_word_embeddings").and_then(|x| x.as_bool()).unwrap_or(true);
         for (key, slot) in [
             ("pad_token_id", &mut cfg.pad_token_id),
             ("eos_token_id", &mut cfg.eos_token_id),
@@ -217,7 +222,8 @@ impl Vip5Config {
         if let Some(extra) = v.get("vip5") {
             cfg.use_adapter = true;
             cfg.vip5_inputs = true;
-            let mut merged = serde_json::to_value(&cfg).map_err(|e| Vip5Error::Config(e.to_string()))?;
+            let mut merged =
+                serde_json::to_value(&cfg).map_err(|e| Vip5Error::Config(e.to_string()))?;
             if let (Some(m), Some(e)) = (merged.as_object_mut(), extra.as_object()) {
                 for (k, val) in e {
                     m.insert(k.clone(), val.clone());
@@ -242,14 +248,18 @@ impl Vip5Config {
                 self.visual_token_id, self.vocab_size
             ));
         }
-        if self.use_adapter && (self.reduction_factor == 0 || self.d_model % self.reduction_factor != 0) {
+        if self.use_adapter
+            && (self.reduction_factor == 0 || self.d_model % self.reduction_factor != 0)
+        {
             return bad(format!(
                 "reduction_factor {} must divide d_model {}",
                 self.reduction_factor, self.d_model
             ));
         }
         if (self.d_model * self.n_vis_tokens) % 2 != 0 {
-            return bad("d_model * n_vis_tokens must be even (the mapping network halves it)".into());
+            return bad(
+                "d_model * n_vis_tokens must be even (the mapping network halves it)".into()
+            );
         }
         if self.n_vis_tokens == 0 || self.feat_dim == 0 {
             return bad("n_vis_tokens and feat_dim must be positive".into());

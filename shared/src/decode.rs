@@ -29,7 +29,13 @@ pub struct BeamConfig {
 impl Default for BeamConfig {
     /// VIP5's evaluation setting: 20 beams, 20 returned sequences, max length 50, early stopping.
     fn default() -> Self {
-        Self { num_beams: 20, num_return_sequences: 20, max_length: 50, length_penalty: 1.0, early_stopping: true }
+        Self {
+            num_beams: 20,
+            num_return_sequences: 20,
+            max_length: 50,
+            length_penalty: 1.0,
+            early_stopping: true,
+        }
     }
 }
 
@@ -59,14 +65,22 @@ thread_local! {
 
 async fn read_f32(t: Tensor<2>) -> Result<Vec<f32>> {
     READBACKS.with(|c| c.set(c.get() + 1));
-    let data = t.into_data_async().await.map_err(|e| Vip5Error::Backend(format!("reading logits: {e:?}")))?;
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| Vip5Error::Backend(format!("reading logits: {e:?}")))?;
     data.convert::<f32>()
         .try_to_vec::<f32>()
         .map_err(|e| Vip5Error::Backend(format!("reading logits: {e:?}")))
 }
 
 /// Log-probabilities of the next token for every cache row, after feeding `tokens` (one per row).
-async fn next_log_probs(model: &Vip5Model, cache: &mut DecoderCache, tokens: &[u32], task: Task) -> Result<Vec<f32>> {
+async fn next_log_probs(
+    model: &Vip5Model,
+    cache: &mut DecoderCache,
+    tokens: &[u32],
+    task: Task,
+) -> Result<Vec<f32>> {
     let device = cache.encoder_mask_bias.device();
     let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
     let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [tokens.len(), 1]), &device);
@@ -171,7 +185,9 @@ pub async fn beam_search(
         )));
     }
     if cfg.max_length < 2 {
-        return Err(Vip5Error::Input("max_length must leave room for at least one generated token".into()));
+        return Err(Vip5Error::Input(
+            "max_length must leave room for at least one generated token".into(),
+        ));
     }
     let enc = model.encode(x, task);
     let [batch, _, _] = enc.dims();
@@ -191,7 +207,8 @@ pub async fn beam_search(
     let mut cur_len = 1usize; // the start token
 
     loop {
-        let last: Vec<u32> = running.iter().flatten().map(|s| s.last().copied().unwrap_or(start)).collect();
+        let last: Vec<u32> =
+            running.iter().flatten().map(|s| s.last().copied().unwrap_or(start)).collect();
         let mut lp = next_log_probs(model, &mut cache, &last, task).await?;
         let vocab = lp.len() / (batch * nb);
         if let Some(c) = constraint {
@@ -277,7 +294,8 @@ pub async fn beam_search(
         cur_len += 1;
 
         for n in 0..batch {
-            let best_possible = running_scores[n][0] / ((cur_len - 1) as f32).powf(cfg.length_penalty);
+            let best_possible =
+                running_scores[n][0] / ((cur_len - 1) as f32).powf(cfg.length_penalty);
             let worst_finished = if finished_flag[n].iter().all(|&f| f) {
                 finished[n].iter().map(|h| h.score).fold(f32::INFINITY, f32::min)
             } else {
@@ -307,17 +325,30 @@ pub async fn beam_search(
 
 /// P(yes) / (P(yes) + P(no)) at the first decoder step, per batch row (the A-7/A-8/B-1..B-4
 /// templates' answer as a probability).
-pub async fn yes_probability(model: &Vip5Model, x: &EncoderTensors, task: Task, start: u32, yes: u32, no: u32) -> Result<Vec<f32>> {
+pub async fn yes_probability(
+    model: &Vip5Model,
+    x: &EncoderTensors,
+    task: Task,
+    start: u32,
+    yes: u32,
+    no: u32,
+) -> Result<Vec<f32>> {
     let enc = model.encode(x, task);
     let [batch, _, _] = enc.dims();
     let mut cache = model.start_decoding(enc, x.attention_mask.clone());
     let device = cache.encoder_mask_bias.device();
-    let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![start as i64; batch], [batch, 1]), &device);
+    let ids = Tensor::<2, Int>::from_data(
+        TensorData::new(vec![start as i64; batch], [batch, 1]),
+        &device,
+    );
     let logits = model.decode(ids, &mut cache, task);
     let [_, _, vocab] = logits.dims();
     let logits = logits.reshape([batch, vocab]);
     let pick = |t: u32| {
-        let idx = Tensor::<2, Int>::from_data(TensorData::new(vec![t as i64; batch], [batch, 1]), &device);
+        let idx = Tensor::<2, Int>::from_data(
+            TensorData::new(vec![t as i64; batch], [batch, 1]),
+            &device,
+        );
         logits.clone().gather(1, idx)
     };
     let pair = read_f32(Tensor::cat(vec![pick(yes), pick(no)], 1)).await?;

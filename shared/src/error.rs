@@ -9,9 +9,13 @@ pub enum Vip5Error {
     Config(String),
     #[error("weights: {0}")]
     Weights(String),
-    #[error("tensor `{name}` is missing from the checkpoint (the module expects shape {expected:?})")]
+    #[error(
+        "tensor `{name}` is missing from the checkpoint (the module expects shape {expected:?})"
+    )]
     MissingTensor { name: String, expected: Vec<usize> },
-    #[error("tensor `{name}` has shape {found:?} in the checkpoint, but the module expects {expected:?}")]
+    #[error(
+        "tensor `{name}` has shape {found:?} in the checkpoint, but the module expects {expected:?}"
+    )]
     ShapeMismatch { name: String, expected: Vec<usize>, found: Vec<usize> },
     #[error("invalid input: {0}")]
     Input(String),

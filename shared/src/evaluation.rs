@@ -5,20 +5,22 @@
 
 use std::collections::HashSet;
 
-use rand::{Rng, SeedableRng};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use crate::adapter::Task;
 use crate::batch::EncoderSample;
 use crate::data::counts::{CountMethod, CountParams, ItemCounts};
 use crate::data::{PopularityBaseline, Split, UserSequence, max_plus_one_guess, split_example};
 use crate::error::{Result, Vip5Error};
 use crate::metrics::{RankingMetrics, rank_by_score, scores_from_ranking};
 use crate::prompt::sampling::sample_negatives;
-use crate::prompt::{HistorySeparator, PromptTokenizer, Slots, encode_rendered, prompt_history, render};
 use crate::prompt::templates::Template;
-use crate::adapter::Task;
+use crate::prompt::{
+    HistorySeparator, PromptTokenizer, Slots, encode_rendered, prompt_history, render,
+};
 
 /// One question to a model: its encoder input, the user's whole history (excluded from the
 /// answers), the candidate list (B family) and the held-out item.
@@ -53,7 +55,12 @@ pub struct CaseSettings<'a> {
 
 /// Builds the case of one user; `feature` gives an item's image features and `negative_seed`
 /// seeds this user's B-family candidate draw.
-pub fn build_case(settings: &CaseSettings<'_>, user: &CaseUser<'_>, feature: &dyn Fn(u32) -> Vec<f32>, negative_seed: u64) -> Result<EvalCase> {
+pub fn build_case(
+    settings: &CaseSettings<'_>,
+    user: &CaseUser<'_>,
+    feature: &dyn Fn(u32) -> Vec<f32>,
+    negative_seed: u64,
+) -> Result<EvalCase> {
     let seq = user.sequence;
     let ex = split_example(seq, settings.split)?;
     let mut slots = Slots {
@@ -66,17 +73,32 @@ pub fn build_case(settings: &CaseSettings<'_>, user: &CaseUser<'_>, feature: &dy
     if settings.template.task == Task::Direct {
         // 1 positive + N negatives the user never interacted with, seeded per user.
         let mut rng = StdRng::seed_from_u64(negative_seed);
-        candidates = sample_negatives(settings.all_items, &seq.items, settings.candidate_negatives, &mut rng)?;
+        candidates = sample_negatives(
+            settings.all_items,
+            &seq.items,
+            settings.candidate_negatives,
+            &mut rng,
+        )?;
         candidates.push(ex.target);
         candidates.shuffle(&mut rng);
         slots.candidates = candidates.clone();
     } else {
         slots.history = prompt_history(ex.history, settings.history_cap).to_vec();
     }
-    let rendered = render(settings.template, &slots, settings.n_vis_tokens, HistorySeparator::Comma)?;
-    let (enc, images) = encode_rendered(settings.tokenizer, &rendered, Some(settings.max_input_len), settings.n_vis_tokens)?;
+    let rendered =
+        render(settings.template, &slots, settings.n_vis_tokens, HistorySeparator::Comma)?;
+    let (enc, images) = encode_rendered(
+        settings.tokenizer,
+        &rendered,
+        Some(settings.max_input_len),
+        settings.n_vis_tokens,
+    )?;
     Ok(EvalCase {
-        sample: EncoderSample { input_ids: enc.input_ids, whole_word_ids: enc.whole_word_ids, vis_feats: images.iter().map(|&i| feature(i)).collect() },
+        sample: EncoderSample {
+            input_ids: enc.input_ids,
+            whole_word_ids: enc.whole_word_ids,
+            vis_feats: images.iter().map(|&i| feature(i)).collect(),
+        },
         history: ex.history.to_vec(),
         candidates,
         target: ex.target,
@@ -100,13 +122,28 @@ impl Baselines {
     }
 
     /// The baselines' names, in the order [`Self::answer`] takes them.
-    pub const NAMES: [&'static str; 5] = ["popularity", "recent popularity", "max(history)+1", "last-item transitions", "co-occurrence"];
+    pub const NAMES: [&'static str; 5] = [
+        "popularity",
+        "recent popularity",
+        "max(history)+1",
+        "last-item transitions",
+        "co-occurrence",
+    ];
 
     /// Baseline `name`'s scored answer to `case`: its `k` best unseen items (A family), or the
     /// candidates in its order (B family).
-    pub fn answer(&self, name: &str, case: &EvalCase, direct: bool, k: usize) -> Result<Vec<(u32, f64)>> {
+    pub fn answer(
+        &self,
+        name: &str,
+        case: &EvalCase,
+        direct: bool,
+        k: usize,
+    ) -> Result<Vec<(u32, f64)>> {
         let ranked: Vec<u32> = match name {
-            "max(history)+1" => max_plus_one_guess(&case.history).into_iter().filter(|g| !direct || case.candidates.contains(g)).collect(),
+            "max(history)+1" => max_plus_one_guess(&case.history)
+                .into_iter()
+                .filter(|g| !direct || case.candidates.contains(g))
+                .collect(),
             "popularity" | "recent popularity" => {
                 let p = if name == "popularity" { &self.popularity } else { &self.recent };
                 if direct {
@@ -118,14 +155,23 @@ impl Baselines {
                 }
             }
             "last-item transitions" | "co-occurrence" => {
-                let method = if name == "co-occurrence" { CountMethod::Cooccurrence } else { CountMethod::LastItemTransitions };
+                let method = if name == "co-occurrence" {
+                    CountMethod::Cooccurrence
+                } else {
+                    CountMethod::LastItemTransitions
+                };
                 let scores = self.counts.scores(method, &case.history);
                 if direct {
                     // Candidates by score, then popularity, then id.
                     let mut c = case.candidates.clone();
                     c.sort_by(|a, b| {
-                        let (sa, sb) = (scores.get(a).copied().unwrap_or(0.0), scores.get(b).copied().unwrap_or(0.0));
-                        sb.total_cmp(&sa).then_with(|| self.popularity.count(*b).cmp(&self.popularity.count(*a))).then(a.cmp(b))
+                        let (sa, sb) = (
+                            scores.get(a).copied().unwrap_or(0.0),
+                            scores.get(b).copied().unwrap_or(0.0),
+                        );
+                        sb.total_cmp(&sa)
+                            .then_with(|| self.popularity.count(*b).cmp(&self.popularity.count(*a)))
+                            .then(a.cmp(b))
                     });
                     c
                 } else {
@@ -146,10 +192,17 @@ pub fn ranked_lists(scored: &[Vec<(u32, f64)>], seed: u64) -> Result<Vec<Vec<u32
 }
 
 /// HR/NDCG of scored answers against each case's target.
-pub fn ranking_metrics(scored: &[Vec<(u32, f64)>], cases: &[EvalCase], seed: u64) -> Result<RankingMetrics> {
+pub fn ranking_metrics(
+    scored: &[Vec<(u32, f64)>],
+    cases: &[EvalCase],
+    seed: u64,
+) -> Result<RankingMetrics> {
     let truth: Vec<[u32; 1]> = cases.iter().map(|c| [c.target]).collect();
     let mut rng = StdRng::seed_from_u64(seed);
-    RankingMetrics::evaluate(scored.iter().zip(&truth).map(|(s, t)| (s.as_slice(), t.as_slice())), &mut rng)
+    RankingMetrics::evaluate(
+        scored.iter().zip(&truth).map(|(s, t)| (s.as_slice(), t.as_slice())),
+        &mut rng,
+    )
 }
 
 /// How personal a set of top-k lists is.
@@ -166,9 +219,19 @@ pub struct Personalisation {
 
 /// [`Personalisation`] of `lists` (best first) against the same users' popularity lists, over
 /// `pairs` random pairs drawn with `seed`.
-pub fn personalisation(lists: &[Vec<u32>], popularity: &[Vec<u32>], k: usize, pairs: usize, seed: u64) -> Result<Personalisation> {
+pub fn personalisation(
+    lists: &[Vec<u32>],
+    popularity: &[Vec<u32>],
+    k: usize,
+    pairs: usize,
+    seed: u64,
+) -> Result<Personalisation> {
     if lists.is_empty() || lists.len() != popularity.len() {
-        return Err(Vip5Error::Input(format!("{} lists against {} popularity lists", lists.len(), popularity.len())));
+        return Err(Vip5Error::Input(format!(
+            "{} lists against {} popularity lists",
+            lists.len(),
+            popularity.len()
+        )));
     }
     let top = |l: &Vec<u32>| -> HashSet<u32> { l.iter().take(k).copied().collect() };
     let tops: Vec<HashSet<u32>> = lists.iter().map(top).collect();

@@ -159,7 +159,8 @@ impl<'a> Reader<'a> {
 
     fn len(&mut self, what: &str) -> Result<usize> {
         let n = self.u64(what)?;
-        usize::try_from(n).map_err(|_| err(format!("{what} {n} does not fit this machine's address space")))
+        usize::try_from(n)
+            .map_err(|_| err(format!("{what} {n} does not fit this machine's address space")))
     }
 
     fn string(&mut self, what: &str) -> Result<String> {
@@ -185,7 +186,9 @@ impl<'a> Reader<'a> {
             8 => MetaValue::String(self.string(key)?),
             9 => {
                 if depth >= MAX_NESTING {
-                    return Err(err(format!("metadata `{key}`: arrays nested deeper than {MAX_NESTING}")));
+                    return Err(err(format!(
+                        "metadata `{key}`: arrays nested deeper than {MAX_NESTING}"
+                    )));
                 }
                 let element_type = self.u32(key)?;
                 let n = self.len(key)?;
@@ -210,13 +213,17 @@ impl<'a> Gguf<'a> {
     /// inside `bytes`. Tensor data is not copied.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         let mut r = Reader { bytes, pos: 0 };
-        let magic = r.take(4, "the GGUF magic").map_err(|_| err(format!("{} bytes are too short for a GGUF file", bytes.len())))?;
+        let magic = r
+            .take(4, "the GGUF magic")
+            .map_err(|_| err(format!("{} bytes are too short for a GGUF file", bytes.len())))?;
         if magic != MAGIC {
             return Err(err("not a GGUF file (the first 4 bytes are not `GGUF`)"));
         }
         let version = r.u32("the GGUF version")?;
         if version != VERSION {
-            return Err(err(format!("GGUF version {version}: this reader reads version {VERSION} only")));
+            return Err(err(format!(
+                "GGUF version {version}: this reader reads version {VERSION} only"
+            )));
         }
         let n_tensors = r.len("the tensor count")?;
         let n_kv = r.len("the metadata count")?;
@@ -247,14 +254,17 @@ impl<'a> Gguf<'a> {
             let name = r.string("a tensor name")?;
             let n_dims = r.u32(&name)? as usize;
             if n_dims == 0 || n_dims > MAX_DIMS {
-                return Err(err(format!("tensor `{name}` has {n_dims} dimensions (1 to {MAX_DIMS} allowed)")));
+                return Err(err(format!(
+                    "tensor `{name}` has {n_dims} dimensions (1 to {MAX_DIMS} allowed)"
+                )));
             }
             let mut shape = Vec::with_capacity(n_dims);
             for _ in 0..n_dims {
                 shape.push(r.len(&name)?);
             }
             shape.reverse();
-            let ty = GgmlType::from_code(r.u32(&name)?).map_err(|e| err(format!("tensor `{name}`: {e}")))?;
+            let ty = GgmlType::from_code(r.u32(&name)?)
+                .map_err(|e| err(format!("tensor `{name}`: {e}")))?;
             let offset = r.len(&name)?;
             if !names.insert(name.clone()) {
                 return Err(err(format!("tensor `{name}` appears twice")));
@@ -262,7 +272,11 @@ impl<'a> Gguf<'a> {
             raw.push((name, shape, ty, offset));
         }
 
-        let data_start = r.pos.div_ceil(alignment).checked_mul(alignment).ok_or_else(|| err("data offset overflows"))?;
+        let data_start = r
+            .pos
+            .div_ceil(alignment)
+            .checked_mul(alignment)
+            .ok_or_else(|| err("data offset overflows"))?;
         let mut tensors = Vec::with_capacity(raw.len());
         for (name, shape, ty, offset) in raw {
             let numel = shape
@@ -271,12 +285,16 @@ impl<'a> Gguf<'a> {
                 .ok_or_else(|| err(format!("tensor `{name}`: shape {shape:?} overflows")))?;
             let len = ty.byte_len(numel).map_err(|e| err(format!("tensor `{name}`: {e}")))?;
             if offset % alignment != 0 {
-                return Err(err(format!("tensor `{name}`: offset {offset} is not aligned to {alignment}")));
+                return Err(err(format!(
+                    "tensor `{name}`: offset {offset} is not aligned to {alignment}"
+                )));
             }
             let start = data_start.checked_add(offset);
             let end = start.and_then(|s| s.checked_add(len));
             match (start, end) {
-                (Some(start), Some(end)) if end <= bytes.len() => tensors.push(TensorInfo { name, shape, ty, start, len }),
+                (Some(start), Some(end)) if end <= bytes.len() => {
+                    tensors.push(TensorInfo { name, shape, ty, start, len })
+                }
                 _ => {
                     return Err(err(format!(
                         "tensor `{name}` ({len} bytes at data offset {offset}) lies past the end of the file ({} bytes): truncated",
@@ -310,7 +328,9 @@ impl<'a> Gguf<'a> {
     pub fn get_u64(&self, key: &str) -> Result<u64> {
         match self.metadata.get(key) {
             None => Err(err(format!("metadata `{key}` is missing"))),
-            Some(v) => v.as_u64().ok_or_else(|| err(format!("metadata `{key}` is not a non-negative integer"))),
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| err(format!("metadata `{key}` is not a non-negative integer"))),
         }
     }
 }
@@ -333,7 +353,13 @@ impl GgufWriter {
     }
 
     /// Adds an encoded tensor (`shape` in PyTorch order, `data` already in `ty`'s encoding).
-    pub fn tensor(&mut self, name: impl Into<String>, shape: &[usize], ty: GgmlType, data: Vec<u8>) -> Result<&mut Self> {
+    pub fn tensor(
+        &mut self,
+        name: impl Into<String>,
+        shape: &[usize],
+        ty: GgmlType,
+        data: Vec<u8>,
+    ) -> Result<&mut Self> {
         let name = name.into();
         let numel: usize = shape.iter().product();
         let expected = ty.byte_len(numel)?;
@@ -422,10 +448,18 @@ mod tests {
         let mut w = GgufWriter::new();
         w.metadata("general.architecture", MetaValue::String("vip5".into()))
             .metadata("n", MetaValue::U32(7))
-            .metadata("keys", MetaValue::Array(vec![MetaValue::String("a".into()), MetaValue::String("bé".into())]));
+            .metadata(
+                "keys",
+                MetaValue::Array(vec![
+                    MetaValue::String("a".into()),
+                    MetaValue::String("bé".into()),
+                ]),
+            );
         let m: Vec<f32> = (0..64).map(|i| i as f32 / 10.0).collect();
-        w.tensor("m", &[2, 32], GgmlType::Q8_0, quantize(&m, GgmlType::Q8_0).expect("q")).expect("fits");
-        w.tensor("v", &[3], GgmlType::F32, quantize(&[1.0, 2.0, 3.0], GgmlType::F32).expect("q")).expect("fits");
+        w.tensor("m", &[2, 32], GgmlType::Q8_0, quantize(&m, GgmlType::Q8_0).expect("q"))
+            .expect("fits");
+        w.tensor("v", &[3], GgmlType::F32, quantize(&[1.0, 2.0, 3.0], GgmlType::F32).expect("q"))
+            .expect("fits");
         w.to_bytes()
     }
 
@@ -439,7 +473,10 @@ mod tests {
         assert_eq!(g.tensors.len(), 2);
         assert_eq!(g.tensors[0].shape, vec![2, 32]);
         assert_eq!(g.tensors[0].start % DEFAULT_ALIGNMENT, 0);
-        assert_eq!(g.tensor_bytes(&g.tensors[1]), &quantize(&[1.0, 2.0, 3.0], GgmlType::F32).expect("q")[..]);
+        assert_eq!(
+            g.tensor_bytes(&g.tensors[1]),
+            &quantize(&[1.0, 2.0, 3.0], GgmlType::F32).expect("q")[..]
+        );
     }
 
     #[test]
@@ -447,7 +484,12 @@ mod tests {
         let bytes = sample();
         for cut in 0..bytes.len() - 1 {
             // The last tensor ends before the final padding; cuts inside the padding still parse.
-            let last = Gguf::parse(&bytes).expect("parses").tensors.last().map(|t| t.start + t.len).unwrap_or(0);
+            let last = Gguf::parse(&bytes)
+                .expect("parses")
+                .tensors
+                .last()
+                .map(|t| t.start + t.len)
+                .unwrap_or(0);
             if cut >= last {
                 continue;
             }

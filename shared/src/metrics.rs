@@ -96,9 +96,7 @@ fn rank_discount(position: usize) -> f64 {
 
 fn check_ranking_input(ranked: &[u32], truth: &[u32], k: usize) -> Result<()> {
     if k == 0 {
-        return Err(Vip5Error::Input(
-            "a cut-off k of 0 ranks nothing; use k >= 1".into(),
-        ));
+        return Err(Vip5Error::Input("a cut-off k of 0 ranks nothing; use k >= 1".into()));
     }
     if truth.is_empty() {
         return Err(Vip5Error::Input("the ground truth is empty".into()));
@@ -110,9 +108,7 @@ fn check_distinct(items: impl Iterator<Item = u32>, what: &str) -> Result<()> {
     let mut seen = HashSet::new();
     for item in items {
         if !seen.insert(item) {
-            return Err(Vip5Error::Input(format!(
-                "item {item} appears twice in the {what}"
-            )));
+            return Err(Vip5Error::Input(format!("item {item} appears twice in the {what}")));
         }
     }
     Ok(())
@@ -156,11 +152,7 @@ pub fn scores_from_beam_items(beams: impl IntoIterator<Item = Option<u32>>) -> V
 /// Scores for an already ranked list (best first): the item at 0-based rank j gets -(j+1), the
 /// beam convention, so that [`rank_by_score`] gives the list back unchanged.
 pub fn scores_from_ranking(ranked: &[u32]) -> Vec<(u32, f64)> {
-    ranked
-        .iter()
-        .enumerate()
-        .map(|(rank, &item)| (item, -((rank + 1) as f64)))
-        .collect()
+    ranked.iter().enumerate().map(|(rank, &item)| (item, -((rank + 1) as f64))).collect()
 }
 
 /// `int(text)` of Python restricted to ASCII digits, and only when the value fits a `u32`.
@@ -184,9 +176,7 @@ fn parse_item_like_python_int(text: &str) -> Option<u32> {
         match byte {
             b'0'..=b'9' => {
                 // Saturate: anything above u32::MAX is dropped below anyway.
-                value = value
-                    .saturating_mul(10)
-                    .saturating_add(u64::from(byte - b'0'));
+                value = value.saturating_mul(10).saturating_add(u64::from(byte - b'0'));
                 previous_was_underscore = false;
             }
             b'_' if !previous_was_underscore => previous_was_underscore = true,
@@ -239,9 +229,7 @@ impl RankingMetrics {
             count += 1;
         }
         if count == 0 {
-            return Err(Vip5Error::Input(
-                "no users to average the ranking metrics over".into(),
-            ));
+            return Err(Vip5Error::Input("no users to average the ranking metrics over".into()));
         }
         let mean = |sum: f64| sum / count as f64;
         Ok(Self {
@@ -262,7 +250,11 @@ impl RankingMetrics {
 /// the matching list of `b` (1.0 when every top-k list holds the same items, in any order).
 pub fn top_k_agreement(a: &[Vec<u32>], b: &[Vec<u32>], k: usize) -> Result<f64> {
     if a.len() != b.len() {
-        return Err(Vip5Error::Input(format!("{} lists against {}: compare the same users", a.len(), b.len())));
+        return Err(Vip5Error::Input(format!(
+            "{} lists against {}: compare the same users",
+            a.len(),
+            b.len()
+        )));
     }
     let (mut shared, mut total) = (0usize, 0usize);
     for (x, y) in a.iter().zip(b) {
@@ -299,9 +291,18 @@ impl PairedBootstrap {
 /// Resamples users with replacement `resamples` times and returns the observed difference of
 /// means (b - a) with its 95 % percentile interval. Users stay paired: each draw takes both
 /// models' values of the same user.
-pub fn paired_bootstrap<R: Rng + ?Sized>(a: &[f64], b: &[f64], resamples: usize, rng: &mut R) -> Result<PairedBootstrap> {
+pub fn paired_bootstrap<R: Rng + ?Sized>(
+    a: &[f64],
+    b: &[f64],
+    resamples: usize,
+    rng: &mut R,
+) -> Result<PairedBootstrap> {
     if a.len() != b.len() || a.is_empty() {
-        return Err(Vip5Error::Input(format!("paired bootstrap needs two equal, non-empty lists ({} and {})", a.len(), b.len())));
+        return Err(Vip5Error::Input(format!(
+            "paired bootstrap needs two equal, non-empty lists ({} and {})",
+            a.len(),
+            b.len()
+        )));
     }
     if resamples == 0 {
         return Err(Vip5Error::Input("paired bootstrap needs at least one resample".into()));
@@ -354,14 +355,10 @@ pub fn bleu<S: AsRef<str>, T: AsRef<str>>(
     max_order: usize,
     tokens: BleuTokens,
 ) -> Result<f64> {
-    let references: Vec<Vec<&str>> = references
-        .iter()
-        .map(|r| tokenize(r.as_ref(), tokens))
-        .collect();
-    let hypotheses: Vec<Vec<&str>> = hypotheses
-        .iter()
-        .map(|h| tokenize(h.as_ref(), tokens))
-        .collect();
+    let references: Vec<Vec<&str>> =
+        references.iter().map(|r| tokenize(r.as_ref(), tokens)).collect();
+    let hypotheses: Vec<Vec<&str>> =
+        hypotheses.iter().map(|h| tokenize(h.as_ref(), tokens)).collect();
     Ok(100.0 * compute_bleu(&references, &hypotheses, max_order)?.bleu)
 }
 
@@ -373,10 +370,9 @@ pub fn bleu4<S: AsRef<str>, T: AsRef<str>>(references: &[S], hypotheses: &[T]) -
 fn tokenize(text: &str, tokens: BleuTokens) -> Vec<&str> {
     match tokens {
         BleuTokens::Words => split_like_python(text),
-        BleuTokens::Chars => text
-            .char_indices()
-            .map(|(start, c)| &text[start..start + c.len_utf8()])
-            .collect(),
+        BleuTokens::Chars => {
+            text.char_indices().map(|(start, c)| &text[start..start + c.len_utf8()]).collect()
+        }
     }
 }
 
@@ -400,9 +396,7 @@ pub fn compute_bleu<T: Eq + Hash>(
     max_order: usize,
 ) -> Result<BleuScore> {
     if max_order == 0 {
-        return Err(Vip5Error::Input(
-            "BLEU needs a max n-gram order of at least 1".into(),
-        ));
+        return Err(Vip5Error::Input("BLEU needs a max n-gram order of at least 1".into()));
     }
     check_corpus(references.len(), hypotheses.len())?;
     let mut matches_by_order = vec![0usize; max_order];
@@ -427,21 +421,16 @@ pub fn compute_bleu<T: Eq + Hash>(
     let precisions: Vec<f64> = matches_by_order
         .iter()
         .zip(&possible_by_order)
-        .map(|(&matches, &possible)| {
-            if possible > 0 {
-                matches as f64 / possible as f64
-            } else {
-                0.0
-            }
-        })
+        .map(
+            |(&matches, &possible)| {
+                if possible > 0 { matches as f64 / possible as f64 } else { 0.0 }
+            },
+        )
         .collect();
     let geometric_mean = if precisions.iter().all(|&p| p > 0.0) {
         // Same order of operations as the original: sum of (1/max_order) * log(p).
         let weight = 1.0 / max_order as f64;
-        precisions
-            .iter()
-            .fold(0.0, |sum, p| sum + weight * p.ln())
-            .exp()
+        precisions.iter().fold(0.0, |sum, p| sum + weight * p.ln()).exp()
     } else {
         0.0
     };
@@ -540,20 +529,12 @@ pub fn rouge_n(hypothesis: &str, reference: &str, n: usize) -> Result<PrecisionR
     let reference_ngrams: HashSet<&[&str]> = reference_words.windows(n).collect();
     let overlap = hypothesis_ngrams.intersection(&reference_ngrams).count() as f64;
     let ratio_or_zero = |size: usize| {
-        if size == 0 {
-            0.0
-        } else {
-            overlap / size as f64
-        }
+        if size == 0 { 0.0 } else { overlap / size as f64 }
     };
     let precision = ratio_or_zero(hypothesis_ngrams.len());
     let recall = ratio_or_zero(reference_ngrams.len());
     let f_score = 2.0 * ((precision * recall) / (precision + recall + 1e-8));
-    Ok(PrecisionRecallF {
-        precision,
-        recall,
-        f_score,
-    })
+    Ok(PrecisionRecallF { precision, recall, f_score })
 }
 
 /// ROUGE-L of one pair from the longest common subsequence of words: R = LCS / |reference|,
@@ -569,11 +550,7 @@ pub fn rouge_l(hypothesis: &str, reference: &str) -> PrecisionRecallF {
     let beta = precision / (recall + 1e-12);
     let numerator = (1.0 + beta.powi(2)) * recall * precision;
     let denominator = recall + beta.powi(2) * precision;
-    PrecisionRecallF {
-        precision,
-        recall,
-        f_score: numerator / (denominator + 1e-12),
-    }
+    PrecisionRecallF { precision, recall, f_score: numerator / (denominator + 1e-12) }
 }
 
 /// Length of the longest common subsequence, with one row of the usual table at a time.
@@ -582,11 +559,7 @@ fn longest_common_subsequence<T: PartialEq>(a: &[T], b: &[T]) -> usize {
     let mut current = vec![0usize; b.len() + 1];
     for x in a {
         for (j, y) in b.iter().enumerate() {
-            current[j + 1] = if x == y {
-                previous[j] + 1
-            } else {
-                previous[j + 1].max(current[j])
-            };
+            current[j + 1] = if x == y { previous[j] + 1 } else { previous[j + 1].max(current[j]) };
         }
         std::mem::swap(&mut previous, &mut current);
     }
@@ -622,7 +595,8 @@ mod tests {
         assert!((shift.difference - 0.75).abs() < 1e-12);
         assert!(shift.low > 0.6 && shift.high < 0.9 && !shift.is_noise(), "{shift:?}");
         // Symmetric +-1 swaps: mean 0, interval around it.
-        let c: Vec<f64> = a.iter().enumerate().map(|(i, x)| x + if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let c: Vec<f64> =
+            a.iter().enumerate().map(|(i, x)| x + if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
         let noise = paired_bootstrap(&a, &c, 500, &mut rng).unwrap();
         assert!(noise.is_noise() && noise.low < -0.05 && noise.high > 0.05, "{noise:?}");
     }
@@ -662,12 +636,7 @@ mod tests {
     }
 
     fn u32_list(value: &Value) -> Vec<u32> {
-        value
-            .as_array()
-            .expect("an array")
-            .iter()
-            .map(as_u32)
-            .collect()
+        value.as_array().expect("an array").iter().map(as_u32).collect()
     }
 
     fn string_list(value: &Value) -> Vec<String> {
@@ -690,23 +659,12 @@ mod tests {
     fn ranking_metrics_by_hand() {
         let mut rng = StdRng::seed_from_u64(1);
         let scored = four_scored();
-        assert_eq!(
-            rank_by_score(&scored, &mut rng).unwrap(),
-            vec![10, 30, 20, 40]
-        );
+        assert_eq!(rank_by_score(&scored, &mut rng).unwrap(), vec![10, 30, 20, 40]);
         // Truth {20}, at rank 3: HR@1 = HR@2 = 0, HR@3 = HR@5 = 1; NDCG@5 = (1/log2 4) / 1 = 0.5.
         for (k, hit) in [(1, 0.0), (2, 0.0), (3, 1.0), (5, 1.0)] {
-            assert_eq!(
-                hit_rate_at_k(&scored, &[20], k, &mut rng).unwrap(),
-                hit,
-                "HR@{k}"
-            );
+            assert_eq!(hit_rate_at_k(&scored, &[20], k, &mut rng).unwrap(), hit, "HR@{k}");
         }
-        assert_close(
-            ndcg_at_k(&scored, &[20], 5, &mut rng).unwrap(),
-            0.5,
-            "NDCG@5",
-        );
+        assert_close(ndcg_at_k(&scored, &[20], 5, &mut rng).unwrap(), 0.5, "NDCG@5");
         assert_eq!(ndcg_at_k(&scored, &[20], 2, &mut rng).unwrap(), 0.0);
         // Truth {20, 10}, hits at ranks 1 and 3: DCG = 1 + 1/log2 4 = 1.5; ideal for two hits
         // = 1 + 1/log2 3 = 1.6309297535714575; NDCG@5 = 1.5 / 1.6309297535714575.
@@ -728,10 +686,8 @@ mod tests {
         let first = four_scored();
         // User 2: ranked [7, 8], truth 7 at rank 1.
         let second = vec![(7, -1.0), (8, -2.0)];
-        let users: Vec<(&[(u32, f64)], &[u32])> = vec![
-            (first.as_slice(), [20].as_slice()),
-            (second.as_slice(), [7].as_slice()),
-        ];
+        let users: Vec<(&[(u32, f64)], &[u32])> =
+            vec![(first.as_slice(), [20].as_slice()), (second.as_slice(), [7].as_slice())];
         let metrics = RankingMetrics::evaluate(users, &mut rng).unwrap();
         // HR@1: (0 + 1) / 2; HR@5, HR@10: (1 + 1) / 2; NDCG@5, NDCG@10: (0.5 + 1) / 2.
         assert_eq!(metrics.users, 2);
@@ -749,18 +705,11 @@ mod tests {
         let hr1 =
             |seed: u64| hit_rate_at_k(&scored, &[2], 1, &mut StdRng::seed_from_u64(seed)).unwrap();
         for seed in 0..20 {
-            assert_eq!(
-                hr1(seed),
-                hr1(seed),
-                "the same seed must give the same order"
-            );
+            assert_eq!(hr1(seed), hr1(seed), "the same seed must give the same order");
         }
         let hits: f64 = (0..2000).map(hr1).sum();
         // About half the seeds put item 2 first (binomial sd ~ 22); both outcomes occur.
-        assert!(
-            (900.0..=1100.0).contains(&hits),
-            "item 2 first for {hits} of 2000 seeds"
-        );
+        assert!((900.0..=1100.0).contains(&hits), "item 2 first for {hits} of 2000 seeds");
         // The untied item 3 is always last.
         for seed in 0..50 {
             let ranked = rank_by_score(&scored, &mut StdRng::seed_from_u64(seed)).unwrap();
@@ -823,17 +772,9 @@ mod tests {
             for k in [1usize, 3, 5, 10] {
                 let key = k.to_string();
                 let hr = hit_rate_at_k(&scored, &truth, k, &mut rng).unwrap();
-                assert_close(
-                    hr,
-                    as_f64(&case["hr"][&key]),
-                    &format!("case {index} HR@{k}"),
-                );
+                assert_close(hr, as_f64(&case["hr"][&key]), &format!("case {index} HR@{k}"));
                 let ndcg = ndcg_at_k(&scored, &truth, k, &mut rng).unwrap();
-                assert_close(
-                    ndcg,
-                    as_f64(&case["ndcg"][&key]),
-                    &format!("case {index} NDCG@{k}"),
-                );
+                assert_close(ndcg, as_f64(&case["ndcg"][&key]), &format!("case {index} NDCG@{k}"));
             }
         }
         let inputs: Vec<(Vec<(u32, f64)>, Vec<u32>)> = cases
@@ -849,17 +790,9 @@ mod tests {
         assert_eq!(metrics.users, 40);
         assert_close(metrics.hr1, as_f64(&expected["hr1"]), "aggregate HR@1");
         assert_close(metrics.hr5, as_f64(&expected["hr5"]), "aggregate HR@5");
-        assert_close(
-            metrics.ndcg5,
-            as_f64(&expected["ndcg5"]),
-            "aggregate NDCG@5",
-        );
+        assert_close(metrics.ndcg5, as_f64(&expected["ndcg5"]), "aggregate NDCG@5");
         assert_close(metrics.hr10, as_f64(&expected["hr10"]), "aggregate HR@10");
-        assert_close(
-            metrics.ndcg10,
-            as_f64(&expected["ndcg10"]),
-            "aggregate NDCG@10",
-        );
+        assert_close(metrics.ndcg10, as_f64(&expected["ndcg10"]), "aggregate NDCG@10");
     }
 
     #[test]
@@ -898,23 +831,12 @@ mod tests {
 
         // A prefix of the reference: every precision is 1, the ratio 6/7 gives
         // BP = exp(1 - 7/6) = exp(-1/6).
-        let short = bleu4(
-            &["the cat sat on the mat today"],
-            &["the cat sat on the mat"],
-        )
-        .unwrap();
-        assert_close(
-            short,
-            100.0 * (-1.0f64 / 6.0).exp(),
-            "BLEU-4 with brevity penalty",
-        );
+        let short = bleu4(&["the cat sat on the mat today"], &["the cat sat on the mat"]).unwrap();
+        assert_close(short, 100.0 * (-1.0f64 / 6.0).exp(), "BLEU-4 with brevity penalty");
         // A longer hypothesis has no brevity penalty.
         let score = compute_bleu(&[vec![1, 2, 3, 4]], &[vec![1, 2, 3, 4, 5]], 4).unwrap();
         assert_eq!(score.brevity_penalty, 1.0);
-        assert_eq!(
-            score.precisions,
-            vec![4.0 / 5.0, 3.0 / 4.0, 2.0 / 3.0, 1.0 / 2.0]
-        );
+        assert_eq!(score.precisions, vec![4.0 / 5.0, 3.0 / 4.0, 2.0 / 3.0, 1.0 / 2.0]);
     }
 
     #[test]
@@ -924,21 +846,11 @@ mod tests {
         // misses, so p2 = 0 and BLEU = 0.
         let chars = bleu(&["the cat"], &["the ca"], 4, BleuTokens::Chars).unwrap();
         assert_close(chars, 100.0 * (-1.0f64 / 6.0).exp(), "character BLEU-4");
-        assert_eq!(
-            bleu(&["the cat"], &["the ca"], 4, BleuTokens::Words).unwrap(),
-            0.0
-        );
+        assert_eq!(bleu(&["the cat"], &["the ca"], 4, BleuTokens::Words).unwrap(), 0.0);
         // "aaa" has no 4-gram at all, so p4 has nothing to count and is 0 (no smoothing).
-        assert_eq!(
-            bleu(&["aaaa"], &["aaa"], 4, BleuTokens::Chars).unwrap(),
-            0.0
-        );
+        assert_eq!(bleu(&["aaaa"], &["aaa"], 4, BleuTokens::Chars).unwrap(), 0.0);
         // Words split on any whitespace run, as Python's str.split().
-        assert_close(
-            bleu4(&["a b c d"], &["  a\tb  c\nd "]).unwrap(),
-            100.0,
-            "whitespace",
-        );
+        assert_close(bleu4(&["a b c d"], &["  a\tb  c\nd "]).unwrap(), 100.0, "whitespace");
     }
 
     #[test]
@@ -974,11 +886,7 @@ mod tests {
         // "a  b" is ["a", "", "b"]: unigram set of 3 against {a, b}, overlap 2, P = 2/3, R = 1,
         // F = 2 * (2/3) / (5/3 + 1e-8) ~ 0.8 (a whitespace split would give 1).
         let pair = rouge_n("a  b", "a b", 1).unwrap();
-        assert_close(
-            pair.f_score,
-            2.0 * (2.0 / 3.0) / (5.0 / 3.0 + 1e-8),
-            "ROUGE-1 F",
-        );
+        assert_close(pair.f_score, 2.0 * (2.0 / 3.0) / (5.0 / 3.0 + 1e-8), "ROUGE-1 F");
         // An empty hypothesis is one empty token: no overlap, all three F-scores 0.
         let empty = rouge(&["a b"], &[""]).unwrap();
         assert_eq!((empty.rouge1, empty.rouge2, empty.rouge_l), (0.0, 0.0, 0.0));
@@ -1026,9 +934,6 @@ mod tests {
             }
         }
         // The cases must exercise the non-zero path of BLEU-4, not only the zero one.
-        assert!(
-            nonzero_bleu4 >= 10,
-            "only {nonzero_bleu4} cases have a non-zero BLEU-4"
-        );
+        assert!(nonzero_bleu4 >= 10, "only {nonzero_bleu4} cases have a non-zero BLEU-4");
     }
 }

@@ -47,19 +47,33 @@ impl Vip5Model {
     }
 
     /// A decoding cache for this encoder output (cross-attention keys/values computed once).
-    pub fn start_decoding(&self, encoder_hidden: Tensor<3>, encoder_attention_mask: Tensor<2>) -> DecoderCache {
+    pub fn start_decoding(
+        &self,
+        encoder_hidden: Tensor<3>,
+        encoder_attention_mask: Tensor<2>,
+    ) -> DecoderCache {
         self.decoder.start_cache(encoder_hidden, encoder_attention_mask)
     }
 
     /// Feeds the next decoder tokens `[B, q]` and returns their logits `[B, q, vocab]`.
     /// Token by token (q = 1) this is the O(t) cached step; a whole prefix at once is teacher forcing.
-    pub fn decode(&self, decoder_input_ids: Tensor<2, Int>, cache: &mut DecoderCache, task: Task) -> Tensor<3> {
+    pub fn decode(
+        &self,
+        decoder_input_ids: Tensor<2, Int>,
+        cache: &mut DecoderCache,
+        task: Task,
+    ) -> Tensor<3> {
         let h = self.decoder.forward(self.shared.forward(decoder_input_ids), cache, task);
         self.lm_logits(h)
     }
 
     /// Teacher-forced logits for a whole decoder input (training and parity checks).
-    pub fn forward(&self, x: &EncoderTensors, decoder_input_ids: Tensor<2, Int>, task: Task) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        x: &EncoderTensors,
+        decoder_input_ids: Tensor<2, Int>,
+        task: Task,
+    ) -> Tensor<3> {
         let enc = self.encode(x, task);
         let mut cache = self.start_decoding(enc, x.attention_mask.clone());
         self.decode(decoder_input_ids, &mut cache, task)
@@ -67,7 +81,12 @@ impl Vip5Model {
 
     /// Teacher-forced decoder states before the LM head `[B, T, d]`: a training objective that
     /// scores only part of the vocabulary projects them with [`Self::output_rows`] itself.
-    pub fn forward_hidden(&self, x: &EncoderTensors, decoder_input_ids: Tensor<2, Int>, task: Task) -> Tensor<3> {
+    pub fn forward_hidden(
+        &self,
+        x: &EncoderTensors,
+        decoder_input_ids: Tensor<2, Int>,
+        task: Task,
+    ) -> Tensor<3> {
         let enc = self.encode(x, task);
         let mut cache = self.start_decoding(enc, x.attention_mask.clone());
         self.decoder.forward(self.shared.forward(decoder_input_ids), &mut cache, task)
@@ -109,7 +128,8 @@ impl Vip5Model {
     /// Parameter counts `(total, trainable)` read off the module's own parameters; `trainable`
     /// follows the same rule `with_train_mode` applies.
     pub fn param_counts(&self, mode: TrainMode, train_input_tables: bool) -> ParamCounts {
-        let mut v = CountVisitor { path: vec![], mode, train_input_tables, counts: ParamCounts::default() };
+        let mut v =
+            CountVisitor { path: vec![], mode, train_input_tables, counts: ParamCounts::default() };
         self.visit(&mut v);
         v.counts
     }
@@ -150,7 +170,8 @@ pub fn is_trainable(path: &str, mode: TrainMode, train_input_tables: bool) -> bo
                 || path.contains("visual_embedding.")
                 || path.ends_with("layer_norm.weight")
                 || (train_input_tables
-                    && (path.contains("whole_word_embeddings.") || path.contains("category_embeddings.")))
+                    && (path.contains("whole_word_embeddings.")
+                        || path.contains("category_embeddings.")))
         }
     }
 }

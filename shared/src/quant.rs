@@ -57,7 +57,9 @@ impl GgmlType {
             "f16" => Ok(Self::F16),
             "q8_0" => Ok(Self::Q8_0),
             "q4_0" => Ok(Self::Q4_0),
-            other => Err(Vip5Error::Input(format!("unknown quantization `{other}` (expected f32, f16, q8_0 or q4_0)"))),
+            other => Err(Vip5Error::Input(format!(
+                "unknown quantization `{other}` (expected f32, f16, q8_0 or q4_0)"
+            ))),
         }
     }
 
@@ -89,9 +91,9 @@ impl GgmlType {
                 self.block_len()
             )));
         }
-        (n / self.block_len())
-            .checked_mul(self.block_bytes())
-            .ok_or_else(|| Vip5Error::Bundle(format!("{n} values of {} overflow the address space", self.name())))
+        (n / self.block_len()).checked_mul(self.block_bytes()).ok_or_else(|| {
+            Vip5Error::Bundle(format!("{n} values of {} overflow the address space", self.name()))
+        })
     }
 }
 
@@ -100,7 +102,9 @@ pub fn quantize(values: &[f32], ty: GgmlType) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(ty.byte_len(values.len())?);
     match ty {
         GgmlType::F32 => values.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-        GgmlType::F16 => values.iter().for_each(|v| out.extend_from_slice(&f16::from_f32(*v).to_le_bytes())),
+        GgmlType::F16 => {
+            values.iter().for_each(|v| out.extend_from_slice(&f16::from_f32(*v).to_le_bytes()))
+        }
         GgmlType::Q8_0 => {
             for block in values.chunks_exact(BLOCK) {
                 let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -116,7 +120,8 @@ pub fn quantize(values: &[f32], ty: GgmlType) -> Result<Vec<u8>> {
                 // The value of largest magnitude (the first one on ties, as numpy's argmax in
                 // gguf-py; so an all-zero block keeps the sign of its first zero in the scale)
                 // maps to -8.
-                let max = block.iter().fold(block[0], |m, &v| if v.abs() > m.abs() { v } else { m });
+                let max =
+                    block.iter().fold(block[0], |m, &v| if v.abs() > m.abs() { v } else { m });
                 let d = max / -8.0;
                 let id = if d == 0.0 { 0.0 } else { 1.0 / d };
                 out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
@@ -142,8 +147,12 @@ pub fn dequantize(bytes: &[u8], ty: GgmlType, n: usize) -> Result<Vec<f32>> {
     }
     let mut out = Vec::with_capacity(n);
     match ty {
-        GgmlType::F32 => out.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
-        GgmlType::F16 => out.extend(bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())),
+        GgmlType::F32 => {
+            out.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+        }
+        GgmlType::F16 => {
+            out.extend(bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()))
+        }
         GgmlType::Q8_0 => {
             for block in bytes.chunks_exact(ty.block_bytes()) {
                 let d = f16::from_le_bytes([block[0], block[1]]).to_f32();
@@ -214,7 +223,8 @@ mod tests {
         let values: Vec<f32> = (0..256).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
         // q4_0 maps the signed maximum to -8, so the opposite extreme clamps at +7: a whole step.
         for (ty, steps, bound) in [(GgmlType::Q8_0, 127.0, 0.5), (GgmlType::Q4_0, 8.0, 1.0)] {
-            let back = dequantize(&quantize(&values, ty).expect("q"), ty, values.len()).expect("dq");
+            let back =
+                dequantize(&quantize(&values, ty).expect("q"), ty, values.len()).expect("dq");
             for (block, got) in values.chunks(32).zip(back.chunks(32)) {
                 let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
                 let step = amax / steps;

@@ -12,17 +12,19 @@ use std::collections::HashMap;
 use burn::tensor::Device;
 use serde::Serialize;
 
+use crate::Task;
 use crate::batch::{EncoderBatch, EncoderSample};
 use crate::bundle::{Bundle, CatalogItem};
 use crate::config::Vip5Config;
 use crate::decode::{BeamConfig, TokenConstraint, beam_search, yes_probability};
 use crate::error::{Result, Vip5Error};
 use crate::model::Vip5Model;
-use crate::prompt::personalize::{PersonalRequest, Truncation, build_personal_prompt, prompt_history};
+use crate::prompt::personalize::{
+    PersonalRequest, Truncation, build_personal_prompt, prompt_history,
+};
 use crate::prompt::tokens::PromptTokenizer;
 use crate::prompt::{NO_TOKEN_ID, YES_TOKEN_ID};
 use crate::trie::{ItemConstraint, ItemTrie, TrieMask};
-use crate::Task;
 
 /// Templates used for visitors (seen in training, `{user_desc}` slot).
 pub const SEQUENTIAL_TEMPLATE: &str = "A-6";
@@ -71,7 +73,11 @@ impl Recommender {
 
     /// [`Self::from_bundle`], calling `step` after each loading step ("parse", "model",
     /// "tokenizer", "catalog", "item trie") so a caller can time them (the page does).
-    pub fn from_bundle_timed(bytes: &[u8], device: Device, step: &mut dyn FnMut(&'static str)) -> Result<Self> {
+    pub fn from_bundle_timed(
+        bytes: &[u8],
+        device: Device,
+        step: &mut dyn FnMut(&'static str),
+    ) -> Result<Self> {
         let bundle = Bundle::from_bytes(bytes)?;
         step("parse");
         let (model, cfg) = bundle.load_model(&device)?;
@@ -80,7 +86,9 @@ impl Recommender {
         step("tokenizer");
         let catalog = bundle.catalog()?;
         if catalog.is_empty() {
-            return Err(Vip5Error::Bundle("the bundle has no item catalogue (export it with `trainer export --data`)".into()));
+            return Err(Vip5Error::Bundle(
+                "the bundle has no item catalogue (export it with `trainer export --data`)".into(),
+            ));
         }
         let item_features = bundle.item_features(catalog.len(), cfg.feat_dim)?;
         step("catalog");
@@ -101,7 +109,10 @@ impl Recommender {
         let mut key_to_id = HashMap::with_capacity(catalog.len());
         for (id, item) in (1u32..).zip(&catalog) {
             if key_to_id.insert(item.key.clone(), id).is_some() {
-                return Err(Vip5Error::Bundle(format!("item key `{}` appears twice in the catalogue", item.key)));
+                return Err(Vip5Error::Bundle(format!(
+                    "item key `{}` appears twice in the catalogue",
+                    item.key
+                )));
             }
         }
         let trie = ItemTrie::from_item_numbers(&tokenizer, 1..=catalog.len() as u32)?;
@@ -124,7 +135,13 @@ impl Recommender {
 
     fn resolve_known(&self, keys: &[String], what: &str) -> Result<Vec<u32>> {
         keys.iter()
-            .map(|k| self.item_id(k).ok_or_else(|| Vip5Error::Input(format!("{what}: item `{k}` is not in this bundle's catalogue"))))
+            .map(|k| {
+                self.item_id(k).ok_or_else(|| {
+                    Vip5Error::Input(format!(
+                        "{what}: item `{k}` is not in this bundle's catalogue"
+                    ))
+                })
+            })
             .collect()
     }
 
@@ -133,7 +150,13 @@ impl Recommender {
         ScoredItem { id, key: item.key.clone(), title: item.title.clone(), score }
     }
 
-    fn sample(&self, history: &[u32], template_id: &str, item: Option<u32>, candidates: &[u32]) -> Result<EncoderSample> {
+    fn sample(
+        &self,
+        history: &[u32],
+        template_id: &str,
+        item: Option<u32>,
+        candidates: &[u32],
+    ) -> Result<EncoderSample> {
         self.sample_with_photo(history, template_id, item, candidates, None)
     }
 
@@ -168,30 +191,48 @@ impl Recommender {
             .iter()
             .map(|&id| match (&self.item_features, photo) {
                 (_, Some((photo_id, features))) if photo_id == id => features.to_vec(),
-                (Some(f), _) if (id as usize) < self.catalog.len() + 1 => {
-                    f[id as usize * self.cfg.feat_dim..(id as usize + 1) * self.cfg.feat_dim].to_vec()
-                }
+                (Some(f), _) if (id as usize) < self.catalog.len() + 1 => f
+                    [id as usize * self.cfg.feat_dim..(id as usize + 1) * self.cfg.feat_dim]
+                    .to_vec(),
                 _ => vec![0.0; self.cfg.feat_dim],
             })
             .collect();
-        Ok(EncoderSample { input_ids: prompt.encoded.input_ids, whole_word_ids: prompt.encoded.whole_word_ids, vis_feats })
+        Ok(EncoderSample {
+            input_ids: prompt.encoded.input_ids,
+            whole_word_ids: prompt.encoded.whole_word_ids,
+            vis_feats,
+        })
     }
 
     /// The history's catalogue ids; an error when none is known (the prompts need one).
     fn known_history(&self, history: &[String]) -> Result<ResolvedHistory> {
         let resolved = self.resolve(history);
         if resolved.ids.is_empty() {
-            return Err(Vip5Error::Input("the history holds no item of this catalogue yet: record one first".into()));
+            return Err(Vip5Error::Input(
+                "the history holds no item of this catalogue yet: record one first".into(),
+            ));
         }
         Ok(resolved)
     }
 
     /// Beam search over the items `mask` allows, one prompt: the distinct items the beams spell,
     /// best first, with their beam scores.
-    async fn constrained_beams(&self, sample: EncoderSample, task: Task, mask: TrieMask, beams: usize) -> Result<Vec<ScoredItem>> {
+    async fn constrained_beams(
+        &self,
+        sample: EncoderSample,
+        task: Task,
+        mask: TrieMask,
+        beams: usize,
+    ) -> Result<Vec<ScoredItem>> {
         let x = EncoderBatch::new(&[sample], &self.cfg)?.to_tensors(&self.device);
         let constraint = ItemConstraint { trie: &self.trie, masks: vec![mask] };
-        let beam = BeamConfig { num_beams: beams, num_return_sequences: beams, max_length: 50, length_penalty: 1.0, early_stopping: true };
+        let beam = BeamConfig {
+            num_beams: beams,
+            num_return_sequences: beams,
+            max_length: 50,
+            length_penalty: 1.0,
+            early_stopping: true,
+        };
         let hyps = beam_search(
             &self.model,
             &x,
@@ -216,23 +257,35 @@ impl Recommender {
     /// The next items for a visitor with this history (item keys, oldest first): beam search over
     /// real catalogue items only, never one already in the history nor in `exclude`; with `only`,
     /// among those items alone. Returns at most `k` items, best first.
-    pub async fn recommend_next(&self, history: &[String], k: usize, exclude: &[String], only: Option<&[String]>) -> Result<Vec<ScoredItem>> {
+    pub async fn recommend_next(
+        &self,
+        history: &[String],
+        k: usize,
+        exclude: &[String],
+        only: Option<&[String]>,
+    ) -> Result<Vec<ScoredItem>> {
         let resolved = self.known_history(history)?;
         let mut banned = resolved.ids.clone();
         banned.extend(self.resolve(exclude).ids);
         let mask = match only {
             Some(keys) => {
-                let allowed: Vec<u32> = self.resolve_known(keys, "only")?.into_iter().filter(|i| !banned.contains(i)).collect();
+                // A shop's stock list names new arrivals the bundle has not seen: skipped, as
+                // unknown keys in the history and in `exclude` are.
+                let allowed: Vec<u32> =
+                    self.resolve(keys).ids.into_iter().filter(|i| !banned.contains(i)).collect();
                 self.trie.allow_only(allowed)
             }
             None => self.trie.allow_all_except(banned),
         };
         let allowed = mask.allowed_items();
         if allowed == 0 {
-            return Err(Vip5Error::Input("no catalogue item is left to recommend after the history and the filters".into()));
+            return Err(Vip5Error::Input(
+                "no catalogue item is left to recommend after the history and the filters".into(),
+            ));
         }
         let sample = self.sample(&resolved.ids, SEQUENTIAL_TEMPLATE, None, &[])?;
-        let mut out = self.constrained_beams(sample, Task::Sequential, mask, k.clamp(1, allowed)).await?;
+        let mut out =
+            self.constrained_beams(sample, Task::Sequential, mask, k.clamp(1, allowed)).await?;
         out.truncate(k.max(1));
         Ok(out)
     }
@@ -240,11 +293,24 @@ impl Recommender {
     /// The stages of the forward pass `recommend_next` runs (this history's prompt through the
     /// encoder and `steps` decoding steps over `beams` rows), each read back: run it on two
     /// devices and [`crate::trace::compare`] finds the first tensor where they part.
-    pub async fn trace(&self, history: &[String], beams: usize, steps: usize) -> Result<Vec<crate::trace::Stage>> {
+    pub async fn trace(
+        &self,
+        history: &[String],
+        beams: usize,
+        steps: usize,
+    ) -> Result<Vec<crate::trace::Stage>> {
         let resolved = self.known_history(history)?;
         let sample = self.sample(&resolved.ids, SEQUENTIAL_TEMPLATE, None, &[])?;
         let x = EncoderBatch::new(&[sample], &self.cfg)?.to_tensors(&self.device);
-        crate::trace::trace_decoding(&self.model, &x, Task::Sequential, self.cfg.decoder_start_token_id, beams, steps).await
+        crate::trace::trace_decoding(
+            &self.model,
+            &x,
+            Task::Sequential,
+            self.cfg.decoder_start_token_id,
+            beams,
+            steps,
+        )
+        .await
     }
 
     /// P(yes) that the visitor would buy each item next (A-8, one batch).
@@ -254,9 +320,20 @@ impl Recommender {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let samples = ids.iter().map(|&id| self.sample(&resolved.ids, YES_NO_TEMPLATE, Some(id), &[])).collect::<Result<Vec<_>>>()?;
+        let samples = ids
+            .iter()
+            .map(|&id| self.sample(&resolved.ids, YES_NO_TEMPLATE, Some(id), &[]))
+            .collect::<Result<Vec<_>>>()?;
         let x = EncoderBatch::new(&samples, &self.cfg)?.to_tensors(&self.device);
-        let p = yes_probability(&self.model, &x, Task::Sequential, self.cfg.decoder_start_token_id, YES_TOKEN_ID, NO_TOKEN_ID).await?;
+        let p = yes_probability(
+            &self.model,
+            &x,
+            Task::Sequential,
+            self.cfg.decoder_start_token_id,
+            YES_TOKEN_ID,
+            NO_TOKEN_ID,
+        )
+        .await?;
         Ok(ids.iter().zip(p).map(|(&id, p)| self.scored(id, p)).collect())
     }
 
@@ -275,15 +352,33 @@ impl Recommender {
         }
         let resolved = self.known_history(history)?;
         let new_item = self.catalog.len() as u32 + 1;
-        let sample = self.sample_with_photo(&resolved.ids, YES_NO_TEMPLATE, Some(new_item), &[], Some((new_item, features)))?;
+        let sample = self.sample_with_photo(
+            &resolved.ids,
+            YES_NO_TEMPLATE,
+            Some(new_item),
+            &[],
+            Some((new_item, features)),
+        )?;
         let x = EncoderBatch::new(&[sample], &self.cfg)?.to_tensors(&self.device);
-        let p = yes_probability(&self.model, &x, Task::Sequential, self.cfg.decoder_start_token_id, YES_TOKEN_ID, NO_TOKEN_ID).await?;
+        let p = yes_probability(
+            &self.model,
+            &x,
+            Task::Sequential,
+            self.cfg.decoder_start_token_id,
+            YES_TOKEN_ID,
+            NO_TOKEN_ID,
+        )
+        .await?;
         p.first().copied().ok_or_else(|| Vip5Error::Backend("no probability came back".into()))
     }
 
     /// Orders candidate items for the visitor (B-5: the model picks among the candidates; the
     /// beams give the order). Candidates the beams do not reach come last, in the given order.
-    pub async fn rank_candidates(&self, history: &[String], candidates: &[String]) -> Result<Vec<ScoredItem>> {
+    pub async fn rank_candidates(
+        &self,
+        history: &[String],
+        candidates: &[String],
+    ) -> Result<Vec<ScoredItem>> {
         let resolved = self.known_history(history)?;
         let ids = self.resolve_known(candidates, "rankCandidates")?;
         if ids.is_empty() {

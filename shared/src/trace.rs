@@ -47,10 +47,23 @@ pub fn compare(a: &[Stage], b: &[Stage]) -> Result<Vec<StageDiff>> {
         .zip(b)
         .map(|(x, y)| {
             if x.name != y.name || x.shape != y.shape {
-                return Err(Vip5Error::Input(format!("stage {} {:?} against {} {:?}", x.name, x.shape, y.name, y.shape)));
+                return Err(Vip5Error::Input(format!(
+                    "stage {} {:?} against {} {:?}",
+                    x.name, x.shape, y.name, y.shape
+                )));
             }
-            let max_abs_diff = x.values.iter().zip(&y.values).map(|(p, q)| (p - q).abs()).fold(0.0f32, |m, d| if d.is_nan() { f32::NAN } else { m.max(d) });
-            Ok(StageDiff { name: x.name.clone(), max_abs_diff, non_finite_a: x.non_finite(), non_finite_b: y.non_finite() })
+            let max_abs_diff = x
+                .values
+                .iter()
+                .zip(&y.values)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0f32, |m, d| if d.is_nan() { f32::NAN } else { m.max(d) });
+            Ok(StageDiff {
+                name: x.name.clone(),
+                max_abs_diff,
+                non_finite_a: x.non_finite(),
+                non_finite_b: y.non_finite(),
+            })
         })
         .collect()
 }
@@ -63,15 +76,30 @@ impl Recorder {
     async fn push<const D: usize>(&mut self, name: impl Into<String>, t: &Tensor<D>) -> Result<()> {
         let name = name.into();
         let shape = t.dims().to_vec();
-        let data = t.clone().into_data_async().await.map_err(|e| Vip5Error::Backend(format!("reading {name}: {e:?}")))?;
-        let values = data.convert::<f32>().try_to_vec::<f32>().map_err(|e| Vip5Error::Backend(format!("reading {name}: {e:?}")))?;
+        let data = t
+            .clone()
+            .into_data_async()
+            .await
+            .map_err(|e| Vip5Error::Backend(format!("reading {name}: {e:?}")))?;
+        let values = data
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| Vip5Error::Backend(format!("reading {name}: {e:?}")))?;
         self.stages.push(Stage { name, shape, values });
         Ok(())
     }
 }
 
 /// Attention with its scores and weights recorded (the same arithmetic as `T5Attention::attend`).
-async fn traced_attention(rec: &mut Recorder, name: &str, att: &T5Attention, x: Tensor<3>, keys: Tensor<4>, values: Tensor<4>, bias: Tensor<4>) -> Result<Tensor<3>> {
+async fn traced_attention(
+    rec: &mut Recorder,
+    name: &str,
+    att: &T5Attention,
+    x: Tensor<3>,
+    keys: Tensor<4>,
+    values: Tensor<4>,
+    bias: Tensor<4>,
+) -> Result<Tensor<3>> {
     let q = att.split_heads(att.q.forward(x));
     let scores = q.matmul(keys.swap_dims(2, 3)) + bias;
     rec.push(format!("{name}.scores"), &scores).await?;
@@ -86,7 +114,13 @@ async fn traced_attention(rec: &mut Recorder, name: &str, att: &T5Attention, x: 
 
 /// The feed-forward sublayer with its norm, inner activation and output recorded (the same
 /// arithmetic as `T5LayerFF::forward`).
-async fn traced_ff(rec: &mut Recorder, name: &str, ff: &T5LayerFF, h: Tensor<3>, task: Task) -> Result<Tensor<3>> {
+async fn traced_ff(
+    rec: &mut Recorder,
+    name: &str,
+    ff: &T5LayerFF,
+    h: Tensor<3>,
+    task: Task,
+) -> Result<Tensor<3>> {
     let normed = ff.layer_norm.forward(h.clone());
     rec.push(format!("{name}.layer_norm"), &normed).await?;
     let d = &ff.DenseReluDense;
@@ -110,22 +144,40 @@ async fn traced_ff(rec: &mut Recorder, name: &str, ff: &T5LayerFF, h: Tensor<3>,
 /// between steps), recording every stage: embeddings, each attention's keys, scores, weights and
 /// output, each block's output, the final norms, the logits and their log-softmax. Dropout is
 /// not applied (inference).
-pub async fn trace_decoding(model: &Vip5Model, x: &EncoderTensors, task: Task, start: u32, rows: usize, steps: usize) -> Result<Vec<Stage>> {
+pub async fn trace_decoding(
+    model: &Vip5Model,
+    x: &EncoderTensors,
+    task: Task,
+    start: u32,
+    rows: usize,
+    steps: usize,
+) -> Result<Vec<Stage>> {
     let mut rec = Recorder { stages: Vec::new() };
     let enc = &model.encoder;
     let mut h = enc.embed(&model.shared, x);
     rec.push("encoder.embed", &h).await?;
     let [batch, l, _] = h.dims();
-    let bias = enc.block[0].layer.0.SelfAttention.compute_bias(0, l, l, true, &h.device()) + mask_bias(x.attention_mask.clone());
+    let bias = enc.block[0].layer.0.SelfAttention.compute_bias(0, l, l, true, &h.device())
+        + mask_bias(x.attention_mask.clone());
     rec.push("encoder.bias", &bias).await?;
     for (i, block) in enc.block.iter().enumerate() {
         let sa = &block.layer.0;
         let normed = sa.layer_norm.forward(h.clone());
         rec.push(format!("encoder.block.{i}.layer.0.layer_norm"), &normed).await?;
         let (keys, values) = sa.SelfAttention.project_kv(normed.clone());
-        let y = traced_attention(&mut rec, &format!("encoder.block.{i}.layer.0.SelfAttention"), &sa.SelfAttention, normed, keys, values, bias.clone()).await?;
+        let y = traced_attention(
+            &mut rec,
+            &format!("encoder.block.{i}.layer.0.SelfAttention"),
+            &sa.SelfAttention,
+            normed,
+            keys,
+            values,
+            bias.clone(),
+        )
+        .await?;
         h = h + apply_adapter(&sa.attn_adapter, y, task);
-        h = traced_ff(&mut rec, &format!("encoder.block.{i}.layer.1"), &block.layer.1, h, task).await?;
+        h = traced_ff(&mut rec, &format!("encoder.block.{i}.layer.1"), &block.layer.1, h, task)
+            .await?;
         rec.push(format!("encoder.block.{i}"), &h).await?;
     }
     let enc_out = enc.final_layer_norm.forward(h);
@@ -149,14 +201,24 @@ pub async fn trace_decoding(model: &Vip5Model, x: &EncoderTensors, task: Task, s
         let mut h = model.shared.forward(ids);
         rec.push(format!("{p}decoder.embed"), &h).await?;
         let offset = cache.len;
-        let self_bias = dec.block[0].layer.0.SelfAttention.compute_bias(offset, 1, offset + 1, false, &device);
+        let self_bias =
+            dec.block[0].layer.0.SelfAttention.compute_bias(offset, 1, offset + 1, false, &device);
         for (i, (block, layer_cache)) in dec.block.iter().zip(cache.layers.iter_mut()).enumerate() {
             let sa = &block.layer.0;
             let normed = sa.layer_norm.forward(h.clone());
             let (keys, values) = sa.SelfAttention.project_kv(normed.clone());
             let (keys, values) = layer_cache.append(keys, values);
             rec.push(format!("{p}decoder.block.{i}.layer.0.SelfAttention.keys"), &keys).await?;
-            let y = traced_attention(&mut rec, &format!("{p}decoder.block.{i}.layer.0.SelfAttention"), &sa.SelfAttention, normed, keys, values, self_bias.clone()).await?;
+            let y = traced_attention(
+                &mut rec,
+                &format!("{p}decoder.block.{i}.layer.0.SelfAttention"),
+                &sa.SelfAttention,
+                normed,
+                keys,
+                values,
+                self_bias.clone(),
+            )
+            .await?;
             h = h + apply_adapter(&sa.attn_adapter, y, task);
             rec.push(format!("{p}decoder.block.{i}.layer.0"), &h).await?;
             let ca = &block.layer.1;
@@ -173,7 +235,14 @@ pub async fn trace_decoding(model: &Vip5Model, x: &EncoderTensors, task: Task, s
             .await?;
             h = h + apply_adapter(&ca.enc_attn_adapter, y, task);
             rec.push(format!("{p}decoder.block.{i}.layer.1"), &h).await?;
-            h = traced_ff(&mut rec, &format!("{p}decoder.block.{i}.layer.2"), &block.layer.2, h, task).await?;
+            h = traced_ff(
+                &mut rec,
+                &format!("{p}decoder.block.{i}.layer.2"),
+                &block.layer.2,
+                h,
+                task,
+            )
+            .await?;
             rec.push(format!("{p}decoder.block.{i}"), &h).await?;
         }
         cache.len = offset + 1;
@@ -188,7 +257,12 @@ pub async fn trace_decoding(model: &Vip5Model, x: &EncoderTensors, task: Task, s
         // Next tokens: each row's best (what a greedy step feeds back).
         tokens = last
             .chunks(vocab)
-            .map(|row| row.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32)
+            .map(|row| {
+                row.iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                    .0 as u32
+            })
             .collect();
     }
     Ok(rec.stages)

@@ -54,10 +54,14 @@ impl ItemTrie {
                 path.push(node as u32);
             }
             if let Some(other) = trie.nodes[node].item {
-                return Err(Vip5Error::Input(format!("items {other} and {item} have the same token sequence")));
+                return Err(Vip5Error::Input(format!(
+                    "items {other} and {item} have the same token sequence"
+                )));
             }
             if !trie.nodes[node].children.is_empty() {
-                return Err(Vip5Error::Input(format!("item {item}'s tokens are a prefix of another item's")));
+                return Err(Vip5Error::Input(format!(
+                    "item {item}'s tokens are a prefix of another item's"
+                )));
             }
             trie.nodes[node].item = Some(item);
             if trie.paths.insert(item, path).is_some() {
@@ -69,7 +73,10 @@ impl ItemTrie {
 
     /// The trie of item numbers `items` as the model writes them (`"1024"` -> ids + `</s>`, or
     /// one item token + `</s>`: the tokenizer's [`crate::prompt::ItemNaming`]).
-    pub fn from_item_numbers(tokenizer: &PromptTokenizer, items: impl IntoIterator<Item = u32>) -> Result<Self> {
+    pub fn from_item_numbers(
+        tokenizer: &PromptTokenizer,
+        items: impl IntoIterator<Item = u32>,
+    ) -> Result<Self> {
         let naming = tokenizer.item_naming();
         let pairs = items
             .into_iter()

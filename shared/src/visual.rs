@@ -5,8 +5,8 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig, Tanh};
 use burn::tensor::{Device, Tensor};
 
-use crate::t5::activation::bounded_tanh;
 use crate::config::Vip5Config;
+use crate::t5::activation::bounded_tanh;
 use crate::t5::norm::T5LayerNorm;
 
 /// `Linear(feat -> d*k/2) -> Tanh -> Linear(d*k/2 -> d*k)`, PyTorch-default init, with biases.
@@ -33,7 +33,8 @@ impl VisualEmbedding {
                 LinearConfig::new(dk / 2, dk).init(device),
             ),
         };
-        let norm = cfg.use_vis_layer_norm.then(|| T5LayerNorm::new(dk, cfg.layer_norm_epsilon, device));
+        let norm =
+            cfg.use_vis_layer_norm.then(|| T5LayerNorm::new(dk, cfg.layer_norm_epsilon, device));
         Self { feat_embedding: (mlp, norm), n_vis_tokens: cfg.n_vis_tokens, d_model: cfg.d_model }
     }
 

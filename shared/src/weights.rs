@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use burn::module::Module;
 use burn::tensor::TensorData;
-use burn_store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore, bridge};
+use burn_store::{
+    BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore, bridge,
+};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::config::Vip5Config;
@@ -44,7 +46,10 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, NamedTensor>> {
 
 /// Reads the floating-point tensors whose names `keep` accepts (e.g. CLIP's vision tower out of a
 /// full CLIP checkpoint), as f32.
-pub fn read_safetensors_filtered(bytes: &[u8], keep: impl Fn(&str) -> bool) -> Result<BTreeMap<String, NamedTensor>> {
+pub fn read_safetensors_filtered(
+    bytes: &[u8],
+    keep: impl Fn(&str) -> bool,
+) -> Result<BTreeMap<String, NamedTensor>> {
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| Vip5Error::Weights(format!("not a readable safetensors file: {e}")))?;
     let mut out = BTreeMap::new();
@@ -54,9 +59,17 @@ pub fn read_safetensors_filtered(bytes: &[u8], keep: impl Fn(&str) -> bool) -> R
         }
         let raw = view.data();
         let data: Vec<f32> = match view.dtype() {
-            Dtype::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            Dtype::F16 => raw.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            Dtype::BF16 => raw.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            Dtype::F32 => {
+                raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+            }
+            Dtype::F16 => raw
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => raw
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
             // Integer tensors (e.g. position ids in some exports) are not weights.
             _ => continue,
         };
@@ -129,7 +142,12 @@ pub fn apply_checkpoint<M: Module>(
     for (name, shape) in &expected {
         match tensors.get(name) {
             None if may_be_absent(name) => report.initialised.push(name.clone()),
-            None => return Err(Vip5Error::MissingTensor { name: name.clone(), expected: shape.clone() }),
+            None => {
+                return Err(Vip5Error::MissingTensor {
+                    name: name.clone(),
+                    expected: shape.clone(),
+                });
+            }
             Some(t) if &t.shape != shape => {
                 return Err(Vip5Error::ShapeMismatch {
                     name: name.clone(),
@@ -156,7 +174,11 @@ pub fn apply_checkpoint<M: Module>(
 }
 
 /// Loads safetensors bytes (see [`load_checkpoint`]).
-pub fn load_safetensors(model: Vip5Model, bytes: &[u8], cfg: &Vip5Config) -> Result<(Vip5Model, LoadReport)> {
+pub fn load_safetensors(
+    model: Vip5Model,
+    bytes: &[u8],
+    cfg: &Vip5Config,
+) -> Result<(Vip5Model, LoadReport)> {
     load_checkpoint(model, read_safetensors(bytes)?, cfg)
 }
 

@@ -7,9 +7,9 @@
 // that honours HTTP Range; headless Chromium (Debian's) runs it twice: with the SwiftShader WebGPU
 // adapter and with WebGPU off (CPU path). Writes `<out>/report.json` with every answer, the
 // request logs, main-thread long tasks and timings, and screenshots; the Rust test asserts.
-import { createServer } from 'node:http';
-import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
-import { extname, join, normalize, resolve } from 'node:path';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { staticServer } from '../../scripts/serve.mjs';
 import { chromium } from 'playwright-core';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
@@ -18,31 +18,8 @@ const fixtures = resolve(args.fixtures);
 const out = resolve(args.out);
 await mkdir(out, { recursive: true });
 
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
-
-// Static files: dist/ at the root, the fixtures under /fixtures/. Range requests get 206.
-const server = createServer(async (req, res) => {
-  try {
-    const url = new URL(req.url, 'http://localhost');
-    const path = decodeURIComponent(url.pathname);
-    const file = path.startsWith('/fixtures/') ? join(fixtures, normalize(path.slice('/fixtures/'.length))) : join(dist, normalize(path === '/' ? 'index.html' : path.slice(1)));
-    const info = await stat(file);
-    const body = await readFile(file);
-    const headers = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'accept-ranges': 'bytes', etag: `"${info.size}-${info.mtimeMs}"`, 'cache-control': 'no-cache' };
-    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
-    if (range) {
-      const start = Number(range[1]);
-      const end = range[2] ? Math.min(Number(range[2]), body.length - 1) : body.length - 1;
-      res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 });
-      res.end(req.method === 'HEAD' ? undefined : body.subarray(start, end + 1));
-      return;
-    }
-    res.writeHead(200, { ...headers, 'content-length': body.length });
-    res.end(req.method === 'HEAD' ? undefined : body);
-  } catch {
-    res.writeHead(404).end();
-  }
-});
+// Static files: dist/ at the root, the fixtures under /fixtures/ (Range requests get 206).
+const server = staticServer({ '/': dist, '/fixtures/': fixtures });
 await new Promise(r => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
 

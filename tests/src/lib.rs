@@ -51,8 +51,18 @@ pub fn load_arrays(name: &str, file: &str) -> BTreeMap<String, Array> {
             let raw = v.data();
             let mut a = Array { shape: v.shape().to_vec(), f32: vec![], i64: vec![] };
             match v.dtype() {
-                Dtype::F32 => a.f32 = raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
-                Dtype::I64 => a.i64 = raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect(),
+                Dtype::F32 => {
+                    a.f32 = raw
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                        .collect()
+                }
+                Dtype::I64 => {
+                    a.i64 = raw
+                        .chunks_exact(8)
+                        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                        .collect()
+                }
                 other => panic!("fixture {name}/{k}: unexpected dtype {other:?}"),
             }
             (k, a)
@@ -95,7 +105,12 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
             at = i;
         }
     }
-    assert!(worst <= tol, "{what}: max |diff| {worst:e} at {at} (got {}, want {}) exceeds {tol:e}", got[at], want[at]);
+    assert!(
+        worst <= tol,
+        "{what}: max |diff| {worst:e} at {at} (got {}, want {}) exceeds {tol:e}",
+        got[at],
+        want[at]
+    );
 }
 
 /// A fixture's model (config.json + model.safetensors) on `device`; every tensor must load.
@@ -103,8 +118,13 @@ pub fn fixture_model(name: &str, device: &Device) -> (Vip5Config, Vip5Model) {
     let json = String::from_utf8(read_fixture(name, "config.json")).expect("utf-8 config");
     let cfg = Vip5Config::from_hf_json(&json).expect("fixture config");
     let model = Vip5Model::new(&cfg, device);
-    let (model, report) = load_safetensors(model, &read_fixture(name, "model.safetensors"), &cfg).expect("load");
-    assert!(report.initialised.is_empty(), "{name}: tensors left at init: {:?}", report.initialised);
+    let (model, report) =
+        load_safetensors(model, &read_fixture(name, "model.safetensors"), &cfg).expect("load");
+    assert!(
+        report.initialised.is_empty(),
+        "{name}: tensors left at init: {:?}",
+        report.initialised
+    );
     assert!(report.unused.is_empty(), "{name}: unused tensors: {:?}", report.unused);
     (cfg, model)
 }
@@ -141,7 +161,10 @@ pub fn probe_logits(model: &Vip5Model, cfg: &Vip5Config) -> Vec<f32> {
         vis_feats: vec![(0..cfg.feat_dim).map(|i| (i as f32 * 0.37).sin()).collect()],
     };
     let x = EncoderBatch::new(&[sample], cfg).expect("a valid probe batch").to_tensors(&device);
-    let dec = burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(vec![0i64, 8, 9], [1, 3]), &device);
+    let dec = burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(
+        burn::tensor::TensorData::new(vec![0i64, 8, 9], [1, 3]),
+        &device,
+    );
     to_vec(model.forward(&x, dec, vip5::Task::Sequential)).1
 }
 

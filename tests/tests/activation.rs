@@ -22,8 +22,14 @@ fn check(device: &Device, label: &str) {
     let (_, gelu) = to_vec(gelu_tanh(x));
     for (&xi, &g) in XS.iter().zip(&gelu) {
         let x64 = xi as f64;
-        let want = (0.5 * x64 * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x64 + 0.044715 * x64.powi(3))).tanh())) as f32;
-        assert!(g.is_finite() && (g - want).abs() <= 1e-5 * want.abs().max(1.0), "{label}: gelu_tanh({xi}) = {g}, want {want}");
+        let want = (0.5
+            * x64
+            * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x64 + 0.044715 * x64.powi(3))).tanh()))
+            as f32;
+        assert!(
+            g.is_finite() && (g - want).abs() <= 1e-5 * want.abs().max(1.0),
+            "{label}: gelu_tanh({xi}) = {g}, want {want}"
+        );
     }
 }
 

@@ -36,17 +36,28 @@ fn write_fixtures(dir: &Path) -> Value {
     let cfg = Vip5Config { item_tokens: 60, vocab_size: 32_160, ..quantizable_config() };
     let model = Vip5Model::new(&cfg, &device);
     let tensors = read_safetensors(&save_safetensors(&model).expect("save")).expect("read");
-    let catalog: Vec<CatalogItem> =
-        (1..=60).map(|i| CatalogItem { key: format!("B{i:09}"), title: format!("test product {i}") }).collect();
+    let catalog: Vec<CatalogItem> = (1..=60)
+        .map(|i| CatalogItem { key: format!("B{i:09}"), title: format!("test product {i}") })
+        .collect();
     // Item features so that visual tokens differ between items.
-    let features: Vec<f32> = (0..61 * 32).map(|i| ((i * 7919 % 200) as f32 - 100.0) / 100.0).collect();
-    let bundle = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, Some(&features), GgmlType::Q8_0).expect("bundle");
+    let features: Vec<f32> =
+        (0..61 * 32).map(|i| ((i * 7919 % 200) as f32 - 100.0) / 100.0).collect();
+    let bundle =
+        write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, Some(&features), GgmlType::Q8_0)
+            .expect("bundle");
     std::fs::write(dir.join("bundle.gguf"), &bundle).expect("write");
     // The same model with NaN in its shared embedding: what a misbehaving adapter computes. It
     // forces the WebGPU self-check to fail (and the CPU path to say why it cannot answer).
     let mut poisoned = tensors.clone();
-    poisoned.get_mut("shared.weight").expect("a shared embedding").data.iter_mut().for_each(|v| *v = f32::NAN);
-    let nan_bundle = write_model_bundle(&cfg, &poisoned, TOKENIZER, &catalog, Some(&features), GgmlType::F32).expect("bundle");
+    poisoned
+        .get_mut("shared.weight")
+        .expect("a shared embedding")
+        .data
+        .iter_mut()
+        .for_each(|v| *v = f32::NAN);
+    let nan_bundle =
+        write_model_bundle(&cfg, &poisoned, TOKENIZER, &catalog, Some(&features), GgmlType::F32)
+            .expect("bundle");
     std::fs::write(dir.join("nan-bundle.gguf"), nan_bundle).expect("write");
 
     let ccfg = tiny_clip_config();
@@ -54,28 +65,52 @@ fn write_fixtures(dir: &Path) -> Value {
     let clip = ClipVision::new(&ccfg, &device);
     let clip_st = save_safetensors(&clip).expect("save clip");
     let clip_tensors = read_safetensors(&clip_st).expect("read clip");
-    std::fs::write(dir.join("clip.gguf"), write_clip_bundle(&ccfg, &clip_tensors, GgmlType::F32).expect("clip bundle")).expect("write");
+    std::fs::write(
+        dir.join("clip.gguf"),
+        write_clip_bundle(&ccfg, &clip_tensors, GgmlType::F32).expect("clip bundle"),
+    )
+    .expect("write");
     // A Hugging Face layout: the vision tensors plus a big text tower the page must not download.
-    let mut hf: BTreeMap<String, (Vec<usize>, Vec<u8>)> =
-        clip_tensors.iter().map(|(k, t)| (k.clone(), (t.shape.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect()))).collect();
-    hf.insert("text_model.embeddings.token_embedding.weight".into(), (vec![4096, 64], vec![0u8; 4096 * 64 * 4]));
+    let mut hf: BTreeMap<String, (Vec<usize>, Vec<u8>)> = clip_tensors
+        .iter()
+        .map(|(k, t)| {
+            (k.clone(), (t.shape.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect()))
+        })
+        .collect();
+    hf.insert(
+        "text_model.embeddings.token_embedding.weight".into(),
+        (vec![4096, 64], vec![0u8; 4096 * 64 * 4]),
+    );
     let views: Vec<(String, safetensors::tensor::TensorView)> = hf
         .iter()
-        .map(|(k, (shape, bytes))| (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes).expect("view")))
+        .map(|(k, (shape, bytes))| {
+            (
+                k.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                    .expect("view"),
+            )
+        })
         .collect();
     std::fs::create_dir_all(dir.join("clip")).expect("mkdir");
-    std::fs::write(dir.join("clip/model.safetensors"), safetensors::serialize(views, None).expect("serialize")).expect("write");
+    std::fs::write(
+        dir.join("clip/model.safetensors"),
+        safetensors::serialize(views, None).expect("serialize"),
+    )
+    .expect("write");
     let hf_config = json!({ "projection_dim": 32, "vision_config": { "image_size": 32, "patch_size": 16, "hidden_size": 32,
         "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "layer_norm_eps": 1e-5 } });
     std::fs::write(dir.join("clip/config.json"), hf_config.to_string()).expect("write");
 
-    std::fs::write(dir.join("demo_histories.json"), json!(DEMO_HISTORIES).to_string()).expect("write");
+    std::fs::write(dir.join("demo_histories.json"), json!(DEMO_HISTORIES).to_string())
+        .expect("write");
     for page in ["parity.html", "parity.js", "fetch-worker.js"] {
-        std::fs::copy(repo_root().join("tests/browser").join(page), dir.join(page)).expect("copy test page");
+        std::fs::copy(repo_root().join("tests/browser").join(page), dir.join(page))
+            .expect("copy test page");
     }
 
     let (w, h) = (40usize, 30usize);
-    let rgba: Vec<u8> = (0..w * h * 4).map(|i| if i % 4 == 3 { 255 } else { (i * 37 % 251) as u8 }).collect();
+    let rgba: Vec<u8> =
+        (0..w * h * 4).map(|i| if i % 4 == 3 { 255 } else { (i * 37 % 251) as u8 }).collect();
     let queries = json!({
         "history": ["B000000003", "B000000017", "NOT-IN-BUNDLE", "B000000025"],
         "k": 8,
@@ -90,28 +125,46 @@ fn write_fixtures(dir: &Path) -> Value {
 
     // Native answers.
     let rec = Recommender::from_bundle(&bundle, device.clone()).expect("recommender");
-    let strings = |v: &Value| -> Vec<String> { v.as_array().expect("array").iter().map(|s| s.as_str().expect("str").to_string()).collect() };
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array().expect("array").iter().map(|s| s.as_str().expect("str").to_string()).collect()
+    };
     let history = strings(&queries["history"]);
-    let next = pollster::block_on(rec.recommend_next(&history, 8, &strings(&queries["exclude"]), None)).expect("next");
-    let only = pollster::block_on(rec.recommend_next(&history, 8, &[], Some(&strings(&queries["only"])))).expect("only");
-    let scores = pollster::block_on(rec.score(&history, &strings(&queries["score"]))).expect("score");
-    let ranked = pollster::block_on(rec.rank_candidates(&history, &strings(&queries["candidates"]))).expect("rank");
+    let next =
+        pollster::block_on(rec.recommend_next(&history, 8, &strings(&queries["exclude"]), None))
+            .expect("next");
+    let only =
+        pollster::block_on(rec.recommend_next(&history, 8, &[], Some(&strings(&queries["only"]))))
+            .expect("only");
+    let scores =
+        pollster::block_on(rec.score(&history, &strings(&queries["score"]))).expect("score");
+    let ranked =
+        pollster::block_on(rec.rank_candidates(&history, &strings(&queries["candidates"])))
+            .expect("rank");
     let img = RgbImage::from_rgba(&rgba, w, h).expect("image");
-    let feats = pollster::block_on(image_features(&clip, &ccfg, &[img], &device)).expect("features").remove(0);
+    let feats = pollster::block_on(image_features(&clip, &ccfg, &[img], &device))
+        .expect("features")
+        .remove(0);
     let photo = pollster::block_on(rec.score_photo(&history, &feats)).expect("photo");
     json!({ "next": next, "only": only, "scores": scores, "ranked": ranked, "features": feats, "photo": photo })
 }
 
 /// Two visitors of the demo shop with histories from two product lines (Beauty ASINs, the most
 /// bought items whose titles say "lipstick" and "shampoo").
-const DEMO_HISTORIES: [[&str; 3]; 2] = [["B005FYJB92", "B005UL3LVY", "B0043TUSME"], ["B0020122ZS", "B007RTR8A2", "B00AAIOP44"]];
+const DEMO_HISTORIES: [[&str; 3]; 2] =
+    [["B005FYJB92", "B005UL3LVY", "B0043TUSME"], ["B0020122ZS", "B007RTR8A2", "B00AAIOP44"]];
 
 /// For each key, the keys bought after it by some user in the training parts of the shipped
 /// Beauty data (each user's items but the last two).
 fn bought_after() -> BTreeMap<String, std::collections::BTreeSet<String>> {
     let root = repo_root().join("data/amazon/beauty");
-    let seqs = vip5::data::parse_sequential_data(&std::fs::read_to_string(root.join("sequential_data.txt")).expect("data")).expect("parse");
-    let maps: Value = serde_json::from_str(&std::fs::read_to_string(root.join("datamaps.json")).expect("datamaps")).expect("json");
+    let seqs = vip5::data::parse_sequential_data(
+        &std::fs::read_to_string(root.join("sequential_data.txt")).expect("data"),
+    )
+    .expect("parse");
+    let maps: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("datamaps.json")).expect("datamaps"),
+    )
+    .expect("json");
     let key = |i: u32| maps["id2item"][i.to_string()].as_str().expect("an ASIN").to_string();
     let mut after: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
     for s in &seqs {
@@ -128,7 +181,11 @@ fn ids(v: &Value) -> Vec<u64> {
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().expect("list").iter().map(|x| x.as_f64().unwrap_or_else(|| x["score"].as_f64().expect("score"))).collect()
+    v.as_array()
+        .expect("list")
+        .iter()
+        .map(|x| x.as_f64().unwrap_or_else(|| x["score"].as_f64().expect("score")))
+        .collect()
 }
 
 fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
@@ -142,10 +199,19 @@ fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
 fn library_and_demo_site_in_headless_chromium_match_native() {
     let root = repo_root();
     let dist = root.join("dist");
-    require(&dist.join("vip5-web_bg.wasm"), "build the site with `trunk build --release` (scripts/test.sh does)");
+    require(
+        &dist.join("vip5-web_bg.wasm"),
+        "build the site with `trunk build --release` (scripts/test.sh does)",
+    );
     require(&dist.join("vip5.js"), "build the site with `trunk build --release`");
-    require(&root.join("node_modules/playwright-core"), "run `npm ci` at the repository root (scripts/test.sh does)");
-    require(Path::new("/usr/bin/chromium"), "install Debian's chromium (`apt-get install chromium`; scripts/test.sh does)");
+    require(
+        &root.join("node_modules/playwright-core"),
+        "run `npm ci` at the repository root (scripts/test.sh does)",
+    );
+    require(
+        Path::new("/usr/bin/chromium"),
+        "install Debian's chromium (`apt-get install chromium`; scripts/test.sh does)",
+    );
 
     let dir = std::env::temp_dir().join(format!("vip5-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -165,114 +231,251 @@ fn library_and_demo_site_in_headless_chromium_match_native() {
         .status()
         .expect("run node (is Node.js installed?)");
     assert!(status.success(), "the browser runner failed");
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report")).expect("json");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report"))
+            .expect("json");
     eprintln!("browser report and screenshots: {}", out.display());
 
     for mode in report["modes"].as_array().expect("modes") {
         let name = mode["mode"].as_str().expect("mode name");
-        assert!(mode.get("failure").is_none(), "{name}: {}\nconsole: {}", mode["failure"], mode["console"]);
+        assert!(
+            mode.get("failure").is_none(),
+            "{name}: {}\nconsole: {}",
+            mode["failure"],
+            mode["console"]
+        );
         let p = &mode["parity"];
         // The backend and why.
         match name {
             "webgpu" => assert_eq!(p["backend"], "webgpu", "{}", p["reason"]),
             _ => {
                 assert_eq!(p["backend"], "cpu");
-                assert!(p["reason"].as_str().expect("reason").contains("CPU fallback"), "{}", p["reason"]);
+                assert!(
+                    p["reason"].as_str().expect("reason").contains("CPU fallback"),
+                    "{}",
+                    p["reason"]
+                );
             }
         }
         // Same answers as the native library (q8_0 bundle, same code, another backend).
-        assert_eq!(p["history"].as_array().expect("history").len(), 4, "unknown keys are kept in the history");
+        assert_eq!(
+            p["history"].as_array().expect("history").len(),
+            4,
+            "unknown keys are kept in the history"
+        );
         assert_eq!(ids(&p["next"]), ids(&native["next"]), "{name}: recommendNext");
-        assert_close(&format!("{name} next scores"), &floats(&p["next"]), &floats(&native["next"]), 1e-4);
+        assert_close(
+            &format!("{name} next scores"),
+            &floats(&p["next"]),
+            &floats(&native["next"]),
+            1e-4,
+        );
         assert_eq!(ids(&p["only"]), ids(&native["only"]), "{name}: recommendNext with only");
-        assert_close(&format!("{name} scores"), &floats(&p["scores"]), &floats(&native["scores"]), 1e-4);
+        assert_close(
+            &format!("{name} scores"),
+            &floats(&p["scores"]),
+            &floats(&native["scores"]),
+            1e-4,
+        );
         assert_eq!(ids(&p["ranked"]), ids(&native["ranked"]), "{name}: rankCandidates");
-        assert_close(&format!("{name} image features"), &floats(&p["features"]), &floats(&native["features"]), 1e-4);
-        assert_close(&format!("{name} HF-range image features"), &floats(&p["hfFeatures"]), &floats(&native["features"]), 1e-4);
-        assert!((p["photo"].as_f64().expect("photo") - native["photo"].as_f64().expect("photo")).abs() < 1e-4, "{name}: scorePhoto");
+        assert_close(
+            &format!("{name} image features"),
+            &floats(&p["features"]),
+            &floats(&native["features"]),
+            1e-4,
+        );
+        assert_close(
+            &format!("{name} HF-range image features"),
+            &floats(&p["hfFeatures"]),
+            &floats(&native["features"]),
+            1e-4,
+        );
+        assert!(
+            (p["photo"].as_f64().expect("photo") - native["photo"].as_f64().expect("photo")).abs()
+                < 1e-4,
+            "{name}: scorePhoto"
+        );
         // The shipped demo bundle on this backend: no fallback on WebGPU (SwiftShader computed
         // NaN in the adapters' tanh before `bounded_tanh`), the same lists and scores as the CPU.
         let demo_here = &p["demoBundle"];
-        assert_eq!(demo_here["backend"], if name == "webgpu" { "webgpu" } else { "cpu" }, "{name}: {}", demo_here["reason"]);
-        assert!(demo_here["error"].is_null(), "{name}: the demo bundle failed: {}", demo_here["error"]);
+        assert_eq!(
+            demo_here["backend"],
+            if name == "webgpu" { "webgpu" } else { "cpu" },
+            "{name}: {}",
+            demo_here["reason"]
+        );
+        assert!(
+            demo_here["error"].is_null(),
+            "{name}: the demo bundle failed: {}",
+            demo_here["error"]
+        );
         // The forced self-check: NaN weights on `auto` fall back from WebGPU, saying why; the CPU
         // path then refuses to answer with a clear error, never an empty list.
         let nan = &p["nanBundle"];
         assert_eq!(nan["backend"], "cpu", "{name}: {nan}");
         if name == "webgpu" {
-            assert!(nan["reason"].as_str().expect("reason").contains("self-check"), "{name}: {nan}");
+            assert!(
+                nan["reason"].as_str().expect("reason").contains("self-check"),
+                "{name}: {nan}"
+            );
         }
         assert!(nan["error"].as_str().expect("an error").contains("non-finite"), "{name}: {nan}");
         // The download helper works inside a worker too (it used `document`).
-        let queries_len = std::fs::metadata(fixtures.join("queries.json")).expect("queries.json").len();
-        assert_eq!(p["workerFetch"]["bytes"].as_u64(), Some(queries_len), "{name}: fetchCached in a worker: {}", p["workerFetch"]);
+        let queries_len =
+            std::fs::metadata(fixtures.join("queries.json")).expect("queries.json").len();
+        assert_eq!(
+            p["workerFetch"]["bytes"].as_u64(),
+            Some(queries_len),
+            "{name}: fetchCached in a worker: {}",
+            p["workerFetch"]
+        );
         // Errors arrive as exceptions with a message.
-        assert!(p["unknownError"].as_str().expect("error").contains("not in this bundle's catalogue"), "{}", p["unknownError"]);
-        assert!(p["missingError"].as_str().expect("error").contains("404"), "{}", p["missingError"]);
-        assert!(p["notBundleError"].as_str().expect("error").contains("not a GGUF file"), "{}", p["notBundleError"]);
+        assert!(
+            p["unknownError"].as_str().expect("error").contains("not in this bundle's catalogue"),
+            "{}",
+            p["unknownError"]
+        );
+        assert!(
+            p["missingError"].as_str().expect("error").contains("404"),
+            "{}",
+            p["missingError"]
+        );
+        assert!(
+            p["notBundleError"].as_str().expect("error").contains("not a GGUF file"),
+            "{}",
+            p["notBundleError"]
+        );
         let panic = p["panicError"].as_str().expect("a panic rejects the call");
         assert!(panic.contains("deliberate panic for the worker-restart test"), "{panic}");
         let after = p["afterPanic"].as_f64().expect("the restarted worker answers");
-        assert!((after - floats(&native["scores"])[0]).abs() < 1e-4, "{name}: after the restart {after}");
+        assert!(
+            (after - floats(&native["scores"])[0]).abs() < 1e-4,
+            "{name}: after the restart {after}"
+        );
 
         // The demo: DOM updates, no long main-thread task, a cached second visit, and requests
         // that do not depend on the history.
         let sessions = mode["sessions"].as_array().expect("sessions");
         assert_eq!(sessions.len(), 2);
         for s in sessions {
-            assert_eq!(s["error"].as_str().unwrap_or_default().trim(), "", "{name}: the page showed an error");
-            assert_eq!(s["history"].as_array().expect("history").len(), 3, "{name}: three clicks, three history rows");
-            assert!(!s["recs"].as_array().expect("recs").is_empty(), "{name}: the recommendation list updated");
-            assert!(s["backendShown"].as_str().expect("backend").starts_with(p["backend"].as_str().expect("b")));
-            assert_eq!(s["cachedFlag"], "true", "{name}: the second visit loads from the Cache API");
+            assert_eq!(
+                s["error"].as_str().unwrap_or_default().trim(),
+                "",
+                "{name}: the page showed an error"
+            );
+            assert_eq!(
+                s["history"].as_array().expect("history").len(),
+                3,
+                "{name}: three clicks, three history rows"
+            );
+            assert!(
+                !s["recs"].as_array().expect("recs").is_empty(),
+                "{name}: the recommendation list updated"
+            );
+            assert!(
+                s["backendShown"]
+                    .as_str()
+                    .expect("backend")
+                    .starts_with(p["backend"].as_str().expect("b"))
+            );
+            assert_eq!(
+                s["cachedFlag"], "true",
+                "{name}: the second visit loads from the Cache API"
+            );
             for t in s["longTasks"].as_array().expect("long tasks") {
                 assert!(t.as_f64().expect("ms") < 200.0, "{name}: a main-thread task of {t} ms");
             }
             for r in s["requests"].as_array().expect("requests") {
                 let r = r.as_str().expect("request");
-                assert!(r.starts_with("GET /") || r.starts_with("HEAD /"), "{name}: a request off this origin: {r}");
+                assert!(
+                    r.starts_with("GET /") || r.starts_with("HEAD /"),
+                    "{name}: a request off this origin: {r}"
+                );
             }
         }
         // Same requests (as a multiset: parallel downloads may interleave differently).
         let sorted = |s: &Value| {
-            let mut v: Vec<String> = s["requests"].as_array().expect("requests").iter().map(|r| r.to_string()).collect();
+            let mut v: Vec<String> =
+                s["requests"].as_array().expect("requests").iter().map(|r| r.to_string()).collect();
             v.sort();
             v
         };
-        assert_eq!(sorted(&sessions[0]), sorted(&sessions[1]), "{name}: the two histories made different requests");
+        assert_eq!(
+            sorted(&sessions[0]),
+            sorted(&sessions[1]),
+            "{name}: the two histories made different requests"
+        );
         assert_ne!(sessions[0]["history"], sessions[1]["history"]);
     }
 
     // WebGPU and the CPU agree on the shipped demo bundle: same top-10 lists, scores within 1e-3.
-    let by_mode = |m: &str| report["modes"].as_array().expect("modes").iter().find(|x| x["mode"] == m).expect("mode")["parity"]["demoBundle"].clone();
+    let by_mode = |m: &str| {
+        report["modes"].as_array().expect("modes").iter().find(|x| x["mode"] == m).expect("mode")["parity"]["demoBundle"].clone()
+    };
     let (gpu, cpu_demo) = (by_mode("webgpu"), by_mode("cpu"));
-    for (g, c) in gpu["lists"].as_array().expect("lists").iter().zip(cpu_demo["lists"].as_array().expect("lists")) {
-        let keys = |v: &Value| v.as_array().expect("list").iter().map(|r| r["key"].as_str().expect("key").to_string()).collect::<Vec<_>>();
+    for (g, c) in gpu["lists"]
+        .as_array()
+        .expect("lists")
+        .iter()
+        .zip(cpu_demo["lists"].as_array().expect("lists"))
+    {
+        let keys = |v: &Value| {
+            v.as_array()
+                .expect("list")
+                .iter()
+                .map(|r| r["key"].as_str().expect("key").to_string())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(keys(g), keys(c), "webgpu vs cpu top-10 on the demo bundle");
         assert_eq!(keys(g).len(), 10);
         assert_close("webgpu vs cpu demo scores", &floats(g), &floats(c), 1e-3);
     }
     assert_eq!(gpu["lists"].as_array().map(Vec::len), Some(DEMO_HISTORIES.len()));
-    eprintln!("demo bundle on WebGPU (SwiftShader) and CPU: the same top-10 lists for {} histories", DEMO_HISTORIES.len());
+    eprintln!(
+        "demo bundle on WebGPU (SwiftShader) and CPU: the same top-10 lists for {} histories",
+        DEMO_HISTORIES.len()
+    );
 
     // The bundled demo model personalises: two product lines, two different lists, each
     // following from its history.
-    let cpu = report["modes"].as_array().expect("modes").iter().find(|m| m["mode"] == "cpu").expect("a cpu mode");
+    let cpu = report["modes"]
+        .as_array()
+        .expect("modes")
+        .iter()
+        .find(|m| m["mode"] == "cpu")
+        .expect("a cpu mode");
     let demo = cpu["demo"].as_array().expect("the demo visitors ran");
     assert_eq!(demo.len(), 2);
     let after = bought_after();
     let lists: Vec<Vec<String>> = demo
         .iter()
         .map(|d| {
-            assert_eq!(d["error"].as_str().unwrap_or_default().trim(), "", "the demo page showed an error");
-            d["recs"].as_array().expect("recs").iter().map(|k| k.as_str().expect("key").to_string()).collect()
+            assert_eq!(
+                d["error"].as_str().unwrap_or_default().trim(),
+                "",
+                "the demo page showed an error"
+            );
+            d["recs"]
+                .as_array()
+                .expect("recs")
+                .iter()
+                .map(|k| k.as_str().expect("key").to_string())
+                .collect()
         })
         .collect();
     for (keys, list) in DEMO_HISTORIES.iter().zip(&lists) {
         assert_eq!(list.len(), 10, "{keys:?}: {list:?}");
-        let follows = list.iter().filter(|r| keys.iter().any(|k| after.get(*k).is_some_and(|a| a.contains(*r)))).count();
-        assert!(follows >= 1, "{keys:?}: none of {list:?} was bought after these items in the training data");
-        eprintln!("demo visitor {keys:?}: {follows} of 10 recommendations were bought after these items in training: {list:?}");
+        let follows = list
+            .iter()
+            .filter(|r| keys.iter().any(|k| after.get(*k).is_some_and(|a| a.contains(*r))))
+            .count();
+        assert!(
+            follows >= 1,
+            "{keys:?}: none of {list:?} was bought after these items in the training data"
+        );
+        eprintln!(
+            "demo visitor {keys:?}: {follows} of 10 recommendations were bought after these items in training: {list:?}"
+        );
     }
     let shared = lists[0].iter().filter(|k| lists[1].contains(k)).count();
     assert!(shared <= 2, "the two visitors share {shared} of 10 items: {lists:?}");

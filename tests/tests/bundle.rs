@@ -36,9 +36,14 @@ fn quantization_is_bit_exact_with_gguf_py() {
     assert_eq!(g.get_str("general.architecture").expect("arch"), "vip5-test");
     assert_eq!(g.get_u64("test.u32").expect("u32"), 7);
     assert_eq!(g.get_str("test.string").expect("string"), "héllo");
-    assert_eq!(g.get("test.strings").and_then(MetaValue::as_strings), Some(vec!["B000ASIN1", "a title, with spaces"]));
+    assert_eq!(
+        g.get("test.strings").and_then(MetaValue::as_strings),
+        Some(vec!["B000ASIN1", "a title, with spaces"])
+    );
     assert_eq!(g.get("test.bool"), Some(&MetaValue::Bool(true)));
-    let find = |name: &str| g.tensors.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name} in fixture"));
+    let find = |name: &str| {
+        g.tensors.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name} in fixture"))
+    };
     for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0] {
         let enc = find(&format!("t.{}", ty.name()));
         let src = find(&format!("t.{}.src", ty.name()));
@@ -47,7 +52,12 @@ fn quantization_is_bit_exact_with_gguf_py() {
         assert_eq!(enc.shape, vec![5, 64], "shapes come back in PyTorch order");
         let src_values = dequantize(g.tensor_bytes(src), GgmlType::F32, src.numel()).expect("src");
         let ours = quantize(&src_values, ty).expect("quantize");
-        assert_eq!(ours.as_slice(), g.tensor_bytes(enc), "{}: our encoding differs from gguf-py's", ty.name());
+        assert_eq!(
+            ours.as_slice(),
+            g.tensor_bytes(enc),
+            "{}: our encoding differs from gguf-py's",
+            ty.name()
+        );
         let decoded = dequantize(g.tensor_bytes(enc), ty, enc.numel()).expect("dequantize");
         let want = dequantize(g.tensor_bytes(deq), GgmlType::F32, deq.numel()).expect("deq");
         assert_eq!(decoded, want, "{}: our decoding differs from gguf-py's", ty.name());
@@ -61,13 +71,19 @@ fn model_bundle_round_trips_config_tokenizer_catalogue_and_weights() {
     let reference = probe_logits(&model, &cfg);
     let mut worst = BTreeMap::new();
     for quant in [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0] {
-        let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog(), None, quant).expect("write");
+        let bytes =
+            write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog(), None, quant).expect("write");
         let bundle = Bundle::from_bytes(&bytes).expect("read");
         assert_eq!(bundle.quant, quant.name());
         assert_eq!(bundle.config().expect("config"), cfg);
         assert_eq!(bundle.catalog().expect("catalogue"), catalog());
-        let tok: serde_json::Value = serde_json::from_str(bundle.tokenizer_json().expect("tokenizer")).expect("json");
-        assert_eq!(tok, serde_json::from_str::<serde_json::Value>(TOKENIZER).expect("json"), "tokenizer survives minification");
+        let tok: serde_json::Value =
+            serde_json::from_str(bundle.tokenizer_json().expect("tokenizer")).expect("json");
+        assert_eq!(
+            tok,
+            serde_json::from_str::<serde_json::Value>(TOKENIZER).expect("json"),
+            "tokenizer survives minification"
+        );
         // Matrices are stored quantized, norms and biases f32.
         for info in bundle.tensor_infos() {
             assert_eq!(info.ty, storage_type(&info.shape, quant), "{}", info.name);
@@ -76,7 +92,12 @@ fn model_bundle_round_trips_config_tokenizer_catalogue_and_weights() {
             }
         }
         if quant != GgmlType::F32 {
-            assert!(bundle.tensor_infos().iter().any(|t| t.name.ends_with("SelfAttention.q.weight") && t.ty == quant));
+            assert!(
+                bundle
+                    .tensor_infos()
+                    .iter()
+                    .any(|t| t.name.ends_with("SelfAttention.q.weight") && t.ty == quant)
+            );
         }
         let (loaded, _) = bundle.load_model(&flex()).expect("load");
         let got = probe_logits(&loaded, &cfg);
@@ -122,7 +143,11 @@ fn a_clip_bundle_whose_config_cannot_be_built_is_refused_before_any_tensor() {
     let bytes = write_clip_bundle(&cfg, &BTreeMap::new(), GgmlType::F32).expect("write");
     let bundle = Bundle::from_bytes(&bytes).expect("a readable GGUF");
     let err = bundle.clip_config().expect_err("patch_size 0").to_string();
-    assert!(err.contains("the bundle's CLIP config is invalid") && err.contains("patch_size must be positive"), "{err}");
+    assert!(
+        err.contains("the bundle's CLIP config is invalid")
+            && err.contains("patch_size must be positive"),
+        "{err}"
+    );
     let err = bundle.load_clip(&flex()).expect_err("patch_size 0").to_string();
     assert!(err.contains("patch_size must be positive"), "{err}");
 }
@@ -151,7 +176,11 @@ fn truncated_and_corrupt_files_give_errors_not_panics() {
         assert!(!err.is_empty(), "a file cut at {cut} of {} bytes loaded", bytes.len());
         cut += 1 + cut / 3;
     }
-    assert!(load_error(&bytes[..bytes.len() / 2]).contains("truncated"), "{}", load_error(&bytes[..bytes.len() / 2]));
+    assert!(
+        load_error(&bytes[..bytes.len() / 2]).contains("truncated"),
+        "{}",
+        load_error(&bytes[..bytes.len() / 2])
+    );
     // Flipped bytes: each must give an error or a model, never a panic (the fuzzer goes further).
     let mut state = 2022u64;
     for _ in 0..300 {
@@ -189,7 +218,8 @@ fn wrong_version_architecture_and_shapes_are_named() {
     let cfg = Vip5Config::tiny();
     let (_, tensors) = model_and_tensors(&cfg, 1);
     let other = Vip5Config { d_ff: 48, ..cfg };
-    let bytes = write_model_bundle(&other, &tensors, TOKENIZER, &[], None, GgmlType::F32).expect("write");
+    let bytes =
+        write_model_bundle(&other, &tensors, TOKENIZER, &[], None, GgmlType::F32).expect("write");
     let err = load_error(&bytes);
     assert!(err.contains("DenseReluDense.wi.weight") && err.contains("[48, 16]"), "{err}");
 }

@@ -6,11 +6,14 @@ use std::collections::BTreeMap;
 
 use burn::tensor::Device;
 use vip5::clip::preprocess::{CLIP_STD, RgbImage};
-use vip5::clip::{ClipVision, ClipVisionConfig, decode_image, load_clip_vision, pixels_tensor, preprocess};
+use vip5::clip::{
+    ClipVision, ClipVisionConfig, decode_image, load_clip_vision, pixels_tensor, preprocess,
+};
 use vip5::weights::expected_tensors;
 use vip5_tests::{assert_close, flex, load_arrays, load_outputs, read_fixture, to_vec, wgpu};
 
-const PHOTOS: [&str; 5] = ["chelsea_301x200", "coffee_330x220", "astronaut_240x240", "rocket_227x341", "chelsea_150x100"];
+const PHOTOS: [&str; 5] =
+    ["chelsea_301x200", "coffee_330x220", "astronaut_240x240", "rocket_227x341", "chelsea_150x100"];
 
 #[test]
 fn preprocessing_matches_clip_image_processor_on_real_photos() {
@@ -30,7 +33,10 @@ fn preprocessing_matches_clip_image_processor_on_real_photos() {
             sum += (g - w).abs() as f64;
         }
         let mean = sum / got.len() as f64;
-        assert!(worst_levels <= 1.0 + 1e-3, "{name}: worst pixel differs by {worst_levels} uint8 levels");
+        assert!(
+            worst_levels <= 1.0 + 1e-3,
+            "{name}: worst pixel differs by {worst_levels} uint8 levels"
+        );
         assert!(mean < 1e-3, "{name}: mean |diff| {mean}");
     }
 }
@@ -45,9 +51,16 @@ fn rgba_canvas_input_equals_decoded_rgb() {
 }
 
 fn tiny_clip(device: &Device) -> ClipVision {
-    let cfg = ClipVisionConfig::from_hf_json(&String::from_utf8(read_fixture("clip/tiny", "config.json")).unwrap()).unwrap();
+    let cfg = ClipVisionConfig::from_hf_json(
+        &String::from_utf8(read_fixture("clip/tiny", "config.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!((cfg.hidden_size, cfg.patch_size, cfg.projection_dim), (32, 8, 16));
-    let (model, report) = load_clip_vision(ClipVision::new(&cfg, device), &read_fixture("clip/tiny", "model.safetensors")).unwrap();
+    let (model, report) = load_clip_vision(
+        ClipVision::new(&cfg, device),
+        &read_fixture("clip/tiny", "model.safetensors"),
+    )
+    .unwrap();
     assert!(report.initialised.is_empty());
     // only vision tensors were read: the text tower and logit scale are never touched
     assert!(report.unused.is_empty(), "{:?}", report.unused);
@@ -97,9 +110,15 @@ fn bad_inputs_are_clear_errors() {
     let err = decode_image(&huge).unwrap_err();
     assert!(err.to_string().contains("too large"), "{err}");
     // a T5 checkpoint has no vision tensors
-    let cfg = ClipVisionConfig::from_hf_json(&String::from_utf8(read_fixture("clip/tiny", "config.json")).unwrap()).unwrap();
-    let err = load_clip_vision(ClipVision::new(&cfg, &flex()), &read_fixture("t5_relu_tied", "model.safetensors"))
-        .unwrap_err();
+    let cfg = ClipVisionConfig::from_hf_json(
+        &String::from_utf8(read_fixture("clip/tiny", "config.json")).unwrap(),
+    )
+    .unwrap();
+    let err = load_clip_vision(
+        ClipVision::new(&cfg, &flex()),
+        &read_fixture("t5_relu_tied", "model.safetensors"),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("no CLIP vision tensors"), "{err}");
     assert!(RgbImage::from_rgba(&[], 0, 0).is_err());
 }

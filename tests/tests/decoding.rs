@@ -43,23 +43,48 @@ fn check_beams(name: &str, device: &Device, prefix: &str, beam: &BeamConfig) {
     let width = want_seq.shape[1];
     let mut row = 0;
     for (n, per_input) in hyps.iter().enumerate() {
-        assert_eq!(per_input.len(), beam.num_return_sequences, "{name} input {n}: number of returned sequences");
+        assert_eq!(
+            per_input.len(),
+            beam.num_return_sequences,
+            "{name} input {n}: number of returned sequences"
+        );
         for h in per_input {
             let want = &want_seq.i64[row * width + 1..(row + 1) * width]; // skip the start token
-            assert_eq!(padded(&h.tokens, width - 1, hf_fill(&cfg)), want, "{name} {prefix}: sequence {row}");
+            assert_eq!(
+                padded(&h.tokens, width - 1, hf_fill(&cfg)),
+                want,
+                "{name} {prefix}: sequence {row}"
+            );
             let diff = (h.score - want_scores.f32[row]).abs();
-            assert!(diff <= TOL, "{name} {prefix}: score {row}: got {}, want {}", h.score, want_scores.f32[row]);
+            assert!(
+                diff <= TOL,
+                "{name} {prefix}: score {row}: got {}, want {}",
+                h.score,
+                want_scores.f32[row]
+            );
             row += 1;
         }
     }
 }
 
 fn beam4() -> BeamConfig {
-    BeamConfig { num_beams: 4, num_return_sequences: 4, max_length: 8, length_penalty: 1.0, early_stopping: true }
+    BeamConfig {
+        num_beams: 4,
+        num_return_sequences: 4,
+        max_length: 8,
+        length_penalty: 1.0,
+        early_stopping: true,
+    }
 }
 
 fn beam3() -> BeamConfig {
-    BeamConfig { num_beams: 3, num_return_sequences: 2, max_length: 10, length_penalty: 0.7, early_stopping: false }
+    BeamConfig {
+        num_beams: 3,
+        num_return_sequences: 2,
+        max_length: 10,
+        length_penalty: 0.7,
+        early_stopping: false,
+    }
 }
 
 #[test]
@@ -82,10 +107,15 @@ fn greedy_matches_hf_generate() {
         let (cfg, model) = fixture_model(name, &device);
         let out = load_outputs(name);
         let x = fixture_encoder_batch(&out, &cfg).to_tensors(&device);
-        let got = pollster::block_on(greedy(&model, &x, Task::Sequential, 8, cfg.eos_token_id, 0)).unwrap();
+        let got = pollster::block_on(greedy(&model, &x, Task::Sequential, 8, cfg.eos_token_id, 0))
+            .unwrap();
         let want = &out["greedy_sequences"];
         for (b, tokens) in got.iter().enumerate() {
-            assert_eq!(padded(tokens, 7, hf_fill(&cfg)), &want.i64[b * 8 + 1..(b + 1) * 8], "{name}: greedy row {b}");
+            assert_eq!(
+                padded(tokens, 7, hf_fill(&cfg)),
+                &want.i64[b * 8 + 1..(b + 1) * 8],
+                "{name}: greedy row {b}"
+            );
         }
     }
 }
@@ -97,12 +127,17 @@ fn bad_beam_settings_are_clear_errors() {
     let out = load_outputs("t5_relu_tied");
     let x = fixture_encoder_batch(&out, &cfg).to_tensors(&device);
     let bad = BeamConfig { num_beams: 2, num_return_sequences: 3, ..beam4() };
-    let err = pollster::block_on(beam_search(&model, &x, Task::Sequential, &bad, 1, 0, None)).unwrap_err();
+    let err = pollster::block_on(beam_search(&model, &x, Task::Sequential, &bad, 1, 0, None))
+        .unwrap_err();
     assert!(err.to_string().contains("num_return_sequences"), "{err}");
 }
 
 fn tokenizer_for(cfg: &Vip5Config) -> PromptTokenizer {
-    let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/tokenizers/t5-small/tokenizer.json")).unwrap();
+    let json = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/tokenizers/t5-small/tokenizer.json"
+    ))
+    .unwrap();
     PromptTokenizer::for_config(&json, cfg).unwrap()
 }
 
@@ -111,7 +146,12 @@ fn tokenizer() -> PromptTokenizer {
 }
 
 /// A visitor's A-6-style prompt over two items written `first` and `second`, with two item images.
-fn two_item_sample(tok: &PromptTokenizer, cfg: &Vip5Config, first: &str, second: &str) -> EncoderSample {
+fn two_item_sample(
+    tok: &PromptTokenizer,
+    cfg: &Vip5Config,
+    first: &str,
+    second: &str,
+) -> EncoderSample {
     let text = format!(
         "Here is the purchase history of a visitor : \n {first} <extra_id_0> <extra_id_0> , {second} <extra_id_0> <extra_id_0> \n What to recommend next for the user ?"
     );
@@ -147,9 +187,23 @@ fn constrained_beam_search_returns_only_real_unseen_items() {
         trie: &trie,
         masks: vec![trie.allow_all_except(history), trie.allow_only(only.iter().copied())],
     };
-    let beam = BeamConfig { num_beams: 6, num_return_sequences: 6, max_length: 10, length_penalty: 1.0, early_stopping: true };
-    let hyps = pollster::block_on(beam_search(&model, &x, Task::Sequential, &beam, cfg.eos_token_id, 0, Some(&constraint)))
-        .unwrap();
+    let beam = BeamConfig {
+        num_beams: 6,
+        num_return_sequences: 6,
+        max_length: 10,
+        length_penalty: 1.0,
+        early_stopping: true,
+    };
+    let hyps = pollster::block_on(beam_search(
+        &model,
+        &x,
+        Task::Sequential,
+        &beam,
+        cfg.eos_token_id,
+        0,
+        Some(&constraint),
+    ))
+    .unwrap();
     assert_eq!(hyps[0].len(), 6);
     assert_eq!(hyps[1].len(), 6);
     let mut seen = std::collections::HashSet::new();
@@ -177,8 +231,23 @@ fn unconstrained_random_model_can_emit_non_items() {
     let (cfg, model, batch) = tiny_model_and_prompt(&device);
     let x = batch.to_tensors(&device);
     let trie = ItemTrie::from_item_numbers(&tokenizer(), 1..=300).unwrap();
-    let beam = BeamConfig { num_beams: 4, num_return_sequences: 4, max_length: 6, length_penalty: 1.0, early_stopping: true };
-    let hyps = pollster::block_on(beam_search(&model, &x, Task::Sequential, &beam, cfg.eos_token_id, 0, None)).unwrap();
+    let beam = BeamConfig {
+        num_beams: 4,
+        num_return_sequences: 4,
+        max_length: 6,
+        length_penalty: 1.0,
+        early_stopping: true,
+    };
+    let hyps = pollster::block_on(beam_search(
+        &model,
+        &x,
+        Task::Sequential,
+        &beam,
+        cfg.eos_token_id,
+        0,
+        None,
+    ))
+    .unwrap();
     assert!(hyps[0].iter().any(|h| trie.item_of(&h.tokens).is_none()));
 }
 
@@ -187,7 +256,9 @@ fn yes_probability_is_the_two_way_softmax_of_the_first_step() {
     let device = flex();
     let (_, model, batch) = tiny_model_and_prompt(&device);
     let x = batch.to_tensors(&device);
-    let p = pollster::block_on(yes_probability(&model, &x, Task::Direct, 0, YES_TOKEN_ID, NO_TOKEN_ID)).unwrap();
+    let p =
+        pollster::block_on(yes_probability(&model, &x, Task::Direct, 0, YES_TOKEN_ID, NO_TOKEN_ID))
+            .unwrap();
     // independent computation from the full first-step logits
     let enc = model.encode(&x, Task::Direct);
     let mut cache = model.start_decoding(enc, x.attention_mask.clone());
@@ -197,7 +268,10 @@ fn yes_probability_is_the_two_way_softmax_of_the_first_step() {
     let vocab = l.len() / 2;
     for b in 0..2 {
         let pair = Tensor::<1>::from_data(
-            TensorData::new(vec![l[b * vocab + YES_TOKEN_ID as usize], l[b * vocab + NO_TOKEN_ID as usize]], [2]),
+            TensorData::new(
+                vec![l[b * vocab + YES_TOKEN_ID as usize], l[b * vocab + NO_TOKEN_ID as usize]],
+                [2],
+            ),
             &device,
         );
         let (_, sm) = to_vec(softmax(pair, 0));
@@ -217,13 +291,31 @@ fn item_token_models_decode_one_token_per_item_under_constraints() {
     let trie = ItemTrie::from_item_numbers(&tok, 1..=300).unwrap();
     assert_eq!(trie.num_items(), 300);
     assert_eq!(trie.item_of(&[32_099 + 17, 1]), Some(17));
-    assert_eq!(trie.allowed_next(&[], &trie.allow_all()).len(), 300, "every item is its own first token");
+    assert_eq!(
+        trie.allowed_next(&[], &trie.allow_all()).len(),
+        300,
+        "every item is its own first token"
+    );
     let sample = two_item_sample(&tok, &cfg, "<item_3>", "<item_17>");
     let x = EncoderBatch::new(&[sample], &cfg).unwrap().to_tensors(&device);
     let constraint = ItemConstraint { trie: &trie, masks: vec![trie.allow_all_except([3, 17])] };
-    let beam = BeamConfig { num_beams: 8, num_return_sequences: 8, max_length: 10, length_penalty: 1.0, early_stopping: true };
-    let hyps = pollster::block_on(beam_search(&model, &x, Task::Sequential, &beam, cfg.eos_token_id, 0, Some(&constraint)))
-        .unwrap();
+    let beam = BeamConfig {
+        num_beams: 8,
+        num_return_sequences: 8,
+        max_length: 10,
+        length_penalty: 1.0,
+        early_stopping: true,
+    };
+    let hyps = pollster::block_on(beam_search(
+        &model,
+        &x,
+        Task::Sequential,
+        &beam,
+        cfg.eos_token_id,
+        0,
+        Some(&constraint),
+    ))
+    .unwrap();
     let mut seen = std::collections::HashSet::new();
     for h in &hyps[0] {
         assert_eq!(h.tokens.len(), 2, "one item token and </s>: {:?}", h.tokens);

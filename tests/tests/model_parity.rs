@@ -4,7 +4,9 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use vip5::Task;
-use vip5_tests::{assert_close, fixture_encoder_batch, fixture_model, flex, load_outputs, to_vec, wgpu};
+use vip5_tests::{
+    assert_close, fixture_encoder_batch, fixture_model, flex, load_outputs, to_vec, wgpu,
+};
 
 const TOL: f32 = 1e-4;
 
@@ -15,7 +17,10 @@ fn check_fixture(name: &str, device: &Device) {
     let (batch, _) = (out["input_ids"].shape[0], out["input_ids"].shape[1]);
     let enc_batch = fixture_encoder_batch(&out, &cfg);
     if let Some(cat) = out.get("category_ids") {
-        assert_eq!(enc_batch.category_ids, cat.i64, "{name}: category ids differ from the reference");
+        assert_eq!(
+            enc_batch.category_ids, cat.i64,
+            "{name}: category ids differ from the reference"
+        );
     }
     let x = enc_batch.to_tensors(device);
     let mask: Vec<f32> = out["attention_mask"].i64.iter().map(|&m| m as f32).collect();
@@ -26,7 +31,10 @@ fn check_fixture(name: &str, device: &Device) {
     assert_close(&format!("{name}: encoder hidden states"), &got, &out["encoder_hidden"].f32, TOL);
 
     let dec = &out["decoder_input_ids"];
-    let dec_ids = Tensor::<2, Int>::from_data(TensorData::new(dec.i64.clone(), [dec.shape[0], dec.shape[1]]), device);
+    let dec_ids = Tensor::<2, Int>::from_data(
+        TensorData::new(dec.i64.clone(), [dec.shape[0], dec.shape[1]]),
+        device,
+    );
     let mut cache = model.start_decoding(enc.clone(), x.attention_mask.clone());
     let (_, full) = to_vec(model.decode(dec_ids.clone(), &mut cache, Task::Sequential));
     assert_close(&format!("{name}: decoder logits (whole prefix)"), &full, &out["logits"].f32, TOL);
@@ -45,9 +53,18 @@ fn check_fixture(name: &str, device: &Device) {
                 .copy_from_slice(&logits[b * vocab..(b + 1) * vocab]);
         }
     }
-    assert_eq!(cache.step_query_lengths, vec![1; steps], "{name}: every cached step must feed one token");
+    assert_eq!(
+        cache.step_query_lengths,
+        vec![1; steps],
+        "{name}: every cached step must feed one token"
+    );
     assert_eq!(cache.len, steps);
-    assert_close(&format!("{name}: decoder logits (cached, vs HF cache)"), &stepped, &out["logits_cached"].f32, TOL);
+    assert_close(
+        &format!("{name}: decoder logits (cached, vs HF cache)"),
+        &stepped,
+        &out["logits_cached"].f32,
+        TOL,
+    );
     assert_close(&format!("{name}: cached vs whole-prefix logits"), &stepped, &full, TOL);
 }
 

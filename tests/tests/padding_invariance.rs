@@ -37,7 +37,11 @@ fn logits_do_not_depend_on_batch_neighbours() {
     let per_row = all.len() / 3;
     for i in 0..3 {
         let alone = run(&[i]);
-        let diff = alone.iter().zip(&all[i * per_row..(i + 1) * per_row]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let diff = alone
+            .iter()
+            .zip(&all[i * per_row..(i + 1) * per_row])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
         assert!(diff < 1e-4, "row {i}: max diff {diff} between batched and alone");
     }
 }

@@ -7,15 +7,20 @@ use rand::rngs::StdRng;
 use serde_json::Value;
 use vip5::Task;
 use vip5::prompt::sampling::{
-    SamplerConfig, Split, UserRecord, direct_sample, jitter_rating, sequential_sample, sequential_window,
+    SamplerConfig, Split, UserRecord, direct_sample, jitter_rating, sequential_sample,
+    sequential_window,
 };
 use vip5::prompt::{
-    ANONYMOUS_VISITOR, HistorySeparator, ItemNaming, PersonalRequest, PromptTokenizer, Slots, TEMPLATES, Truncation, UserLabel,
-    build_personal_prompt, category_ids, render, template,
+    ANONYMOUS_VISITOR, HistorySeparator, ItemNaming, PersonalRequest, PromptTokenizer, Slots,
+    TEMPLATES, Truncation, UserLabel, build_personal_prompt, category_ids, render, template,
 };
 
 fn tokenizer() -> PromptTokenizer {
-    let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/tokenizers/t5-small/tokenizer.json")).unwrap();
+    let json = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/tokenizers/t5-small/tokenizer.json"
+    ))
+    .unwrap();
     PromptTokenizer::from_json_bytes(&json).unwrap()
 }
 
@@ -47,7 +52,10 @@ fn the_29_templates_with_ids_and_the_unseen_split() {
 fn slots_from_json(case: &Value) -> (Slots, usize, HistorySeparator) {
     let s = &case["slots"];
     let items = |key: &str| -> Vec<u32> {
-        s.get(key).and_then(|v| v.as_array()).map(|a| a.iter().map(|x| x.as_u64().unwrap() as u32).collect()).unwrap_or_default()
+        s.get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().map(|x| x.as_u64().unwrap() as u32).collect())
+            .unwrap_or_default()
     };
     let text = |key: &str| s.get(key).and_then(|v| v.as_str()).map(str::to_string);
     let slots = Slots {
@@ -63,15 +71,19 @@ fn slots_from_json(case: &Value) -> (Slots, usize, HistorySeparator) {
         feature: text("feature"),
         review_headline: text("review_headline"),
     };
-    let sep = if text("sep").as_deref() == Some("->") { HistorySeparator::Arrow } else { HistorySeparator::Comma };
+    let sep = if text("sep").as_deref() == Some("->") {
+        HistorySeparator::Arrow
+    } else {
+        HistorySeparator::Comma
+    };
     (slots, s["k"].as_u64().unwrap() as usize, sep)
 }
 
 #[test]
 fn rendering_and_ids_match_the_original_formatting_and_hf_tokenizer() {
     let tok = tokenizer();
-    let cases: Vec<Value> =
-        serde_json::from_str(include_str!("../fixtures/prompt_cases.json")).expect("prompt fixture");
+    let cases: Vec<Value> = serde_json::from_str(include_str!("../fixtures/prompt_cases.json"))
+        .expect("prompt fixture");
     assert_eq!(cases.len(), 6);
     for case in &cases {
         let id = case["template"].as_str().unwrap();
@@ -79,8 +91,18 @@ fn rendering_and_ids_match_the_original_formatting_and_hf_tokenizer() {
         let rendered = render(template(id).unwrap(), &slots, k, sep).unwrap();
         assert_eq!(rendered.text, case["text"].as_str().unwrap(), "{id}: text");
         let enc = tok.encode(&rendered.text, None).unwrap();
-        let ids: Vec<u32> = case["input_ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
-        let ww: Vec<u32> = case["whole_word_ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+        let ids: Vec<u32> = case["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
+        let ww: Vec<u32> = case["whole_word_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
         assert_eq!(enc.input_ids, ids, "{id}: token ids");
         assert_eq!(enc.whole_word_ids, ww, "{id}: whole-word ids");
         // k placeholders per image, images in prompt order
@@ -93,7 +115,8 @@ fn rendering_and_ids_match_the_original_formatting_and_hf_tokenizer() {
 fn the_spec_worked_a1_example() {
     // VIP5-SPEC 2.1: user 251, history [1024, 1025, 7], k = 2, commas.
     let tok = tokenizer();
-    let slots = Slots { user_id: Some("251".into()), history: vec![1024, 1025, 7], ..Slots::default() };
+    let slots =
+        Slots { user_id: Some("251".into()), history: vec![1024, 1025, 7], ..Slots::default() };
     let r = render(template("A-1").unwrap(), &slots, 2, HistorySeparator::Comma).unwrap();
     assert_eq!(
         r.text,
@@ -104,14 +127,18 @@ fn the_spec_worked_a1_example() {
     assert_eq!(
         enc.input_ids,
         vec![
-            9246, 8, 826, 1242, 892, 13, 1139, 834, 1828, 536, 3, 10, 335, 2266, 32099, 32099, 3, 6, 335, 1828, 32099,
-            32099, 3, 6, 489, 32099, 32099, 9689, 416, 487, 2118, 12, 36, 3907, 57, 8, 1139, 3, 58, 1
+            9246, 8, 826, 1242, 892, 13, 1139, 834, 1828, 536, 3, 10, 335, 2266, 32099, 32099, 3,
+            6, 335, 1828, 32099, 32099, 3, 6, 489, 32099, 32099, 9689, 416, 487, 2118, 12, 36,
+            3907, 57, 8, 1139, 3, 58, 1
         ]
     );
     // The spec lists the first 28 whole-word ids and the tail `30, 30, 0`.
     assert_eq!(
         enc.whole_word_ids[..28],
-        [1, 2, 3, 4, 5, 6, 7, 7, 7, 7, 8, 8, 9, 9, 10, 11, 12, 12, 13, 13, 14, 15, 16, 16, 17, 18, 19, 20]
+        [
+            1, 2, 3, 4, 5, 6, 7, 7, 7, 7, 8, 8, 9, 9, 10, 11, 12, 12, 13, 13, 14, 15, 16, 16, 17,
+            18, 19, 20
+        ]
     );
     assert_eq!(enc.whole_word_ids[enc.whole_word_ids.len() - 3..], [30, 30, 0]);
     let cats = category_ids(&enc.input_ids, tok.visual_token_id());
@@ -119,7 +146,12 @@ fn the_spec_worked_a1_example() {
     assert_eq!(cats[14], 1);
 }
 
-fn personal<'a>(history: &'a [u32], template_id: &'a str, budget: usize, truncation: Truncation) -> PersonalRequest<'a> {
+fn personal<'a>(
+    history: &'a [u32],
+    template_id: &'a str,
+    budget: usize,
+    truncation: Truncation,
+) -> PersonalRequest<'a> {
     PersonalRequest {
         history,
         user: None,
@@ -137,13 +169,19 @@ fn personal<'a>(history: &'a [u32], template_id: &'a str, budget: usize, truncat
 fn visitor_prompt_uses_the_neutral_label_and_keeps_image_order() {
     let tok = tokenizer();
     let history = [11u32, 4021, 77];
-    let p = build_personal_prompt(&tok, &personal(&history, "A-6", 512, Truncation::DropOldestItems)).unwrap();
-    assert!(p.text.starts_with(&format!("Here is the purchase history of {ANONYMOUS_VISITOR} : \n 11 <extra_id_0>")));
+    let p =
+        build_personal_prompt(&tok, &personal(&history, "A-6", 512, Truncation::DropOldestItems))
+            .unwrap();
+    assert!(p.text.starts_with(&format!(
+        "Here is the purchase history of {ANONYMOUS_VISITOR} : \n 11 <extra_id_0>"
+    )));
     assert_eq!(p.image_items, history);
     assert_eq!(p.dropped_items, 0);
     assert_eq!(*p.encoded.input_ids.last().unwrap(), 1);
     // a visitor has no user_N: A-3 is refused with the alternatives named
-    let err = build_personal_prompt(&tok, &personal(&history, "A-3", 512, Truncation::DropOldestItems)).unwrap_err();
+    let err =
+        build_personal_prompt(&tok, &personal(&history, "A-3", 512, Truncation::DropOldestItems))
+            .unwrap_err();
     assert!(err.to_string().contains("A-6"), "{err}");
     // a known user can use A-3
     let mut req = personal(&history, "A-3", 512, Truncation::DropOldestItems);
@@ -156,7 +194,11 @@ fn long_history_drops_oldest_items_and_keeps_the_instruction() {
     let tok = tokenizer();
     let history: Vec<u32> = (1000..1200).collect();
     let budget = 120;
-    let p = build_personal_prompt(&tok, &personal(&history, "A-6", budget, Truncation::DropOldestItems)).unwrap();
+    let p = build_personal_prompt(
+        &tok,
+        &personal(&history, "A-6", budget, Truncation::DropOldestItems),
+    )
+    .unwrap();
     assert!(p.encoded.input_ids.len() <= budget);
     assert!(p.dropped_items > 0);
     // the kept items are the newest ones, and one more item would not fit
@@ -172,7 +214,9 @@ fn long_history_drops_oldest_items_and_keeps_the_instruction() {
     assert_eq!(placeholders, 2 * p.image_items.len());
 
     // The original's right truncation loses the newest items and the instruction.
-    let r = build_personal_prompt(&tok, &personal(&history, "A-6", budget, Truncation::RightTokens)).unwrap();
+    let r =
+        build_personal_prompt(&tok, &personal(&history, "A-6", budget, Truncation::RightTokens))
+            .unwrap();
     assert_eq!(r.encoded.input_ids.len(), budget);
     assert_eq!(r.image_items[0], 1000, "right truncation keeps the oldest items");
     let decoded = tok.decode(&r.encoded.input_ids).unwrap();
@@ -194,8 +238,14 @@ fn training_windows_follow_the_original_ranges() {
         ends.insert(target);
     }
     assert_eq!(ends.len(), 3, "every end position is drawn");
-    assert_eq!(sequential_window(&items, Split::Validation, &mut rng).unwrap(), ((101..=108).collect(), 109));
-    assert_eq!(sequential_window(&items, Split::Test, &mut rng).unwrap(), ((101..=109).collect(), 110));
+    assert_eq!(
+        sequential_window(&items, Split::Validation, &mut rng).unwrap(),
+        ((101..=108).collect(), 109)
+    );
+    assert_eq!(
+        sequential_window(&items, Split::Test, &mut rng).unwrap(),
+        ((101..=109).collect(), 110)
+    );
     assert!(sequential_window(&items[..4], Split::Train, &mut rng).is_err());
 }
 
@@ -210,8 +260,10 @@ fn samplers_are_seeded_and_build_the_original_samples() {
         (0..50)
             .map(|_| {
                 (
-                    sequential_sample(&user, Split::Train, None, &all_items, &cfg, &mut rng).unwrap(),
-                    direct_sample(&user, Split::Train, None, &all_items, &titles, &cfg, &mut rng).unwrap(),
+                    sequential_sample(&user, Split::Train, None, &all_items, &cfg, &mut rng)
+                        .unwrap(),
+                    direct_sample(&user, Split::Train, None, &all_items, &titles, &cfg, &mut rng)
+                        .unwrap(),
                 )
             })
             .collect::<Vec<_>>()
@@ -243,7 +295,16 @@ fn samplers_are_seeded_and_build_the_original_samples() {
     assert!(commas > 120 && arrows > 120, "separators 50/50: {commas} / {arrows}");
     assert!(yes > 20 && no > 20, "yes/no 50/50: {yes} / {no}");
 
-    let b5 = direct_sample(&user, Split::Test, Some(template("B-5").unwrap()), &all_items, &titles, &cfg, &mut rng).unwrap();
+    let b5 = direct_sample(
+        &user,
+        Split::Test,
+        Some(template("B-5").unwrap()),
+        &all_items,
+        &titles,
+        &cfg,
+        &mut rng,
+    )
+    .unwrap();
     assert_eq!(b5.target, "6");
     assert_eq!(b5.prompt.image_items.len(), 100);
     let unique: std::collections::HashSet<_> = b5.prompt.image_items.iter().collect();
@@ -252,7 +313,16 @@ fn samplers_are_seeded_and_build_the_original_samples() {
     for item in &b5.prompt.image_items {
         assert!(*item == 6 || !user.items.contains(item), "negative {item} was interacted with");
     }
-    let b3 = direct_sample(&user, Split::Validation, Some(template("B-3").unwrap()), &all_items, &titles, &cfg, &mut rng).unwrap();
+    let b3 = direct_sample(
+        &user,
+        Split::Validation,
+        Some(template("B-3").unwrap()),
+        &all_items,
+        &titles,
+        &cfg,
+        &mut rng,
+    )
+    .unwrap();
     assert!(b3.prompt.text.starts_with("For A2XYZ, do you think it is good to recommend "));
     assert!(b3.prompt.text.contains("title ") || b3.prompt.text.contains("unknown title"));
 }
@@ -274,7 +344,8 @@ fn anonymous_share_speaks_of_the_visitor() {
 fn rating_jitter_stays_in_its_bin_on_average() {
     let mut rng = StdRng::seed_from_u64(9);
     for (star, mean) in [(1u8, 1.2f64), (3, 2.95), (5, 4.75)] {
-        let draws: Vec<f64> = (0..2000).map(|_| jitter_rating(star, &mut rng).parse().unwrap()).collect();
+        let draws: Vec<f64> =
+            (0..2000).map(|_| jitter_rating(star, &mut rng).parse().unwrap()).collect();
         let avg = draws.iter().sum::<f64>() / draws.len() as f64;
         assert!((avg - mean).abs() < 0.05, "star {star}: mean {avg}");
         assert!(draws.iter().all(|&d| (1.0..=5.0).contains(&d)));
@@ -294,7 +365,12 @@ fn item_tokens_write_each_item_as_one_token_and_one_word() {
         ..Slots::default()
     };
     let r = render(template("A-3").unwrap(), &slots, 1, HistorySeparator::Comma).unwrap();
-    assert!(r.text.contains(" <item_5> <extra_id_0> , <item_42> <extra_id_0> , <item_100> <extra_id_0> "), "{}", r.text);
+    assert!(
+        r.text
+            .contains(" <item_5> <extra_id_0> , <item_42> <extra_id_0> , <item_100> <extra_id_0> "),
+        "{}",
+        r.text
+    );
     assert!(r.text.contains("user_7 "), "user ids stay numbers: {}", r.text);
     let enc = tok.encode(&r.text, None).unwrap();
     for item in [5u32, 42, 100] {
@@ -315,7 +391,9 @@ fn item_tokens_write_each_item_as_one_token_and_one_word() {
     let naming = tok.item_naming();
     assert_eq!(naming.parse_token_text("<item_42>"), Some(42));
     assert_eq!(naming.parse_token_text(" <item_100> "), Some(100));
-    for not_an_item in ["<item_0>", "<item_101>", "<item_042>", "<item_4> <item_5>", "42", "<item_>", "<item_-3>"] {
+    for not_an_item in
+        ["<item_0>", "<item_101>", "<item_042>", "<item_4> <item_5>", "42", "<item_>", "<item_-3>"]
+    {
         assert_eq!(naming.parse_token_text(not_an_item), None, "{not_an_item}");
     }
     assert_eq!(ItemNaming::Numbers.parse_token_text("<item_42>"), None);
@@ -328,35 +406,66 @@ fn item_tokens_write_each_item_as_one_token_and_one_word() {
     assert_eq!(tok.encode_target("<item_42>", 64).unwrap(), vec![32_099 + 42, 1]);
 
     // a visitor's photo of a product outside the catalogue: `<unk>` (id 2) names it, its image follows
-    let photo = Slots { item: Some(101), item_is_new: true, user_desc: Some("a visitor".into()), ..slots.clone() };
+    let photo = Slots {
+        item: Some(101),
+        item_is_new: true,
+        user_desc: Some("a visitor".into()),
+        ..slots.clone()
+    };
     let r = render(template("A-8").unwrap(), &photo, 1, HistorySeparator::Comma).unwrap();
     assert!(r.text.contains("purchase <unk> <extra_id_0> next ?"), "{}", r.text);
     assert_eq!(r.image_items.last(), Some(&101));
     assert!(tok.encode(&r.text, None).unwrap().input_ids.contains(&2));
     let numbers = Slots { item_naming: ItemNaming::Numbers, ..photo };
-    assert!(render(template("A-8").unwrap(), &numbers, 1, HistorySeparator::Comma).unwrap().text.contains("purchase 101 <extra_id_0> next ?"));
+    assert!(
+        render(template("A-8").unwrap(), &numbers, 1, HistorySeparator::Comma)
+            .unwrap()
+            .text
+            .contains("purchase 101 <extra_id_0> next ?")
+    );
     // an item outside the tokens is an error, never a silent fall-back to text pieces
     let bad = Slots { history: vec![3, 101], ..slots };
     let err = render(template("A-3").unwrap(), &bad, 1, HistorySeparator::Comma).unwrap_err();
-    assert!(err.to_string().contains("item 101 has no item token (this model has tokens for items 1..=100)"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("item 101 has no item token (this model has tokens for items 1..=100)"),
+        "{err}"
+    );
     // the sampler writes targets the same way
     let user = UserRecord { id: 7, desc: "v".into(), items: vec![5, 42, 100, 9, 11] };
     let cfg = SamplerConfig { item_naming: tok.item_naming(), ..SamplerConfig::default() };
     let all: Vec<u32> = (1..=100).collect();
     let mut rng = StdRng::seed_from_u64(3);
-    let s = sequential_sample(&user, Split::Test, Some(template("A-3").unwrap()), &all, &cfg, &mut rng).unwrap();
+    let s =
+        sequential_sample(&user, Split::Test, Some(template("A-3").unwrap()), &all, &cfg, &mut rng)
+            .unwrap();
     assert_eq!(s.target, "<item_11>");
     assert!(s.prompt.text.contains("<item_9>"), "{}", s.prompt.text);
 }
 
 #[test]
 fn item_tokens_must_fit_the_model_vocabulary() {
-    let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/tokenizers/t5-small/tokenizer.json")).unwrap();
+    let json = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/tokenizers/t5-small/tokenizer.json"
+    ))
+    .unwrap();
     let cfg = vip5::Vip5Config { item_tokens: 50, ..vip5::Vip5Config::tiny() };
     let err = PromptTokenizer::for_config(&json, &cfg).unwrap_err();
-    assert!(err.to_string().contains("32150 tokens (50 of them item tokens) but the model only 32100 embedding rows"), "{err}");
+    assert!(
+        err.to_string().contains(
+            "32150 tokens (50 of them item tokens) but the model only 32100 embedding rows"
+        ),
+        "{err}"
+    );
     let cfg = vip5::Vip5Config { vocab_size: 32_150, ..cfg };
-    assert_eq!(PromptTokenizer::for_config(&json, &cfg).unwrap().item_naming(), ItemNaming::Tokens { count: 50 });
+    assert_eq!(
+        PromptTokenizer::for_config(&json, &cfg).unwrap().item_naming(),
+        ItemNaming::Tokens { count: 50 }
+    );
     // without item tokens the tokenizer is t5-small's and items are numbers
-    assert_eq!(PromptTokenizer::for_config(&json, &vip5::Vip5Config::tiny()).unwrap().item_naming(), ItemNaming::Numbers);
+    assert_eq!(
+        PromptTokenizer::for_config(&json, &vip5::Vip5Config::tiny()).unwrap().item_naming(),
+        ItemNaming::Numbers
+    );
 }

@@ -21,8 +21,11 @@ fn recommender(items: usize) -> Recommender {
     device.seed(11);
     let model = Vip5Model::new(&cfg, &device);
     let tensors = read_safetensors(&save_safetensors(&model).expect("save")).expect("read");
-    let catalog: Vec<CatalogItem> = (1..=items).map(|i| CatalogItem { key: format!("SKU{i:03}"), title: format!("item {i}") }).collect();
-    let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, None, GgmlType::F32).expect("bundle");
+    let catalog: Vec<CatalogItem> = (1..=items)
+        .map(|i| CatalogItem { key: format!("SKU{i:03}"), title: format!("item {i}") })
+        .collect();
+    let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, None, GgmlType::F32)
+        .expect("bundle");
     Recommender::from_bundle(&bytes, device).expect("recommender")
 }
 
@@ -32,12 +35,17 @@ fn recommendations_are_real_unseen_items_and_respect_filters() {
     let history = keys(&["SKU003", "SKU017", "NOT-IN-BUNDLE", "SKU025"]);
     assert_eq!(r.resolve(&history).ids, vec![3, 17, 25]);
     assert_eq!(r.resolve(&history).unknown, 1);
-    let recs = pollster::block_on(r.recommend_next(&history, 10, &keys(&["SKU001"]), None)).expect("recommend");
+    let recs = pollster::block_on(r.recommend_next(&history, 10, &keys(&["SKU001"]), None))
+        .expect("recommend");
     assert_eq!(recs.len(), 10);
     for s in &recs {
         assert!((1..=40).contains(&s.id));
         assert_eq!(s.key, format!("SKU{:03}", s.id));
-        assert!(![1, 3, 17, 25].contains(&s.id), "recommended {} from the history or the exclusions", s.id);
+        assert!(
+            ![1, 3, 17, 25].contains(&s.id),
+            "recommended {} from the history or the exclusions",
+            s.id
+        );
     }
     // Beam scores come best first, items once each.
     assert!(recs.windows(2).all(|w| w[0].score >= w[1].score), "{recs:?}");
@@ -74,9 +82,11 @@ fn scores_and_candidate_rankings() {
 #[test]
 fn clear_errors_for_empty_or_unknown_input() {
     let r = recommender(12);
-    let err = pollster::block_on(r.recommend_next(&keys(&["UNKNOWN"]), 5, &[], None)).expect_err("no known item");
+    let err = pollster::block_on(r.recommend_next(&keys(&["UNKNOWN"]), 5, &[], None))
+        .expect_err("no known item");
     assert!(err.to_string().contains("record one first"), "{err}");
-    let err = pollster::block_on(r.score(&keys(&["SKU001"]), &keys(&["NOPE"]))).expect_err("unknown item");
+    let err = pollster::block_on(r.score(&keys(&["SKU001"]), &keys(&["NOPE"])))
+        .expect_err("unknown item");
     assert!(err.to_string().contains("item `NOPE` is not in this bundle's catalogue"), "{err}");
     let all: Vec<String> = (1..=12).map(|i| format!("SKU{i:03}")).collect();
     let err = pollster::block_on(r.recommend_next(&all, 5, &[], None)).expect_err("nothing left");
@@ -90,8 +100,11 @@ fn item_token_bundles_recommend_and_check_their_catalogue() {
     device.seed(5);
     let model = Vip5Model::new(&cfg, &device);
     let tensors = read_safetensors(&save_safetensors(&model).expect("save")).expect("read");
-    let catalog: Vec<CatalogItem> = (1..=40).map(|i| CatalogItem { key: format!("SKU{i:03}"), title: format!("item {i}") }).collect();
-    let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, None, GgmlType::F32).expect("bundle");
+    let catalog: Vec<CatalogItem> = (1..=40)
+        .map(|i| CatalogItem { key: format!("SKU{i:03}"), title: format!("item {i}") })
+        .collect();
+    let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, None, GgmlType::F32)
+        .expect("bundle");
     let r = Recommender::from_bundle(&bytes, device.clone()).expect("recommender");
     let history = keys(&["SKU003", "SKU017"]);
     let recs = pollster::block_on(r.recommend_next(&history, 10, &[], None)).expect("recommend");
@@ -111,7 +124,8 @@ fn item_token_bundles_recommend_and_check_their_catalogue() {
 /// Beauty catalogue with one token per item, and answers with real, unseen products.
 #[test]
 fn the_bundled_demo_model_loads_and_recommends() {
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../www/assets/demo-q8_0.gguf")).expect("the bundled demo model");
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../www/assets/demo-q8_0.gguf"))
+        .expect("the bundled demo model");
     let r = Recommender::from_bundle(&bytes, flex()).expect("demo bundle");
     assert_eq!(r.catalog.len(), 12_101);
     assert_eq!(r.cfg.item_tokens, 12_101);
@@ -142,8 +156,11 @@ fn prompts_hold_the_newest_items_the_model_was_trained_with() {
         device.seed(11);
         let model = Vip5Model::new(&cfg, &device);
         let tensors = read_safetensors(&save_safetensors(&model).expect("save")).expect("read");
-        let catalog: Vec<CatalogItem> = (1..=30).map(|i| CatalogItem { key: format!("SKU{i:03}"), title: String::new() }).collect();
-        let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, None, GgmlType::F32).expect("bundle");
+        let catalog: Vec<CatalogItem> = (1..=30)
+            .map(|i| CatalogItem { key: format!("SKU{i:03}"), title: String::new() })
+            .collect();
+        let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, None, GgmlType::F32)
+            .expect("bundle");
         Recommender::from_bundle(&bytes, device).expect("recommender")
     };
     let long = keys(&["SKU001", "SKU002", "SKU003", "SKU004", "SKU005"]);

@@ -18,7 +18,10 @@ fn first_prompt(name: &str, cfg: &Vip5Config) -> EncoderBatch {
     let len = ids.shape[1];
     let sample = EncoderSample {
         input_ids: ids.row_u32(0),
-        whole_word_ids: out.get("whole_word_ids").map(|w| w.row_u32(0)).unwrap_or_else(|| vec![0; len]),
+        whole_word_ids: out
+            .get("whole_word_ids")
+            .map(|w| w.row_u32(0))
+            .unwrap_or_else(|| vec![0; len]),
         vis_feats: out
             .get("vis_feats")
             .map(|f| {
@@ -39,23 +42,44 @@ fn check_against_model(name: &str) {
     let (cfg, model) = fixture_model(name, &device);
     let x = first_prompt(name, &cfg).to_tensors(&device);
     let rows = 3;
-    let trace = pollster::block_on(trace_decoding(&model, &x, Task::Sequential, cfg.decoder_start_token_id, rows, 2)).expect("trace");
+    let trace = pollster::block_on(trace_decoding(
+        &model,
+        &x,
+        Task::Sequential,
+        cfg.decoder_start_token_id,
+        rows,
+        2,
+    ))
+    .expect("trace");
 
     let (_, enc) = to_vec(model.encode(&x, Task::Sequential));
-    assert_close(&format!("{name}: encoder output"), &stage(&trace, "encoder.final_layer_norm").values, &enc, 1e-5);
+    assert_close(
+        &format!("{name}: encoder output"),
+        &stage(&trace, "encoder.final_layer_norm").values,
+        &enc,
+        1e-5,
+    );
 
     // The step-1 token the trace fed back: the best of step 0.
     let lp0 = &stage(&trace, "step.0.log_softmax").values;
     let vocab = cfg.vocab_size;
     let best = (0..vocab).max_by(|&a, &b| lp0[a].total_cmp(&lp0[b])).expect("a vocabulary");
-    let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![cfg.decoder_start_token_id as i64, best as i64], [1, 2]), &device);
+    let ids = Tensor::<2, Int>::from_data(
+        TensorData::new(vec![cfg.decoder_start_token_id as i64, best as i64], [1, 2]),
+        &device,
+    );
     let (_, forced) = to_vec(model.forward(&x, ids, Task::Sequential));
     for (step, stage_name) in [(0, "step.0.lm_logits"), (1, "step.1.lm_logits")] {
         let got = &stage(&trace, stage_name).values;
         assert_eq!(got.len(), rows * vocab, "{name}: {stage_name} covers every row");
         let want = &forced[step * vocab..(step + 1) * vocab];
         for r in 0..rows {
-            assert_close(&format!("{name}: {stage_name} row {r}"), &got[r * vocab..(r + 1) * vocab], want, 1e-4);
+            assert_close(
+                &format!("{name}: {stage_name} row {r}"),
+                &got[r * vocab..(r + 1) * vocab],
+                want,
+                1e-4,
+            );
         }
     }
     // Every stage is finite on the CPU, and a trace compared with itself differs nowhere.
@@ -72,17 +96,28 @@ fn trace_equals_the_models_encoder_and_teacher_forced_decoder() {
 
 #[test]
 fn compare_finds_the_first_stage_that_differs() {
-    let s = |name: &str, values: Vec<f32>| Stage { name: name.into(), shape: vec![values.len()], values };
-    let a = vec![s("embed", vec![1.0, 2.0]), s("block.0", vec![3.0, 4.0]), s("logits", vec![5.0, 6.0])];
-    let b = vec![s("embed", vec![1.0, 2.0]), s("block.0", vec![3.0, f32::NAN]), s("logits", vec![f32::NAN, f32::NAN])];
+    let s = |name: &str, values: Vec<f32>| Stage {
+        name: name.into(),
+        shape: vec![values.len()],
+        values,
+    };
+    let a =
+        vec![s("embed", vec![1.0, 2.0]), s("block.0", vec![3.0, 4.0]), s("logits", vec![5.0, 6.0])];
+    let b = vec![
+        s("embed", vec![1.0, 2.0]),
+        s("block.0", vec![3.0, f32::NAN]),
+        s("logits", vec![f32::NAN, f32::NAN]),
+    ];
     let d = compare(&a, &b).expect("same stages");
     assert_eq!(d[0].max_abs_diff, 0.0);
     assert!(d[1].max_abs_diff.is_nan());
     assert_eq!((d[1].non_finite_a, d[1].non_finite_b), (0, 1));
     assert_eq!(d[2].non_finite_b, 2);
-    let c = vec![s("embed", vec![1.0, 2.5]), s("block.0", vec![3.0, 4.0]), s("logits", vec![5.0, 6.0])];
+    let c =
+        vec![s("embed", vec![1.0, 2.5]), s("block.0", vec![3.0, 4.0]), s("logits", vec![5.0, 6.0])];
     assert_eq!(compare(&a, &c).expect("same stages")[0].max_abs_diff, 0.5);
-    let renamed = vec![s("other", vec![1.0, 2.0]), s("block.0", vec![3.0, 4.0]), s("logits", vec![5.0, 6.0])];
+    let renamed =
+        vec![s("other", vec![1.0, 2.0]), s("block.0", vec![3.0, 4.0]), s("logits", vec![5.0, 6.0])];
     assert!(compare(&a, &renamed).unwrap_err().to_string().contains("other"));
     assert!(compare(&a, &a[..2]).is_err());
 }
@@ -93,12 +128,35 @@ fn a_device_that_computes_nan_is_an_error_not_an_empty_list() {
     let name = "vip5_tiny";
     let (cfg, mut model) = fixture_model(name, &device);
     let x = first_prompt(name, &cfg).to_tensors(&device);
-    let beam = BeamConfig { num_beams: 2, num_return_sequences: 2, max_length: 6, length_penalty: 1.0, early_stopping: true };
-    let ok = pollster::block_on(beam_search(&model, &x, Task::Sequential, &beam, cfg.eos_token_id, cfg.decoder_start_token_id, None));
+    let beam = BeamConfig {
+        num_beams: 2,
+        num_return_sequences: 2,
+        max_length: 6,
+        length_penalty: 1.0,
+        early_stopping: true,
+    };
+    let ok = pollster::block_on(beam_search(
+        &model,
+        &x,
+        Task::Sequential,
+        &beam,
+        cfg.eos_token_id,
+        cfg.decoder_start_token_id,
+        None,
+    ));
     assert_eq!(ok.expect("finite weights decode").len(), 1);
     // What a misbehaving adapter does: NaN in the hidden states.
     let w = model.shared.weight.val();
     model.shared.weight = Param::from_tensor(w.mul_scalar(f32::NAN));
-    let err = pollster::block_on(beam_search(&model, &x, Task::Sequential, &beam, cfg.eos_token_id, cfg.decoder_start_token_id, None)).unwrap_err();
+    let err = pollster::block_on(beam_search(
+        &model,
+        &x,
+        Task::Sequential,
+        &beam,
+        cfg.eos_token_id,
+        cfg.decoder_start_token_id,
+        None,
+    ))
+    .unwrap_err();
     assert!(err.to_string().contains("non-finite"), "{err}");
 }

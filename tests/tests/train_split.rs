@@ -48,7 +48,8 @@ fn backward_and_split(mode: TrainMode) -> (Vec<String>, Vec<String>) {
     let dec = Tensor::<2, Int>::from_data(TensorData::new(vec![0i64, 12, 13], [1, 3]), &device);
     let loss = model.forward(&x, dec, Task::Sequential).square().mean();
     let grads = loss.backward();
-    let mut check = GradCheck { grads: &grads, path: vec![], mode, with_grad: vec![], without_grad: vec![] };
+    let mut check =
+        GradCheck { grads: &grads, path: vec![], mode, with_grad: vec![], without_grad: vec![] };
     model.visit(&mut check);
     (check.with_grad, check.without_grad)
 }
@@ -58,14 +59,27 @@ fn adapter_mode_updates_only_adapters_visual_mapping_and_norms() {
     let (with_grad, without_grad) = backward_and_split(TrainMode::Adapters);
     assert!(!with_grad.is_empty() && !without_grad.is_empty());
     for p in &with_grad {
-        assert!(is_trainable(p, TrainMode::Adapters, false), "frozen parameter {p} received a gradient");
+        assert!(
+            is_trainable(p, TrainMode::Adapters, false),
+            "frozen parameter {p} received a gradient"
+        );
     }
     for p in &without_grad {
-        assert!(!is_trainable(p, TrainMode::Adapters, false), "trainable parameter {p} received no gradient");
+        assert!(
+            !is_trainable(p, TrainMode::Adapters, false),
+            "trainable parameter {p} received no gradient"
+        );
     }
     // Spot checks by name, independent of `is_trainable`.
-    for frozen in ["shared.weight", "encoder.block.0.layer.0.SelfAttention.q.weight", "encoder.whole_word_embeddings.weight"] {
-        assert!(without_grad.iter().any(|p| p == frozen), "{frozen} should be frozen: {without_grad:?}");
+    for frozen in [
+        "shared.weight",
+        "encoder.block.0.layer.0.SelfAttention.q.weight",
+        "encoder.whole_word_embeddings.weight",
+    ] {
+        assert!(
+            without_grad.iter().any(|p| p == frozen),
+            "{frozen} should be frozen: {without_grad:?}"
+        );
     }
     for trained in [
         "encoder.block.1.layer.1.ff_adapter.adapters.sequential.up_sampler.weight",

@@ -6,9 +6,12 @@ use std::collections::BTreeMap;
 use burn::module::Module;
 use burn::tensor::{Int, Tensor, TensorData};
 use vip5::batch::{EncoderBatch, EncoderSample};
-use vip5::weights::{NamedTensor, expected_tensors, load_checkpoint, load_safetensors, read_safetensors, save_safetensors};
+use vip5::weights::{
+    NamedTensor, expected_tensors, load_checkpoint, load_safetensors, read_safetensors,
+    save_safetensors,
+};
 use vip5::{Task, Vip5Config, Vip5Error, Vip5Model};
-use vip5_tests::{probe_logits, flex, read_fixture, to_vec};
+use vip5_tests::{flex, probe_logits, read_fixture, to_vec};
 
 #[test]
 fn save_then_load_round_trips_every_tensor_by_name() {
@@ -18,11 +21,18 @@ fn save_then_load_round_trips_every_tensor_by_name() {
     let a = Vip5Model::new(&cfg, &device);
     let bytes = save_safetensors(&a).unwrap();
     let names = read_safetensors(&bytes).unwrap();
-    assert!(names.contains_key("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"));
-    assert!(names.contains_key("decoder.block.1.layer.1.enc_attn_adapter.adapters.sequential.up_sampler.bias"));
+    assert!(
+        names.contains_key("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight")
+    );
+    assert!(names.contains_key(
+        "decoder.block.1.layer.1.enc_attn_adapter.adapters.sequential.up_sampler.bias"
+    ));
     assert!(names.contains_key("encoder.visual_embedding.feat_embedding.1.weight"));
     // PyTorch layout: Linear weights are [out, in]
-    assert_eq!(names["encoder.block.0.layer.1.DenseReluDense.wi.weight"].shape, vec![cfg.d_ff, cfg.d_model]);
+    assert_eq!(
+        names["encoder.block.0.layer.1.DenseReluDense.wi.weight"].shape,
+        vec![cfg.d_ff, cfg.d_model]
+    );
 
     device.seed(2);
     let b = Vip5Model::new(&cfg, &device);
@@ -57,11 +67,27 @@ fn a_plain_t5_checkpoint_leaves_the_vip5_parts_at_their_init() {
     // The HF fixture is a plain T5; load it into a VIP5 model of the same shape.
     let json = String::from_utf8(read_fixture("t5_relu_tied", "config.json")).unwrap();
     let plain = Vip5Config::from_hf_json(&json).unwrap();
-    let cfg = Vip5Config { use_adapter: true, vip5_inputs: true, feat_dim: 12, reduction_factor: 4, ..plain };
-    let (_, report) = load_safetensors(Vip5Model::new(&cfg, &flex()), &read_fixture("t5_relu_tied", "model.safetensors"), &cfg)
-        .unwrap();
+    let cfg = Vip5Config {
+        use_adapter: true,
+        vip5_inputs: true,
+        feat_dim: 12,
+        reduction_factor: 4,
+        ..plain
+    };
+    let (_, report) = load_safetensors(
+        Vip5Model::new(&cfg, &flex()),
+        &read_fixture("t5_relu_tied", "model.safetensors"),
+        &cfg,
+    )
+    .unwrap();
     assert!(report.initialised.iter().any(|n| n == "encoder.whole_word_embeddings.weight"));
-    assert!(report.initialised.iter().any(|n| n == "encoder.block.1.layer.1.ff_adapter.adapters.sequential.down_sampler.weight"));
+    assert!(
+        report
+            .initialised
+            .iter()
+            .any(|n| n
+                == "encoder.block.1.layer.1.ff_adapter.adapters.sequential.down_sampler.weight")
+    );
     assert!(report.initialised.iter().all(|n| vip5::weights::is_vip5_part(n)));
     assert!(report.loaded > 0);
 }
@@ -79,7 +105,9 @@ fn a_missing_backbone_tensor_is_named_in_the_error() {
     let (cfg, mut t) = tiny_tensors();
     t.remove("decoder.block.1.layer.1.EncDecAttention.k.weight");
     let err = load_checkpoint(Vip5Model::new(&cfg, &flex()), t, &cfg).unwrap_err();
-    assert!(matches!(err, Vip5Error::MissingTensor { ref name, .. } if name == "decoder.block.1.layer.1.EncDecAttention.k.weight"));
+    assert!(
+        matches!(err, Vip5Error::MissingTensor { ref name, .. } if name == "decoder.block.1.layer.1.EncDecAttention.k.weight")
+    );
     assert!(err.to_string().contains("decoder.block.1.layer.1.EncDecAttention.k.weight"), "{err}");
 }
 
@@ -91,13 +119,17 @@ fn a_mis_shaped_tensor_is_named_in_the_error() {
     bad.data.truncate(bad.shape[0] * bad.shape[1]);
     let err = load_checkpoint(Vip5Model::new(&cfg, &flex()), t, &cfg).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("encoder.block.0.layer.0.SelfAttention.q.weight") && msg.contains("expects"), "{msg}");
+    assert!(
+        msg.contains("encoder.block.0.layer.0.SelfAttention.q.weight") && msg.contains("expects"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn garbage_bytes_are_a_clear_error_not_a_panic() {
     let cfg = Vip5Config::tiny();
-    let err = load_safetensors(Vip5Model::new(&cfg, &flex()), b"definitely not safetensors", &cfg).unwrap_err();
+    let err = load_safetensors(Vip5Model::new(&cfg, &flex()), b"definitely not safetensors", &cfg)
+        .unwrap_err();
     assert!(err.to_string().contains("safetensors"), "{err}");
 }
 
@@ -106,7 +138,10 @@ fn with_task_aliases(mut t: BTreeMap<String, NamedTensor>) -> BTreeMap<String, N
     let aliases: Vec<(String, NamedTensor)> = t
         .iter()
         .filter(|(k, _)| k.contains(".adapters.sequential."))
-        .flat_map(|(k, v)| ["direct", "explanation"].map(|task| (k.replace(".sequential.", &format!(".{task}.")), v.clone())))
+        .flat_map(|(k, v)| {
+            ["direct", "explanation"]
+                .map(|task| (k.replace(".sequential.", &format!(".{task}.")), v.clone()))
+        })
         .collect();
     t.extend(aliases);
     t
@@ -116,13 +151,21 @@ fn with_task_aliases(mut t: BTreeMap<String, NamedTensor>) -> BTreeMap<String, N
 fn original_vip5_names_with_per_task_aliases_load() {
     let (cfg, t) = tiny_tensors();
     // one shared adapter: the extra aliases are reported unused
-    let (_, report) = load_checkpoint(Vip5Model::new(&cfg, &flex()), with_task_aliases(t.clone()), &cfg).unwrap();
+    let (_, report) =
+        load_checkpoint(Vip5Model::new(&cfg, &flex()), with_task_aliases(t.clone()), &cfg).unwrap();
     assert!(report.initialised.is_empty());
     assert!(!report.unused.is_empty());
-    assert!(report.unused.iter().all(|n| n.contains(".adapters.direct.") || n.contains(".adapters.explanation.")));
+    assert!(
+        report
+            .unused
+            .iter()
+            .all(|n| n.contains(".adapters.direct.") || n.contains(".adapters.explanation."))
+    );
     // per-task adapters: the same names fill all three
     let per_task = Vip5Config { use_single_adapter: false, ..cfg };
-    let (_, report) = load_checkpoint(Vip5Model::new(&per_task, &flex()), with_task_aliases(t), &per_task).unwrap();
+    let (_, report) =
+        load_checkpoint(Vip5Model::new(&per_task, &flex()), with_task_aliases(t), &per_task)
+            .unwrap();
     assert!(report.unused.is_empty() && report.initialised.is_empty());
 }
 
@@ -138,7 +181,11 @@ fn dropout_is_active_only_while_training() {
     let train = flex().autodiff();
     let model = model.to_device(&train);
     let v = cfg.visual_token_id;
-    let sample = EncoderSample { input_ids: vec![37, 5, v, v, 99, 1], whole_word_ids: vec![1, 2, 3, 4, 5, 0], vis_feats: vec![vec![0.5; cfg.feat_dim]] };
+    let sample = EncoderSample {
+        input_ids: vec![37, 5, v, v, 99, 1],
+        whole_word_ids: vec![1, 2, 3, 4, 5, 0],
+        vis_feats: vec![vec![0.5; cfg.feat_dim]],
+    };
     let x = EncoderBatch::new(&[sample], &cfg).unwrap().to_tensors(&train);
     let dec = Tensor::<2, Int>::from_data(TensorData::new(vec![0i64, 8, 9], [1, 3]), &train);
     let a = to_vec(model.forward(&x, dec.clone(), Task::Direct)).1;

@@ -37,7 +37,8 @@ pub fn run(args: BenchClipArgs) -> Result<()> {
         ClipVisionConfig::vit_b_32()
     };
     let device = make_device(args.device)?;
-    let bytes = std::fs::read(&args.clip).with_context(|| format!("reading {}", args.clip.display()))?;
+    let bytes =
+        std::fs::read(&args.clip).with_context(|| format!("reading {}", args.clip.display()))?;
     let (model, _) = load_clip_vision(ClipVision::new(&cfg, &device), &bytes)?;
     let s = cfg.image_size;
     let x = Tensor::<4>::random([args.batch, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
@@ -50,7 +51,12 @@ pub fn run(args: BenchClipArgs) -> Result<()> {
         n += args.batch;
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("vip5-rs images_per_s={:.2} batch={} device={:?}", n as f64 / secs, args.batch, args.device);
+    println!(
+        "vip5-rs images_per_s={:.2} batch={} device={:?}",
+        n as f64 / secs,
+        args.batch,
+        args.device
+    );
     Ok(())
 }
 
@@ -89,7 +95,11 @@ pub fn run_train(args: BenchTrainArgs) -> Result<()> {
     let cfg = Vip5Config::preset(&args.preset)?;
     let device = make_device(args.device)?.autodiff();
     device.seed(1);
-    let mode = if args.mode == crate::train::ModeArg::Adapters { TrainMode::Adapters } else { TrainMode::Full };
+    let mode = if args.mode == crate::train::ModeArg::Adapters {
+        TrainMode::Adapters
+    } else {
+        TrainMode::Full
+    };
     let mut model = Vip5Model::new(&cfg, &device).with_train_mode(mode, false);
     vip5::model::initialize_params(&model);
     let mut optim = AdamWConfig::new().with_epsilon(1e-6).with_weight_decay(0.01).init();
@@ -99,19 +109,29 @@ pub fn run_train(args: BenchTrainArgs) -> Result<()> {
     }
     let samples: Vec<EncoderSample> = (0..args.batch)
         .map(|b| {
-            let mut ids: Vec<u32> = (0..args.input_len - 1).map(|i| 100 + ((i * 31 + b * 7) % 20000) as u32).collect();
+            let mut ids: Vec<u32> =
+                (0..args.input_len - 1).map(|i| 100 + ((i * 31 + b * 7) % 20000) as u32).collect();
             for j in 0..args.images * k {
                 ids[1 + j] = cfg.visual_token_id;
             }
             ids.push(cfg.eos_token_id);
             let ww = (1..args.input_len as u32).chain([0]).collect();
-            EncoderSample { input_ids: ids, whole_word_ids: ww, vis_feats: vec![vec![0.5; cfg.feat_dim]; args.images] }
+            EncoderSample {
+                input_ids: ids,
+                whole_word_ids: ww,
+                vis_feats: vec![vec![0.5; cfg.feat_dim]; args.images],
+            }
         })
         .collect();
     let x = EncoderBatch::new(&samples, &cfg)?.to_tensors(&device);
-    let targets: Vec<Vec<u32>> = (0..args.batch).map(|b| (0..args.target_len).map(|t| 200 + ((b + t) % 50) as u32).collect()).collect();
+    let targets: Vec<Vec<u32>> = (0..args.batch)
+        .map(|b| (0..args.target_len).map(|t| 200 + ((b + t) % 50) as u32).collect())
+        .collect();
     let tb = crate::loss::TargetBatch::new(&targets, 0, true);
-    let dec = Tensor::<2, Int>::from_data(TensorData::new(tb.decoder_input_ids.clone(), [tb.batch, tb.len]), &device);
+    let dec = Tensor::<2, Int>::from_data(
+        TensorData::new(tb.decoder_input_ids.clone(), [tb.batch, tb.len]),
+        &device,
+    );
     let mut step = |model: Vip5Model| {
         let loss = crate::loss::seq2seq_loss(model.forward(&x, dec.clone(), Task::Sequential), &tb);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -165,7 +185,8 @@ pub fn run_quant(args: BenchQuantArgs) -> Result<()> {
         bail!("--n must be a multiple of 32 and --reps positive");
     }
     let device = make_device(args.device)?;
-    let w: Vec<f32> = (0..args.k * args.n).map(|i| ((i as f32 * 0.618).fract() - 0.5) * 0.2).collect();
+    let w: Vec<f32> =
+        (0..args.k * args.n).map(|i| ((i as f32 * 0.618).fract() - 0.5) * 0.2).collect();
     let (mut q, mut scales) = (Vec::with_capacity(w.len()), Vec::with_capacity(w.len() / 32));
     for block in w.chunks(32) {
         let amax = block.iter().fold(0f32, |a, x| a.max(x.abs()));
@@ -174,9 +195,15 @@ pub fn run_quant(args: BenchQuantArgs) -> Result<()> {
         q.extend(block.iter().map(|x| (x / s).round().clamp(-127.0, 127.0) as i8));
     }
     // Packed into u32 words: the store cubecl kernels read (flex reads it too).
-    let scheme = QuantScheme::default().with_value(QuantValue::Q8S).with_store(QuantStore::PackedU32(0)).per_block([32], ScaleDtype::F32);
+    let scheme = QuantScheme::default()
+        .with_value(QuantValue::Q8S)
+        .with_store(QuantStore::PackedU32(0))
+        .per_block([32], ScaleDtype::F32);
     let w_f32 = Tensor::<2>::from_data(TensorData::new(w, [args.k, args.n]), &device);
-    let w_q8 = Tensor::<2>::from_data(TensorData::quantized(q, [args.k, args.n], scheme, &scales, None), &device);
+    let w_q8 = Tensor::<2>::from_data(
+        TensorData::quantized(q, [args.k, args.n], scheme, &scales, None),
+        &device,
+    );
     let x = Tensor::<2>::random([args.rows, args.k], Distribution::Default, &device);
     let time = |w: &Tensor<2>| -> Result<f64> {
         // warm-up (kernel compilation / autotune), then the timed loop, synchronised by a read
@@ -194,7 +221,12 @@ pub fn run_quant(args: BenchQuantArgs) -> Result<()> {
     let kb = args.k / 32;
     let mut q_k = vec![0i8; args.k * args.n];
     let mut scales_k = vec![0f32; kb * args.n];
-    let wv: Vec<f32> = w_f32.clone().into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let wv: Vec<f32> = w_f32
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     for b in 0..kb {
         for col in 0..args.n {
             let amax = (0..32).fold(0f32, |a, r| a.max(wv[(b * 32 + r) * args.n + col].abs()));
@@ -206,17 +238,34 @@ pub fn run_quant(args: BenchQuantArgs) -> Result<()> {
             }
         }
     }
-    let scheme_k = QuantScheme::default().with_value(QuantValue::Q8S).with_store(QuantStore::PackedU32(0)).per_block([32, 1], ScaleDtype::F32);
-    let w_q8k = Tensor::<2>::from_data(TensorData::quantized(q_k, [args.k, args.n], scheme_k, &scales_k, None), &device);
+    let scheme_k = QuantScheme::default()
+        .with_value(QuantValue::Q8S)
+        .with_store(QuantStore::PackedU32(0))
+        .per_block([32, 1], ScaleDtype::F32);
+    let w_q8k = Tensor::<2>::from_data(
+        TensorData::quantized(q_k, [args.k, args.n], scheme_k, &scales_k, None),
+        &device,
+    );
     let f32_ms = time(&w_f32)?;
     let q8_ms = time(&w_q8)?;
     let q8k_ms = time(&w_q8k)?;
-    let diff_k = (x.clone().matmul(w_q8k) - x.clone().matmul(w_f32.clone())).abs().max().into_scalar::<f32>();
-    println!("  q8 blocks of 32 along K (ggml's layout): {q8k_ms:.3} ms (ratio {:.2}; max |diff| {diff_k:.2e})", q8k_ms / f32_ms);
+    let diff_k = (x.clone().matmul(w_q8k) - x.clone().matmul(w_f32.clone()))
+        .abs()
+        .max()
+        .into_scalar::<f32>();
+    println!(
+        "  q8 blocks of 32 along K (ggml's layout): {q8k_ms:.3} ms (ratio {:.2}; max |diff| {diff_k:.2e})",
+        q8k_ms / f32_ms
+    );
     let diff = (x.clone().matmul(w_q8) - x.matmul(w_f32)).abs().max().into_scalar::<f32>();
     println!(
         "matmul [{}x{}] @ [{}x{}] on {:?}: f32 weight {f32_ms:.3} ms, q8 block-32 weight {q8_ms:.3} ms (ratio {:.2}; max |diff| {diff:.2e})",
-        args.rows, args.k, args.k, args.n, args.device, q8_ms / f32_ms
+        args.rows,
+        args.k,
+        args.k,
+        args.n,
+        args.device,
+        q8_ms / f32_ms
     );
     Ok(())
 }

@@ -10,7 +10,9 @@ use clap::Args;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Deserialize;
-use vip5::metrics::{PairedBootstrap, hit_rate_of_ranking, ndcg_of_ranking, paired_bootstrap, top_k_agreement};
+use vip5::metrics::{
+    PairedBootstrap, hit_rate_of_ranking, ndcg_of_ranking, paired_bootstrap, top_k_agreement,
+};
 
 #[derive(Args)]
 pub struct CompareArgs {
@@ -49,10 +51,12 @@ struct RankingLine {
 
 /// (prompt, method) -> lines in case order.
 fn read_rankings(path: &Path) -> Result<BTreeMap<(String, String), Vec<RankingLine>>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out: BTreeMap<(String, String), Vec<RankingLine>> = BTreeMap::new();
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let r: RankingLine = serde_json::from_str(line).with_context(|| format!("{} line {}", path.display(), n + 1))?;
+        let r: RankingLine = serde_json::from_str(line)
+            .with_context(|| format!("{} line {}", path.display(), n + 1))?;
         out.entry((r.prompt.clone(), r.method.clone())).or_default().push(r);
     }
     for lines in out.values_mut() {
@@ -77,8 +81,14 @@ pub fn run(args: CompareArgs) -> Result<()> {
             Some(mb) => (key.0.clone(), format!("{} vs {mb}", key.1)),
             None => key.clone(),
         };
-        if la.len() != lb.len() || la.iter().zip(lb).any(|(x, y)| x.case != y.case || x.target != y.target) {
-            bail!("{} {}: the two files hold different users or targets (same data, split, --max-users and --seed?)", key.0, key.1);
+        if la.len() != lb.len()
+            || la.iter().zip(lb).any(|(x, y)| x.case != y.case || x.target != y.target)
+        {
+            bail!(
+                "{} {}: the two files hold different users or targets (same data, split, --max-users and --seed?)",
+                key.0,
+                key.1
+            );
         }
         let lists = |l: &[RankingLine]| l.iter().map(|r| r.ranked.clone()).collect::<Vec<_>>();
         let agreement = top_k_agreement(&lists(la), &lists(lb), args.k)?;
@@ -86,7 +96,11 @@ pub fn run(args: CompareArgs) -> Result<()> {
             l.iter()
                 .map(|r| {
                     let truth = [r.target];
-                    Ok(if ndcg { ndcg_of_ranking(&r.ranked, &truth, args.k)? } else { hit_rate_of_ranking(&r.ranked, &truth, args.k)? })
+                    Ok(if ndcg {
+                        ndcg_of_ranking(&r.ranked, &truth, args.k)?
+                    } else {
+                        hit_rate_of_ranking(&r.ranked, &truth, args.k)?
+                    })
                 })
                 .collect()
         };

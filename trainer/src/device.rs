@@ -4,7 +4,9 @@ use anyhow::Result;
 use burn::tensor::Device;
 
 /// Where the model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 pub enum DeviceArg {
     /// burn's flex CPU backend.
     Cpu,
@@ -32,7 +34,9 @@ pub fn make_devices(arg: DeviceArg, n: usize) -> Result<Vec<Device>> {
     }
     Ok(match arg {
         DeviceArg::Cpu => vec![Device::flex(); n],
-        DeviceArg::Wgpu => (0..n).map(|i| Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i))).collect(),
+        DeviceArg::Wgpu => {
+            (0..n).map(|i| Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i))).collect()
+        }
         #[cfg(feature = "cuda")]
         DeviceArg::Cuda => (0..n).map(Device::cuda).collect(),
     })

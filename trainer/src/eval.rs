@@ -17,7 +17,10 @@ use vip5::batch::{EncoderBatch, EncoderSample};
 use vip5::data::Split;
 use vip5::data::counts::CountParams;
 use vip5::decode::{BeamConfig, Hypothesis, beam_search};
-use vip5::evaluation::{Baselines, CaseSettings, CaseUser, EvalCase, Personalisation, build_case, personalisation, ranked_lists, ranking_metrics};
+use vip5::evaluation::{
+    Baselines, CaseSettings, CaseUser, EvalCase, Personalisation, build_case, personalisation,
+    ranked_lists, ranking_metrics,
+};
 use vip5::metrics::{RankingMetrics, scores_from_beam_items, scores_from_beams};
 use vip5::prompt::{ItemNaming, PromptTokenizer, template};
 use vip5::trie::{ItemConstraint, ItemTrie};
@@ -104,7 +107,13 @@ pub struct Row {
     pub personalisation: Option<Personalisation>,
 }
 
-fn row(prompt: &str, method: &str, m: &RankingMetrics, non_items: Option<f64>, seconds: Option<f64>) -> Row {
+fn row(
+    prompt: &str,
+    method: &str,
+    m: &RankingMetrics,
+    non_items: Option<f64>,
+    seconds: Option<f64>,
+) -> Row {
     Row {
         personalisation: None,
         prompt: prompt.into(),
@@ -152,7 +161,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let all_items = prepared.all_items();
     let trie = ItemTrie::from_item_numbers(&tokenizer, all_items.iter().copied())?;
     let baselines = Baselines::fit(&prepared.sequences, CountParams::default());
-    let beam = BeamConfig { num_beams: args.beams, num_return_sequences: args.beams, max_length: args.max_length, length_penalty: 1.0, early_stopping: true };
+    let beam = BeamConfig {
+        num_beams: args.beams,
+        num_return_sequences: args.beams,
+        max_length: args.max_length,
+        length_penalty: 1.0,
+        early_stopping: true,
+    };
     let mut rows = Vec::new();
     let mut rankings = match &args.rankings_out {
         Some(path) => Some(std::io::BufWriter::new(
@@ -163,21 +178,28 @@ pub fn run(args: EvalArgs) -> Result<()> {
     for prompt in &args.prompts {
         let t = template(prompt)?;
         let direct = t.task == Task::Direct;
-        if !matches!(prompt.as_str(), "A-3" | "A-9" | "B-5" | "B-8") && t.target != vip5::prompt::TargetKind::ItemId {
+        if !matches!(prompt.as_str(), "A-3" | "A-9" | "B-5" | "B-8")
+            && t.target != vip5::prompt::TargetKind::ItemId
+        {
             bail!("{prompt} does not ask for an item id; evaluate A-1..A-6, A-9 or B-5..B-8");
         }
         let cases = build_cases(&args, &prepared, &tokenizer, &cfg, &users, split, prompt)?;
         // Baselines on exactly the same users and candidate lists.
         let mut popularity_lists = Vec::new();
         for name in Baselines::NAMES {
-            let scored = cases.iter().map(|c| baselines.answer(name, c, direct, 20)).collect::<vip5::Result<Vec<_>>>()?;
+            let scored = cases
+                .iter()
+                .map(|c| baselines.answer(name, c, direct, 20))
+                .collect::<vip5::Result<Vec<_>>>()?;
             let lists = ranked_lists(&scored, args.seed)?;
-            let mut r = row(prompt, name, &ranking_metrics(&scored, &cases, args.seed)?, None, None);
+            let mut r =
+                row(prompt, name, &ranking_metrics(&scored, &cases, args.seed)?, None, None);
             if name == "popularity" {
                 popularity_lists = lists.clone();
             }
             if !direct {
-                r.personalisation = Some(personalisation(&lists, &popularity_lists, 10, OVERLAP_PAIRS, args.seed)?);
+                r.personalisation =
+                    Some(personalisation(&lists, &popularity_lists, 10, OVERLAP_PAIRS, args.seed)?);
             }
             rows.push(r);
             if let Some(out) = rankings.as_mut() {
@@ -194,7 +216,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
             };
             let start = Instant::now();
             let bar = ProgressBar::new(cases.len() as u64);
-            bar.set_style(ProgressStyle::with_template(&format!("{prompt} {decoding} [{{bar:30}}] {{pos}}/{{len}} {{per_sec}} eta {{eta}}"))?.progress_chars("=> "));
+            bar.set_style(
+                ProgressStyle::with_template(&format!(
+                    "{prompt} {decoding} [{{bar:30}}] {{pos}}/{{len}} {{per_sec}} eta {{eta}}"
+                ))?
+                .progress_chars("=> "),
+            );
             let mut scored = Vec::with_capacity(cases.len());
             let (mut returned, mut non_items) = (0usize, 0usize);
             for chunk in cases.chunks(args.batch_size.max(1)) {
@@ -202,7 +229,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 let x = EncoderBatch::new(&samples, &cfg)?.to_tensors(&device);
                 let masks = chunk
                     .iter()
-                    .map(|c| if direct { trie.allow_only(c.candidates.iter().copied()) } else { trie.allow_all_except(c.history.iter().copied()) })
+                    .map(|c| {
+                        if direct {
+                            trie.allow_only(c.candidates.iter().copied())
+                        } else {
+                            trie.allow_all_except(c.history.iter().copied())
+                        }
+                    })
                     .collect();
                 let constraint = ItemConstraint { trie: &trie, masks };
                 let hyps = pollster::block_on(beam_search(
@@ -228,9 +261,16 @@ pub fn run(args: EvalArgs) -> Result<()> {
             }
             let m = ranking_metrics(&scored, &cases, args.seed)?;
             let share = if returned > 0 { non_items as f64 / returned as f64 } else { 0.0 };
-            let mut r = row(prompt, &format!("vip5 {decoding}"), &m, Some(share), Some(start.elapsed().as_secs_f64()));
+            let mut r = row(
+                prompt,
+                &format!("vip5 {decoding}"),
+                &m,
+                Some(share),
+                Some(start.elapsed().as_secs_f64()),
+            );
             if !direct {
-                r.personalisation = Some(personalisation(&lists, &popularity_lists, 10, OVERLAP_PAIRS, args.seed)?);
+                r.personalisation =
+                    Some(personalisation(&lists, &popularity_lists, 10, OVERLAP_PAIRS, args.seed)?);
             }
             rows.push(r);
         }
@@ -254,7 +294,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
     } else {
         println!(
             "{:<5} {:<24} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>8} {:>7} {:>7}",
-            "", "method", "users", "HR@1", "HR@5", "NDCG@5", "HR@10", "NDCG@10", "non-item", "distinct", "overlap", "in-pop"
+            "",
+            "method",
+            "users",
+            "HR@1",
+            "HR@5",
+            "NDCG@5",
+            "HR@10",
+            "NDCG@10",
+            "non-item",
+            "distinct",
+            "overlap",
+            "in-pop"
         );
         for r in &rows {
             let p = r.personalisation;
@@ -274,13 +325,21 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 p.map(|p| format!("{:.3}", p.popularity_share)).unwrap_or_default(),
             );
         }
-        println!("distinct: items over all top-10 lists; overlap: mean share of a top-10 list another user's holds ({OVERLAP_PAIRS} random pairs); in-pop: share of top-10 items in the same user's popularity top-10");
+        println!(
+            "distinct: items over all top-10 lists; overlap: mean share of a top-10 list another user's holds ({OVERLAP_PAIRS} random pairs); in-pop: share of top-10 items in the same user's popularity top-10"
+        );
     }
     Ok(())
 }
 
 /// One JSON line per case (prompt, method, case, target, ranked list) for `compare-rankings`.
-fn write_rankings(out: &mut impl Write, prompt: &str, method: &str, lists: &[Vec<u32>], cases: &[EvalCase]) -> Result<()> {
+fn write_rankings(
+    out: &mut impl Write,
+    prompt: &str,
+    method: &str,
+    lists: &[Vec<u32>],
+    cases: &[EvalCase],
+) -> Result<()> {
     for (case, (ranked, c)) in lists.iter().zip(cases).enumerate() {
         let line = serde_json::json!({ "prompt": prompt, "method": method, "case": case, "target": c.target, "ranked": ranked });
         writeln!(out, "{line}")?;
@@ -291,14 +350,23 @@ fn write_rankings(out: &mut impl Write, prompt: &str, method: &str, lists: &[Vec
 /// The notebook's scores: decode each beam, keep those that parse as an item number, rank j -> -(j+1).
 /// With item tokens a beam names an item when its text is exactly one item token.
 fn beam_scores(tokenizer: &PromptTokenizer, hyps: &[Hypothesis]) -> Result<Vec<(u32, f64)>> {
-    let texts = hyps.iter().map(|h| tokenizer.decode(&h.tokens)).collect::<vip5::Result<Vec<String>>>()?;
+    let texts =
+        hyps.iter().map(|h| tokenizer.decode(&h.tokens)).collect::<vip5::Result<Vec<String>>>()?;
     Ok(match tokenizer.item_naming() {
         ItemNaming::Numbers => scores_from_beams(&texts),
         naming => scores_from_beam_items(texts.iter().map(|t| naming.parse_token_text(t))),
     })
 }
 
-fn build_cases(args: &EvalArgs, prepared: &Prepared, tokenizer: &PromptTokenizer, cfg: &Vip5Config, users: &[usize], split: Split, prompt: &str) -> Result<Vec<EvalCase>> {
+fn build_cases(
+    args: &EvalArgs,
+    prepared: &Prepared,
+    tokenizer: &PromptTokenizer,
+    cfg: &Vip5Config,
+    users: &[usize],
+    split: Split,
+    prompt: &str,
+) -> Result<Vec<EvalCase>> {
     let all_items = prepared.all_items();
     let settings = CaseSettings {
         template: template(prompt)?,
@@ -315,8 +383,17 @@ fn build_cases(args: &EvalArgs, prepared: &Prepared, tokenizer: &PromptTokenizer
         .iter()
         .map(|&u| {
             let sequence = &prepared.sequences[u];
-            let desc = prepared.user_keys.get(sequence.user as usize - 1).cloned().unwrap_or_else(|| sequence.user.to_string());
-            Ok(build_case(&settings, &CaseUser { sequence, desc }, &feature, mix(args.seed, sequence.user as u64, 3))?)
+            let desc = prepared
+                .user_keys
+                .get(sequence.user as usize - 1)
+                .cloned()
+                .unwrap_or_else(|| sequence.user.to_string());
+            Ok(build_case(
+                &settings,
+                &CaseUser { sequence, desc },
+                &feature,
+                mix(args.seed, sequence.user as u64, 3),
+            )?)
         })
         .collect()
 }

@@ -72,8 +72,10 @@ pub struct ExportClipArgs {
 pub fn load_model(path: &Path, device: &Device) -> Result<(Vip5Config, Vip5Model)> {
     if path.extension().is_some_and(|e| e == "gguf") {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let bundle = Bundle::from_bytes(&bytes).with_context(|| format!("reading {}", path.display()))?;
-        let (model, cfg) = bundle.load_model(device).with_context(|| format!("loading {}", path.display()))?;
+        let bundle =
+            Bundle::from_bytes(&bytes).with_context(|| format!("reading {}", path.display()))?;
+        let (model, cfg) =
+            bundle.load_model(device).with_context(|| format!("loading {}", path.display()))?;
         return Ok((cfg, model));
     }
     let (cfg, tensors) = read_checkpoint(path)?;
@@ -89,14 +91,18 @@ fn read_checkpoint(path: &Path) -> Result<(Vip5Config, BTreeMap<String, NamedTen
     } else {
         (path.to_path_buf(), path.with_file_name("config.json"))
     };
-    let cfg_text = std::fs::read_to_string(&config).with_context(|| format!("reading {}", config.display()))?;
+    let cfg_text = std::fs::read_to_string(&config)
+        .with_context(|| format!("reading {}", config.display()))?;
     // Our own config.json, or a Hugging Face one.
     let cfg: Vip5Config = match serde_json::from_str(&cfg_text) {
         Ok(c) => c,
-        Err(_) => Vip5Config::from_hf_json(&cfg_text).with_context(|| format!("reading {}", config.display()))?,
+        Err(_) => Vip5Config::from_hf_json(&cfg_text)
+            .with_context(|| format!("reading {}", config.display()))?,
     };
-    let bytes = std::fs::read(&weights).with_context(|| format!("reading {}", weights.display()))?;
-    let tensors = read_safetensors(&bytes).with_context(|| format!("reading {}", weights.display()))?;
+    let bytes =
+        std::fs::read(&weights).with_context(|| format!("reading {}", weights.display()))?;
+    let tensors =
+        read_safetensors(&bytes).with_context(|| format!("reading {}", weights.display()))?;
     Ok((cfg, tensors))
 }
 
@@ -111,7 +117,10 @@ fn catalog(data: Option<&Path>, feat_dim: usize) -> Result<(Vec<CatalogItem>, Op
     let prepared = read_prepared(dir)?;
     let catalog = (1u32..)
         .zip(&prepared.item_keys)
-        .map(|(id, key)| CatalogItem { key: key.clone(), title: prepared.titles.get(&id).cloned().unwrap_or_default() })
+        .map(|(id, key)| CatalogItem {
+            key: key.clone(),
+            title: prepared.titles.get(&id).cloned().unwrap_or_default(),
+        })
         .collect();
     prepared.check_feature_dim(dir, feat_dim)?;
     Ok((catalog, prepared.features.map(|(_, values)| values)))
@@ -124,12 +133,14 @@ fn verify_and_report(bytes: &[u8], out: &Path, json: bool) -> Result<()> {
     let bundle = Bundle::from_bytes(bytes).context("reading the bundle back")?;
     let params = match bundle.kind {
         vip5::bundle::BundleKind::Model => {
-            let (model, _) = bundle.load_model(&device).context("building the model from the bundle")?;
+            let (model, _) =
+                bundle.load_model(&device).context("building the model from the bundle")?;
             vip5::model::initialize_params(&model);
             model.num_params()
         }
         vip5::bundle::BundleKind::ClipVision => {
-            let (model, _, _) = bundle.load_clip(&device).context("building CLIP from the bundle")?;
+            let (model, _, _) =
+                bundle.load_clip(&device).context("building CLIP from the bundle")?;
             model.num_params()
         }
     };
@@ -186,8 +197,10 @@ pub fn run(args: ExportArgs) -> Result<()> {
         (None, None) => bail!("give --model or --random-preset"),
     };
     let (catalog, features) = catalog(args.data.as_deref(), cfg.feat_dim)?;
-    let tokenizer = std::str::from_utf8(TOKENIZER_JSON).context("the bundled tokenizer is not UTF-8")?;
-    let bytes = write_model_bundle(&cfg, &tensors, tokenizer, &catalog, features.as_deref(), quant)?;
+    let tokenizer =
+        std::str::from_utf8(TOKENIZER_JSON).context("the bundled tokenizer is not UTF-8")?;
+    let bytes =
+        write_model_bundle(&cfg, &tensors, tokenizer, &catalog, features.as_deref(), quant)?;
     write_atomic(&args.output.out, &bytes)?;
     verify_and_report(&bytes, &args.output.out, args.output.json)
 }
@@ -195,7 +208,9 @@ pub fn run(args: ExportArgs) -> Result<()> {
 pub fn run_clip(args: ExportClipArgs) -> Result<()> {
     let quant = GgmlType::parse(&args.output.quant)?;
     let cfg = match args.config.as_deref() {
-        Some(name) if ClipVisionConfig::named(name).is_some() => ClipVisionConfig::named(name).context("named")?,
+        Some(name) if ClipVisionConfig::named(name).is_some() => {
+            ClipVisionConfig::named(name).context("named")?
+        }
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
             ClipVisionConfig::from_hf_json(&text).with_context(|| format!("reading {path}"))?
@@ -203,16 +218,22 @@ pub fn run_clip(args: ExportClipArgs) -> Result<()> {
         None => {
             let beside = args.clip.with_file_name("config.json");
             match std::fs::read_to_string(&beside) {
-                Ok(text) => ClipVisionConfig::from_hf_json(&text).with_context(|| format!("reading {}", beside.display()))?,
+                Ok(text) => ClipVisionConfig::from_hf_json(&text)
+                    .with_context(|| format!("reading {}", beside.display()))?,
                 Err(_) => ClipVisionConfig::vit_b_32(),
             }
         }
     };
-    let bytes = std::fs::read(&args.clip).with_context(|| format!("reading {}", args.clip.display()))?;
-    let tensors = read_safetensors_filtered(&bytes, |n| is_vision_tensor(n) && !n.ends_with("position_ids"))
-        .with_context(|| format!("reading {}", args.clip.display()))?;
+    let bytes =
+        std::fs::read(&args.clip).with_context(|| format!("reading {}", args.clip.display()))?;
+    let tensors =
+        read_safetensors_filtered(&bytes, |n| is_vision_tensor(n) && !n.ends_with("position_ids"))
+            .with_context(|| format!("reading {}", args.clip.display()))?;
     if tensors.is_empty() {
-        bail!("{} has no CLIP vision tensors (`vision_model.*`, `visual_projection.weight`)", args.clip.display());
+        bail!(
+            "{} has no CLIP vision tensors (`vision_model.*`, `visual_projection.weight`)",
+            args.clip.display()
+        );
     }
     let out = write_clip_bundle(&cfg, &tensors, quant)?;
     write_atomic(&args.output.out, &out)?;

@@ -12,7 +12,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
-use vip5::clip::{ClipVision, ClipVisionConfig, decode_image, load_clip_vision, pixels_tensor, preprocess};
+use vip5::clip::{
+    ClipVision, ClipVisionConfig, decode_image, load_clip_vision, pixels_tensor, preprocess,
+};
 
 use crate::device::{DeviceArg, make_device};
 
@@ -52,14 +54,16 @@ pub type FeatureMap = BTreeMap<String, Vec<f32>>;
 /// Reads a features file written by this command.
 pub fn read_features(path: &Path) -> Result<FeatureMap> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let tensors = vip5::weights::read_safetensors(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    let tensors = vip5::weights::read_safetensors(&bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
     Ok(tensors.into_iter().map(|(k, t)| (k, t.data)).collect())
 }
 
 /// Writes the map atomically (a temporary file, then a rename): an interrupted run never leaves
 /// a corrupt file, so it can always resume.
 pub fn write_features(path: &Path, features: &FeatureMap) -> Result<()> {
-    let bytes: Vec<(&String, Vec<u8>)> = features.iter().map(|(k, v)| (k, f32_le_bytes(v))).collect();
+    let bytes: Vec<(&String, Vec<u8>)> =
+        features.iter().map(|(k, v)| (k, f32_le_bytes(v))).collect();
     let views: Vec<(String, TensorView<'_>)> = bytes
         .iter()
         .map(|(k, b)| Ok(((*k).clone(), TensorView::new(Dtype::F32, vec![b.len() / 4], b)?)))
@@ -107,10 +111,14 @@ pub fn read_npy_f32(bytes: &[u8]) -> Result<Vec<f32>> {
     }
     let (header_len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => {
+            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+        }
         v => bail!("unsupported .npy version {v}"),
     };
-    let header = std::str::from_utf8(bytes.get(start..start + header_len).context("truncated .npy header")?)?;
+    let header = std::str::from_utf8(
+        bytes.get(start..start + header_len).context("truncated .npy header")?,
+    )?;
     if !header.contains("'descr': '<f4'") {
         bail!("expected little-endian float32 data ('<f4'), header: {header}");
     }
@@ -142,7 +150,14 @@ fn import_npy(dir: &Path, out: &Path) -> Result<()> {
             }
             Ok(v) => {
                 failed += 1;
-                bar.suspend(|| eprintln!("skipping {}: {} values, the others have {}", path.display(), v.len(), dim.unwrap_or(0)));
+                bar.suspend(|| {
+                    eprintln!(
+                        "skipping {}: {} values, the others have {}",
+                        path.display(),
+                        v.len(),
+                        dim.unwrap_or(0)
+                    )
+                });
             }
             Err(e) => {
                 failed += 1;
@@ -153,7 +168,12 @@ fn import_npy(dir: &Path, out: &Path) -> Result<()> {
     }
     bar.finish();
     write_features(out, &features)?;
-    println!("wrote {} features of dimension {} to {} ({failed} files skipped)", features.len(), dim.unwrap_or(0), out.display());
+    println!(
+        "wrote {} features of dimension {} to {} ({failed} files skipped)",
+        features.len(),
+        dim.unwrap_or(0),
+        out.display()
+    );
     Ok(())
 }
 
@@ -168,7 +188,8 @@ pub fn run(args: FeaturesArgs) -> Result<()> {
         bail!("--batch-size must be at least 1");
     }
     let device: Device = make_device(args.device)?;
-    let weights = std::fs::read(clip_path).with_context(|| format!("reading {}", clip_path.display()))?;
+    let weights =
+        std::fs::read(clip_path).with_context(|| format!("reading {}", clip_path.display()))?;
     let (model, cfg, report) = if clip_path.extension().is_some_and(|e| e == "gguf") {
         // A CLIP vision bundle (trainer export-clip) carries its own config.
         vip5::bundle::Bundle::from_bytes(&weights)
@@ -180,25 +201,35 @@ pub fn run(args: FeaturesArgs) -> Result<()> {
             beside.exists().then_some(beside)
         });
         let cfg = match &config_path {
-            Some(p) => ClipVisionConfig::from_hf_json(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)?,
+            Some(p) => ClipVisionConfig::from_hf_json(
+                &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            )?,
             None => ClipVisionConfig::vit_b_32(),
         };
         let (model, report) = load_clip_vision(ClipVision::new(&cfg, &device), &weights)
-            .with_context(|| format!("loading the CLIP vision tower from {}", clip_path.display()))?;
+            .with_context(|| {
+                format!("loading the CLIP vision tower from {}", clip_path.display())
+            })?;
         (model, cfg, report)
     };
     drop(weights);
-    eprintln!("loaded {} vision tensors ({}x{} patches of {}, {}-d features)", report.loaded, cfg.image_size, cfg.image_size, cfg.patch_size, cfg.projection_dim);
+    eprintln!(
+        "loaded {} vision tensors ({}x{} patches of {}, {}-d features)",
+        report.loaded, cfg.image_size, cfg.image_size, cfg.patch_size, cfg.projection_dim
+    );
 
     let mut features = if args.out.exists() && !args.overwrite {
-        let done = read_features(&args.out).context("resuming from the existing --out file (use --overwrite to start again)")?;
+        let done = read_features(&args.out)
+            .context("resuming from the existing --out file (use --overwrite to start again)")?;
         eprintln!("resuming: {} items already done", done.len());
         done
     } else {
         FeatureMap::new()
     };
-    let todo: Vec<(String, PathBuf)> =
-        item_files(images, &IMAGE_EXTENSIONS)?.into_iter().filter(|(item, _)| !features.contains_key(item)).collect();
+    let todo: Vec<(String, PathBuf)> = item_files(images, &IMAGE_EXTENSIONS)?
+        .into_iter()
+        .filter(|(item, _)| !features.contains_key(item))
+        .collect();
     let bar = progress(todo.len() as u64, "CLIP features");
     let start = Instant::now();
     let (mut done, mut failed) = (0usize, 0usize);
@@ -224,7 +255,11 @@ pub fn run(args: FeaturesArgs) -> Result<()> {
         }
         if !pixels.is_empty() {
             let out = model.forward(pixels_tensor(&pixels, cfg.image_size, &device));
-            let data = out.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let data = out
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             for (item, v) in items.iter().zip(data.chunks_exact(cfg.projection_dim)) {
                 features.insert(item.clone(), v.to_vec());
             }

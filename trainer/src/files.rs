@@ -17,9 +17,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })();
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {} ({} bytes; {} is unchanged)", tmp.display(), bytes.len(), path.display()));
+        return Err(e).with_context(|| {
+            format!(
+                "writing {} ({} bytes; {} is unchanged)",
+                tmp.display(),
+                bytes.len(),
+                path.display()
+            )
+        });
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 /// Writes a new file inside a folder that is still being assembled (renamed into place later by

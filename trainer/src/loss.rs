@@ -36,7 +36,8 @@ impl TargetBatch {
             for (i, &tok) in t.iter().enumerate() {
                 out.labels[b * len + i] = tok as i64;
                 out.mask[b * len + i] = 1.0;
-                out.decoder_input_ids[b * len + i] = if i == 0 { start as i64 } else { t[i - 1] as i64 };
+                out.decoder_input_ids[b * len + i] =
+                    if i == 0 { start as i64 } else { t[i - 1] as i64 };
             }
             if faithful && !t.is_empty() {
                 out.weights[b] = 1.0 / t.len() as f32;
@@ -46,7 +47,10 @@ impl TargetBatch {
     }
 
     pub fn decoder_inputs(&self, device: &Device) -> Tensor<2, Int> {
-        Tensor::from_data(TensorData::new(self.decoder_input_ids.clone(), [self.batch, self.len]), device)
+        Tensor::from_data(
+            TensorData::new(self.decoder_input_ids.clone(), [self.batch, self.len]),
+            device,
+        )
     }
 }
 
@@ -54,7 +58,8 @@ impl TargetBatch {
 pub fn seq2seq_loss(logits: Tensor<3>, targets: &TargetBatch) -> Tensor<1> {
     let device = logits.device();
     let [b, t, _] = logits.dims();
-    let labels = Tensor::<3, Int>::from_data(TensorData::new(targets.labels.clone(), [b, t, 1]), &device);
+    let labels =
+        Tensor::<3, Int>::from_data(TensorData::new(targets.labels.clone(), [b, t, 1]), &device);
     let mask = Tensor::<2>::from_data(TensorData::new(targets.mask.clone(), [b, t]), &device);
     let weights = Tensor::<1>::from_data(TensorData::new(targets.weights.clone(), [b]), &device);
     let nll = log_softmax(logits, 2).gather(2, labels).reshape([b, t]).neg() * mask.clone();
@@ -118,7 +123,10 @@ impl FirstStepVocab {
             return items;
         }
         let ids: Vec<i64> = self.extra.iter().map(|&t| t as i64).collect();
-        let extra = table.select(0, Tensor::<1, Int>::from_data(TensorData::new(ids, [self.extra.len()]), &device));
+        let extra = table.select(
+            0,
+            Tensor::<1, Int>::from_data(TensorData::new(ids, [self.extra.len()]), &device),
+        );
         Tensor::cat(vec![extra, items], 0)
     }
 }
@@ -175,7 +183,8 @@ pub fn first_step_loss(
     let mut per_row_sum = step1 * mask.clone().narrow(1, 0, 1).reshape([b]);
     if t > 1 {
         let rest = hidden.narrow(1, 1, t - 1).reshape([b * (t - 1), d]).mul_scalar(factor);
-        let mut labels: Vec<i64> = (0..b).flat_map(|r| targets.labels[r * t + 1..(r + 1) * t].to_vec()).collect();
+        let mut labels: Vec<i64> =
+            (0..b).flat_map(|r| targets.labels[r * t + 1..(r + 1) * t].to_vec()).collect();
         let rows = match later {
             Some(later) => {
                 for (i, label) in labels.iter_mut().enumerate() {
@@ -197,7 +206,8 @@ pub fn first_step_loss(
         let [vocab_size, _] = rows.dims();
         let logits = rest.matmul(rows.transpose()).reshape([b, t - 1, vocab_size]);
         let labels = Tensor::<3, Int>::from_data(TensorData::new(labels, [b, t - 1, 1]), &device);
-        let nll = log_softmax(logits, 2).gather(2, labels).reshape([b, t - 1]).neg() * mask.clone().narrow(1, 1, t - 1);
+        let nll = log_softmax(logits, 2).gather(2, labels).reshape([b, t - 1]).neg()
+            * mask.clone().narrow(1, 1, t - 1);
         per_row_sum = per_row_sum + nll.sum_dim(1).reshape([b]);
     }
     let per_row = per_row_sum / mask.sum_dim(1).reshape([b]).clamp_min(1.0);
@@ -220,8 +230,16 @@ mod tests {
     /// Two rows, two steps, d = 3, five tokens; tokens 2..5 are the items.
     fn setup() -> (Tensor<3>, Tensor<2>, TargetBatch) {
         let d = device();
-        let h = Tensor::<1>::from_floats([0.3, -1.2, 0.5, 0.9, 0.1, -0.4, -0.7, 0.8, 0.2, 0.05, 0.6, -0.3], &d).reshape([2, 2, 3]);
-        let table = Tensor::<1>::from_floats([0.1, 0.2, -0.3, 1.0, -0.5, 0.4, 0.7, 0.7, -0.2, -0.6, 0.3, 0.9, 0.2, -1.1, 0.5], &d).reshape([5, 3]);
+        let h = Tensor::<1>::from_floats(
+            [0.3, -1.2, 0.5, 0.9, 0.1, -0.4, -0.7, 0.8, 0.2, 0.05, 0.6, -0.3],
+            &d,
+        )
+        .reshape([2, 2, 3]);
+        let table = Tensor::<1>::from_floats(
+            [0.1, 0.2, -0.3, 1.0, -0.5, 0.4, 0.7, 0.7, -0.2, -0.6, 0.3, 0.9, 0.2, -1.1, 0.5],
+            &d,
+        )
+        .reshape([5, 3]);
         (h, table, TargetBatch::new(&[vec![3, 1], vec![4, 1]], 0, true))
     }
 
@@ -229,7 +247,12 @@ mod tests {
     fn a_first_step_vocabulary_of_every_token_is_the_plain_loss() {
         let (h, table, tb) = setup();
         let factor = 0.5;
-        let logits = h.clone().mul_scalar(factor).reshape([4, 3]).matmul(table.clone().transpose()).reshape([2, 2, 5]);
+        let logits = h
+            .clone()
+            .mul_scalar(factor)
+            .reshape([4, 3])
+            .matmul(table.clone().transpose())
+            .reshape([2, 2, 5]);
         let plain = values(seq2seq_loss(logits, &tb))[0];
         let vocab = FirstStepVocab::new(vec![0, 1], 2, 3);
         let ours = values(first_step_loss(h, (table, factor), &tb, &vocab, None, None).unwrap())[0];
@@ -248,8 +271,13 @@ mod tests {
         let first = |b: usize, v: usize| at(b, 0, v) / (1.0 - at(b, 0, 0));
         // row 0: soft target half on item token 2, half on 4 (vocabulary positions 1 and 3);
         // row 1 has none
-        let soft = SoftTargets { weight: 0.25, probs: vec![0.0, 0.5, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0], has: vec![1.0, 0.0] };
-        let got = values(first_step_loss(h, (table, 1.0), &tb, &vocab, Some(&soft), None).unwrap())[0] as f64;
+        let soft = SoftTargets {
+            weight: 0.25,
+            probs: vec![0.0, 0.5, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0],
+            has: vec![1.0, 0.0],
+        };
+        let got = values(first_step_loss(h, (table, 1.0), &tb, &vocab, Some(&soft), None).unwrap())
+            [0] as f64;
         let soft0 = -(0.5 * first(0, 2).ln() + 0.5 * first(0, 4).ln());
         let row0 = (0.75 * -first(0, 3).ln() + 0.25 * soft0 - at(0, 1, 1).ln()) / 2.0;
         let row1 = (-first(1, 4).ln() - at(1, 1, 1).ln()) / 2.0;
@@ -271,8 +299,10 @@ mod tests {
         let p = softmax(hs, 2).into_data().try_to_vec::<f32>().unwrap();
         let at = |b: usize, t: usize, v: usize| p[(b * 2 + t) * 5 + v] as f64;
         let without0 = |b: usize, t: usize, v: usize| at(b, t, v) / (1.0 - at(b, t, 0));
-        let got = values(first_step_loss(h, (table, 1.0), &tb, &vocab, None, Some(&vocab)).unwrap())[0] as f64;
-        let row = |b: usize, first: usize| (-without0(b, 0, first).ln() - without0(b, 1, 1).ln()) / 2.0;
+        let got = values(first_step_loss(h, (table, 1.0), &tb, &vocab, None, Some(&vocab)).unwrap())
+            [0] as f64;
+        let row =
+            |b: usize, first: usize| (-without0(b, 0, first).ln() - without0(b, 1, 1).ln()) / 2.0;
         let want = (row(0, 3) * 0.5 + row(1, 4) * 0.5) / 2.0;
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
         // a later label outside the small vocabulary is an error

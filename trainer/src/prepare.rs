@@ -16,8 +16,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use vip5::data::shop::{CatalogOptions, Delimiter, InteractionOptions, Repeats, parse_catalog, parse_interactions};
-use vip5::data::{ItemPermutation, UserSequence, dataset_stats, parse_raw_sequences, parse_sequential_data, reindex_items};
+use vip5::data::shop::{
+    CatalogOptions, Delimiter, InteractionOptions, Repeats, parse_catalog, parse_interactions,
+};
+use vip5::data::{
+    ItemPermutation, UserSequence, dataset_stats, parse_raw_sequences, parse_sequential_data,
+    reindex_items,
+};
 
 use crate::features::{f32_le_bytes, read_features};
 use crate::files::write_atomic;
@@ -139,7 +144,10 @@ impl Prepared {
     pub fn check_feature_dim(&self, dir: &Path, feat_dim: usize) -> Result<()> {
         match &self.features {
             Some((dim, _)) if *dim != feat_dim => {
-                bail!("{} has {dim}-d image features but the model takes {feat_dim}-d ones", dir.display())
+                bail!(
+                    "{} has {dim}-d image features but the model takes {feat_dim}-d ones",
+                    dir.display()
+                )
             }
             _ => Ok(()),
         }
@@ -169,10 +177,18 @@ fn datamaps_keys(json: &serde_json::Value, field: &str, path: &Path) -> Result<V
         .with_context(|| format!("{}: no `{field}` object", path.display()))?;
     let mut keys = vec![String::new(); map.len()];
     for (id, key) in map {
-        let i: usize = id.parse().ok().filter(|&i| i >= 1 && i <= map.len()).with_context(|| {
-            format!("{}: `{field}` has id `{id}`; ids must be 1..={}", path.display(), map.len())
-        })?;
-        keys[i - 1] = key.as_str().with_context(|| format!("{}: `{field}`.`{id}` is not a string", path.display()))?.to_string();
+        let i: usize =
+            id.parse().ok().filter(|&i| i >= 1 && i <= map.len()).with_context(|| {
+                format!(
+                    "{}: `{field}` has id `{id}`; ids must be 1..={}",
+                    path.display(),
+                    map.len()
+                )
+            })?;
+        keys[i - 1] = key
+            .as_str()
+            .with_context(|| format!("{}: `{field}`.`{id}` is not a string", path.display()))?
+            .to_string();
     }
     Ok(keys)
 }
@@ -180,34 +196,53 @@ fn datamaps_keys(json: &serde_json::Value, field: &str, path: &Path) -> Result<V
 pub fn run(args: PrepareArgs) -> Result<()> {
     let mut warnings: BTreeMap<String, usize> = BTreeMap::new();
     let mut sources = BTreeMap::new();
-    let (mut sequences, item_keys, user_keys) = match (&args.sequential, &args.raw, &args.interactions) {
-        (Some(seq_path), None, None) => {
-            let dm_path = args.datamaps.as_ref().context("--sequential needs --datamaps (the item keys)")?;
-            let sequences = parse_sequential_data(&read(seq_path)?).with_context(|| format!("in {}", seq_path.display()))?;
-            let dm: serde_json::Value =
-                serde_json::from_str(&read(dm_path)?).with_context(|| format!("{} is not JSON", dm_path.display()))?;
-            let item_keys = datamaps_keys(&dm, "id2item", dm_path)?;
-            let user_keys = datamaps_keys(&dm, "id2user", dm_path)?;
-            for (line, s) in sequences.iter().enumerate() {
-                if s.user as usize > user_keys.len() {
-                    bail!("{} line {}: user {} is not in {} (`id2user`)", seq_path.display(), line + 1, s.user, dm_path.display());
+    let (mut sequences, item_keys, user_keys) =
+        match (&args.sequential, &args.raw, &args.interactions) {
+            (Some(seq_path), None, None) => {
+                let dm_path = args
+                    .datamaps
+                    .as_ref()
+                    .context("--sequential needs --datamaps (the item keys)")?;
+                let sequences = parse_sequential_data(&read(seq_path)?)
+                    .with_context(|| format!("in {}", seq_path.display()))?;
+                let dm: serde_json::Value = serde_json::from_str(&read(dm_path)?)
+                    .with_context(|| format!("{} is not JSON", dm_path.display()))?;
+                let item_keys = datamaps_keys(&dm, "id2item", dm_path)?;
+                let user_keys = datamaps_keys(&dm, "id2user", dm_path)?;
+                for (line, s) in sequences.iter().enumerate() {
+                    if s.user as usize > user_keys.len() {
+                        bail!(
+                            "{} line {}: user {} is not in {} (`id2user`)",
+                            seq_path.display(),
+                            line + 1,
+                            s.user,
+                            dm_path.display()
+                        );
+                    }
+                    if let Some(&bad) = s.items.iter().find(|&&i| i as usize > item_keys.len()) {
+                        bail!(
+                            "{} line {}: item {bad} is not in {} (`id2item`)",
+                            seq_path.display(),
+                            line + 1,
+                            dm_path.display()
+                        );
+                    }
                 }
-                if let Some(&bad) = s.items.iter().find(|&&i| i as usize > item_keys.len()) {
-                    bail!("{} line {}: item {bad} is not in {} (`id2item`)", seq_path.display(), line + 1, dm_path.display());
-                }
+                sources.insert("sequential".into(), seq_path.display().to_string());
+                sources.insert("datamaps".into(), dm_path.display().to_string());
+                (sequences, item_keys, user_keys)
             }
-            sources.insert("sequential".into(), seq_path.display().to_string());
-            sources.insert("datamaps".into(), dm_path.display().to_string());
-            (sequences, item_keys, user_keys)
-        }
-        (None, Some(raw_path), None) => {
-            let remapped = parse_raw_sequences(&read(raw_path)?).with_context(|| format!("in {}", raw_path.display()))?;
-            sources.insert("raw".into(), raw_path.display().to_string());
-            (remapped.sequences, remapped.item_names, remapped.user_names)
-        }
-        (None, None, Some(path)) => read_shop_interactions(path, &args, &mut sources, &mut warnings)?,
-        _ => bail!("give either --sequential with --datamaps, --raw, or --interactions"),
-    };
+            (None, Some(raw_path), None) => {
+                let remapped = parse_raw_sequences(&read(raw_path)?)
+                    .with_context(|| format!("in {}", raw_path.display()))?;
+                sources.insert("raw".into(), raw_path.display().to_string());
+                (remapped.sequences, remapped.item_names, remapped.user_names)
+            }
+            (None, None, Some(path)) => {
+                read_shop_interactions(path, &args, &mut sources, &mut warnings)?
+            }
+            _ => bail!("give either --sequential with --datamaps, --raw, or --interactions"),
+        };
 
     // Leave-one-out needs a training item, a validation item and a test item.
     let before = sequences.len();
@@ -230,7 +265,8 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         sequences = perm.apply(&sequences)?;
         item_keys = renumber_keys(item_keys, &perm)?;
     }
-    let key_to_id: HashMap<&str, u32> = item_keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32 + 1)).collect();
+    let key_to_id: HashMap<&str, u32> =
+        item_keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32 + 1)).collect();
 
     let mut titles = HashMap::new();
     // A title by item key: kept for a known key with a title, counted otherwise.
@@ -265,7 +301,11 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         let listed: std::collections::HashSet<&str> = rows.iter().map(|r| r.key.as_str()).collect();
         let unlisted = item_keys.iter().filter(|k| !listed.contains(k.as_str())).count();
         for row in &rows {
-            add_title(&row.key, &row.title, "catalogue items without an interaction (not recommendable)");
+            add_title(
+                &row.key,
+                &row.title,
+                "catalogue items without an interaction (not recommendable)",
+            );
         }
         catalog_rows = Some(unlisted);
         sources.insert("catalog".into(), name);
@@ -282,14 +322,20 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         let mut matrix = vec![0f32; (item_keys.len() + 1) * dim];
         for (key, v) in &map {
             if v.len() != dim {
-                bail!("{}: feature `{key}` has {} values, the others {dim}", path.display(), v.len());
+                bail!(
+                    "{}: feature `{key}` has {} values, the others {dim}",
+                    path.display(),
+                    v.len()
+                );
             }
             match key_to_id.get(key.as_str()) {
                 Some(&id) => {
                     matrix[id as usize * dim..(id as usize + 1) * dim].copy_from_slice(v);
                     items_with_photo += 1;
                 }
-                None => *warnings.entry("features of unknown items (ignored)".into()).or_default() += 1,
+                None => {
+                    *warnings.entry("features of unknown items (ignored)".into()).or_default() += 1
+                }
             }
         }
         let missing = item_keys.len() - items_with_photo;
@@ -324,7 +370,9 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         m.items,
         m.interactions,
         m.titles,
-        m.feature_dim.map(|d| format!("{d}-d for {} items", m.items_with_photo)).unwrap_or_else(|| "none (zero placeholder)".into()),
+        m.feature_dim
+            .map(|d| format!("{d}-d for {} items", m.items_with_photo))
+            .unwrap_or_else(|| "none (zero placeholder)".into()),
         format!(
             "{}{}",
             m.reindex_seed.map(|s| format!(", items re-indexed with seed {s}")).unwrap_or_default(),
@@ -346,7 +394,9 @@ fn read_shop_interactions(
     warnings: &mut BTreeMap<String, usize>,
 ) -> Result<(Vec<UserSequence>, Vec<String>, Vec<String>)> {
     if args.min_user_interactions < 3 {
-        bail!("--min-user-interactions must be at least 3 (leave-one-out needs a training, a validation and a test item)");
+        bail!(
+            "--min-user-interactions must be at least 3 (leave-one-out needs a training, a validation and a test item)"
+        );
     }
     let name = path.display().to_string();
     let options = InteractionOptions {
@@ -404,8 +454,18 @@ pub fn write_prepared(dir: &Path, p: &Prepared) -> Result<()> {
         }
         let bytes = f32_le_bytes(data);
         let views = vec![
-            ("features".to_string(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![rows, *dim], &bytes)?),
-            ("has_photo".to_string(), safetensors::tensor::TensorView::new(safetensors::Dtype::U8, vec![rows], &has)?),
+            (
+                "features".to_string(),
+                safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::F32,
+                    vec![rows, *dim],
+                    &bytes,
+                )?,
+            ),
+            (
+                "has_photo".to_string(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::U8, vec![rows], &has)?,
+            ),
         ];
         write_atomic(&dir.join("features.safetensors"), &safetensors::serialize(views, None)?)?;
     }
@@ -417,7 +477,11 @@ pub fn read_prepared(dir: &Path) -> Result<Prepared> {
     let manifest: Manifest = serde_json::from_str(&read(&dir.join("manifest.json"))?)
         .with_context(|| format!("{}/manifest.json is not a prepared manifest", dir.display()))?;
     if manifest.format != FORMAT {
-        bail!("{}: format `{}`, expected `{FORMAT}` (re-run trainer prepare)", dir.display(), manifest.format);
+        bail!(
+            "{}: format `{}`, expected `{FORMAT}` (re-run trainer prepare)",
+            dir.display(),
+            manifest.format
+        );
     }
     let sequences = parse_sequential_data(&read(&dir.join("sequences.txt"))?)
         .with_context(|| format!("in {}/sequences.txt", dir.display()))?;
@@ -444,13 +508,24 @@ pub fn read_prepared(dir: &Path) -> Result<Prepared> {
         let path = dir.join("features.safetensors");
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let t = vip5::weights::read_safetensors(&bytes)?;
-        let f = t.get("features").with_context(|| format!("{}: no `features` tensor", path.display()))?;
+        let f = t
+            .get("features")
+            .with_context(|| format!("{}: no `features` tensor", path.display()))?;
         let rows = item_keys.len() + 1;
         let &[got_rows, dim] = f.shape.as_slice() else {
-            bail!("{}: `features` has shape {:?}, expected [{rows}, dim] (re-run trainer prepare)", path.display(), f.shape);
+            bail!(
+                "{}: `features` has shape {:?}, expected [{rows}, dim] (re-run trainer prepare)",
+                path.display(),
+                f.shape
+            );
         };
         if got_rows != rows || dim == 0 {
-            bail!("{}: `features` has shape {:?}, expected [{rows}, dim] for {} items (re-run trainer prepare)", path.display(), f.shape, item_keys.len());
+            bail!(
+                "{}: `features` has shape {:?}, expected [{rows}, dim] for {} items (re-run trainer prepare)",
+                path.display(),
+                f.shape,
+                item_keys.len()
+            );
         }
         Some((dim, f.data.clone()))
     } else {
@@ -463,9 +538,11 @@ pub fn read_prepared(dir: &Path) -> Result<Prepared> {
 fn renumber_keys(keys: Vec<String>, perm: &ItemPermutation) -> Result<Vec<String>> {
     let mut out = vec![String::new(); keys.len()];
     for (old, key) in (1u32..).zip(keys) {
-        let new = perm
-            .new_id(old)
-            .with_context(|| format!("re-numbering lost item {old} ({key}): it is in the item map but in no sequence"))?;
+        let new = perm.new_id(old).with_context(|| {
+            format!(
+                "re-numbering lost item {old} ({key}): it is in the item map but in no sequence"
+            )
+        })?;
         *out.get_mut(new as usize - 1).context("re-numbering gave an id past the item map")? = key;
     }
     Ok(out)

@@ -40,15 +40,30 @@ pub struct RecommendArgs {
 }
 
 pub fn run(args: RecommendArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.bundle).with_context(|| format!("reading {}", args.bundle.display()))?;
+    let bytes = std::fs::read(&args.bundle)
+        .with_context(|| format!("reading {}", args.bundle.display()))?;
     let started = Instant::now();
-    let r = Recommender::from_bundle(&bytes, make_device(args.device)?).with_context(|| format!("loading {}", args.bundle.display()))?;
+    let r = Recommender::from_bundle(&bytes, make_device(args.device)?)
+        .with_context(|| format!("loading {}", args.bundle.display()))?;
     let load_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let next = pollster::block_on(r.recommend_next(&args.history, args.k, &args.exclude, args.only.as_deref()))?;
+    let next = pollster::block_on(r.recommend_next(
+        &args.history,
+        args.k,
+        &args.exclude,
+        args.only.as_deref(),
+    ))?;
     let next_s = started.elapsed().as_secs_f64();
-    let scores = if args.score.is_empty() { Vec::new() } else { pollster::block_on(r.score(&args.history, &args.score))? };
-    let ranked = if args.candidates.is_empty() { Vec::new() } else { pollster::block_on(r.rank_candidates(&args.history, &args.candidates))? };
+    let scores = if args.score.is_empty() {
+        Vec::new()
+    } else {
+        pollster::block_on(r.score(&args.history, &args.score))?
+    };
+    let ranked = if args.candidates.is_empty() {
+        Vec::new()
+    } else {
+        pollster::block_on(r.rank_candidates(&args.history, &args.candidates))?
+    };
     if args.json {
         let report = serde_json::json!({
             "unknown_history_items": r.resolve(&args.history).unknown,

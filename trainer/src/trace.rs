@@ -34,11 +34,16 @@ pub struct TraceArgs {
 }
 
 pub fn run(args: TraceArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.bundle).with_context(|| format!("reading {}", args.bundle.display()))?;
+    let bytes = std::fs::read(&args.bundle)
+        .with_context(|| format!("reading {}", args.bundle.display()))?;
     let mut traces = Vec::new();
     for arg in [args.device, args.against] {
-        let r = Recommender::from_bundle(&bytes, make_device(arg)?).with_context(|| format!("loading {}", args.bundle.display()))?;
-        traces.push(pollster::block_on(r.trace(&args.history, args.beams, args.steps)).with_context(|| format!("tracing on {arg:?}"))?);
+        let r = Recommender::from_bundle(&bytes, make_device(arg)?)
+            .with_context(|| format!("loading {}", args.bundle.display()))?;
+        traces.push(
+            pollster::block_on(r.trace(&args.history, args.beams, args.steps))
+                .with_context(|| format!("tracing on {arg:?}"))?,
+        );
     }
     let diffs = compare(&traces[0], &traces[1])?;
     if args.json {
@@ -47,7 +52,10 @@ pub fn run(args: TraceArgs) -> Result<()> {
     }
     println!("{:<52} {:>12} {:>10} {:>10}", "stage", "max |a-b|", "non-finite", "reference");
     for d in &diffs {
-        println!("{:<52} {:>12.3e} {:>10} {:>10}", d.name, d.max_abs_diff, d.non_finite_a, d.non_finite_b);
+        println!(
+            "{:<52} {:>12.3e} {:>10} {:>10}",
+            d.name, d.max_abs_diff, d.non_finite_a, d.non_finite_b
+        );
     }
     Ok(())
 }

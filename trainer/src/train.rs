@@ -19,8 +19,11 @@ use vip5::batch::{EncoderBatch, EncoderSample};
 use vip5::data::counts::{CountMethod, CountParams, ItemCounts};
 use vip5::data::item_factors::{FactorParams, item_factors};
 use vip5::data::training_items;
+use vip5::prompt::sampling::{
+    SamplerConfig, Split, TrainingSample, UserRecord, direct_sample, sequential_sample,
+    sequential_sample_at,
+};
 use vip5::prompt::{NO_TOKEN_ID, YES_TOKEN_ID};
-use vip5::prompt::sampling::{SamplerConfig, Split, TrainingSample, UserRecord, direct_sample, sequential_sample, sequential_sample_at};
 use vip5::prompt::{PromptTokenizer, encode_rendered};
 use vip5::{Task, TrainMode, Vip5Config, Vip5Model};
 
@@ -237,7 +240,9 @@ fn tasks_of(args: &TrainArgs) -> Result<Vec<Task>> {
         .map(|t| match t.trim() {
             "sequential" => Ok(Task::Sequential),
             "direct" => Ok(Task::Direct),
-            "explanation" => bail!("explanation needs review data (exp_splits), which this build cannot read yet"),
+            "explanation" => bail!(
+                "explanation needs review data (exp_splits), which this build cannot read yet"
+            ),
             other => bail!("unknown task `{other}` (sequential, direct)"),
         })
         .collect()
@@ -245,7 +250,12 @@ fn tasks_of(args: &TrainArgs) -> Result<Vec<Task>> {
 
 /// The epoch's sample plan, shuffled with a seed derived from the run seed and the epoch, so any
 /// step can be rebuilt without replaying earlier steps.
-fn epoch_plan(args: &TrainArgs, tasks: &[Task], prepared: &Prepared, epoch: usize) -> Vec<PlanEntry> {
+fn epoch_plan(
+    args: &TrainArgs,
+    tasks: &[Task],
+    prepared: &Prepared,
+    epoch: usize,
+) -> Vec<PlanEntry> {
     let mut plan = Vec::new();
     for &task in tasks {
         for (u, seq) in prepared.sequences.iter().enumerate() {
@@ -255,7 +265,11 @@ fn epoch_plan(args: &TrainArgs, tasks: &[Task], prepared: &Prepared, epoch: usiz
                     plan.push(PlanEntry { task, user: u, end: Some(end) });
                 }
             } else {
-                let per_user = if task == Task::Sequential { args.sequential_per_user } else { args.direct_per_user };
+                let per_user = if task == Task::Sequential {
+                    args.sequential_per_user
+                } else {
+                    args.direct_per_user
+                };
                 plan.extend(std::iter::repeat_n(PlanEntry { task, user: u, end: None }, per_user));
             }
         }
@@ -287,27 +301,57 @@ impl SampleSource<'_> {
         let seq = &self.prepared.sequences[user_index];
         let user = UserRecord {
             id: seq.user,
-            desc: self.prepared.user_keys.get(seq.user as usize - 1).cloned().unwrap_or_else(|| seq.user.to_string()),
+            desc: self
+                .prepared
+                .user_keys
+                .get(seq.user as usize - 1)
+                .cloned()
+                .unwrap_or_else(|| seq.user.to_string()),
             items: seq.items.clone(),
         };
         let titles = |i: u32| self.prepared.titles.get(&i).cloned();
         Ok(match task {
             Task::Sequential => match entry.end {
-                Some(end) => sequential_sample_at(&user, end, None, &self.all_items, &self.sampler, rng)?,
-                None => sequential_sample(&user, Split::Train, None, &self.all_items, &self.sampler, rng)?,
+                Some(end) => {
+                    sequential_sample_at(&user, end, None, &self.all_items, &self.sampler, rng)?
+                }
+                None => sequential_sample(
+                    &user,
+                    Split::Train,
+                    None,
+                    &self.all_items,
+                    &self.sampler,
+                    rng,
+                )?,
             },
-            _ => direct_sample(&user, Split::Train, None, &self.all_items, &titles, &self.sampler, rng)?,
+            _ => direct_sample(
+                &user,
+                Split::Train,
+                None,
+                &self.all_items,
+                &titles,
+                &self.sampler,
+                rng,
+            )?,
         })
     }
 
     fn example(&self, sample: &TrainingSample) -> Result<Example> {
-        let (enc, images) = encode_rendered(self.tokenizer, &sample.prompt, Some(self.args.max_input_len), self.cfg.n_vis_tokens)?;
+        let (enc, images) = encode_rendered(
+            self.tokenizer,
+            &sample.prompt,
+            Some(self.args.max_input_len),
+            self.cfg.n_vis_tokens,
+        )?;
         let target = self.tokenizer.encode_target(&sample.target, self.args.max_target_len)?;
         Ok(Example {
             enc: EncoderSample {
                 input_ids: enc.input_ids,
                 whole_word_ids: enc.whole_word_ids,
-                vis_feats: images.iter().map(|&i| self.prepared.feature(i, self.cfg.feat_dim)).collect(),
+                vis_feats: images
+                    .iter()
+                    .map(|&i| self.prepared.feature(i, self.cfg.feat_dim))
+                    .collect(),
             },
             target,
             window: sample.window.clone(),
@@ -327,7 +371,11 @@ pub fn learning_rate(step: usize, total: usize, warmup: usize, lr: f64) -> f64 {
 
 /// Scales all gradients so their global L2 norm is at most `max_norm` (PyTorch's
 /// `clip_grad_norm_`, not burn's per-tensor clipping). Returns the norm before clipping.
-fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) -> Result<f64> {
+fn clip_global_norm<M: Module>(
+    model: &M,
+    grads: &mut GradientsParams,
+    max_norm: f64,
+) -> Result<f64> {
     struct Norm<'a> {
         grads: &'a GradientsParams,
         total: Option<Tensor<1>>,
@@ -371,7 +419,12 @@ fn checkpoint_dir(out: &Path) -> PathBuf {
 
 /// Writes a checkpoint atomically: everything goes to a temporary folder that is renamed into
 /// place, then `latest` is replaced; a killed run leaves the previous checkpoint intact.
-fn save_checkpoint(out: &Path, state: &CheckpointState, model: &Vip5Model, optim: &ModuleOptimizer) -> Result<()> {
+fn save_checkpoint(
+    out: &Path,
+    state: &CheckpointState,
+    model: &Vip5Model,
+    optim: &ModuleOptimizer,
+) -> Result<()> {
     let dir = checkpoint_dir(out);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let name = format!("step-{:08}", state.step);
@@ -379,9 +432,14 @@ fn save_checkpoint(out: &Path, state: &CheckpointState, model: &Vip5Model, optim
     let _ = std::fs::remove_dir_all(&tmp);
     let written = (|| -> Result<()> {
         std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let model_bytes = model.clone().into_record().into_bytes().map_err(|e| anyhow::anyhow!("serialising the model: {e:?}"))?;
+        let model_bytes = model
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| anyhow::anyhow!("serialising the model: {e:?}"))?;
         write_new(&tmp.join("model.bpk"), &model_bytes)?;
-        let optim_bytes = optim.into_bytes().map_err(|e| anyhow::anyhow!("serialising the optimizer: {e:?}"))?;
+        let optim_bytes =
+            optim.into_bytes().map_err(|e| anyhow::anyhow!("serialising the optimizer: {e:?}"))?;
         write_new(&tmp.join("optimizer.bpk"), &optim_bytes)?;
         write_new(&tmp.join("state.json"), &serde_json::to_vec_pretty(state)?)
     })();
@@ -391,16 +449,22 @@ fn save_checkpoint(out: &Path, state: &CheckpointState, model: &Vip5Model, optim
         let _ = std::fs::remove_dir_all(&tmp);
         let previous = std::fs::read_to_string(dir.join("latest")).map(|n| n.trim().to_string());
         let keep = match previous {
-            Ok(n) => format!("the previous checkpoint {} is intact (resume with --resume)", dir.join(n).display()),
+            Ok(n) => format!(
+                "the previous checkpoint {} is intact (resume with --resume)",
+                dir.join(n).display()
+            ),
             Err(_) => "there is no earlier checkpoint".to_string(),
         };
-        return Err(e.context(format!("saving the checkpoint of step {} failed; {keep}", state.step)));
+        return Err(
+            e.context(format!("saving the checkpoint of step {} failed; {keep}", state.step))
+        );
     }
     let final_dir = dir.join(&name);
     // A folder of this name is not the one `latest` names (a step is saved once per run; one
     // left by a run that died before updating `latest` is stale): replace it.
     let _ = std::fs::remove_dir_all(&final_dir);
-    std::fs::rename(&tmp, &final_dir).with_context(|| format!("renaming {} to {}", tmp.display(), final_dir.display()))?;
+    std::fs::rename(&tmp, &final_dir)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), final_dir.display()))?;
     write_atomic(&dir.join("latest"), name.as_bytes())?;
     // keep the two newest checkpoints
     let mut all: Vec<_> = std::fs::read_dir(&dir)?
@@ -414,17 +478,24 @@ fn save_checkpoint(out: &Path, state: &CheckpointState, model: &Vip5Model, optim
     Ok(())
 }
 
-fn load_checkpoint(out: &Path, model: Vip5Model, optim: ModuleOptimizer) -> Result<(CheckpointState, Vip5Model, ModuleOptimizer)> {
+fn load_checkpoint(
+    out: &Path,
+    model: Vip5Model,
+    optim: ModuleOptimizer,
+) -> Result<(CheckpointState, Vip5Model, ModuleOptimizer)> {
     let dir = checkpoint_dir(out);
-    let name = std::fs::read_to_string(dir.join("latest")).with_context(|| format!("no checkpoint to resume in {}", dir.display()))?;
+    let name = std::fs::read_to_string(dir.join("latest"))
+        .with_context(|| format!("no checkpoint to resume in {}", dir.display()))?;
     let ck = dir.join(name.trim());
     let state: CheckpointState = serde_json::from_slice(&std::fs::read(ck.join("state.json"))?)?;
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(std::fs::read(ck.join("model.bpk"))?))
-        .map_err(|e| anyhow::anyhow!("reading {}: {e:?}", ck.join("model.bpk").display()))?;
+    let record =
+        ModuleRecord::from_bytes(Bytes::from_bytes_vec(std::fs::read(ck.join("model.bpk"))?))
+            .map_err(|e| anyhow::anyhow!("reading {}: {e:?}", ck.join("model.bpk").display()))?;
     let model = model.load_record(record);
-    let optim = optim
-        .from_bytes(Bytes::from_bytes_vec(std::fs::read(ck.join("optimizer.bpk"))?))
-        .map_err(|e| anyhow::anyhow!("reading {}: {e:?}", ck.join("optimizer.bpk").display()))?;
+    let optim =
+        optim.from_bytes(Bytes::from_bytes_vec(std::fs::read(ck.join("optimizer.bpk"))?)).map_err(
+            |e| anyhow::anyhow!("reading {}: {e:?}", ck.join("optimizer.bpk").display()),
+        )?;
     Ok((state, model, optim))
 }
 
@@ -477,7 +548,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         bail!("--item-softmax-rest needs --item-softmax");
     }
     if args.distill_weight > 0.0 && !args.item_softmax {
-        bail!("--distill-weight needs --item-softmax (the soft target lives on the item vocabulary)");
+        bail!(
+            "--distill-weight needs --item-softmax (the soft target lives on the item vocabulary)"
+        );
     }
     if args.item_init == ItemInitArg::PpmiSvd && args.mode == ModeArg::Adapters {
         bail!("--item-init ppmi-svd trains the item rows: use --mode scratch or full");
@@ -497,7 +570,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut model = Vip5Model::new(&cfg, &train_device);
     if let Some(init) = &args.init {
         let bytes = std::fs::read(init).with_context(|| format!("reading {}", init.display()))?;
-        let (m, report) = vip5::weights::load_safetensors(model, &bytes, &cfg).with_context(|| format!("loading {}", init.display()))?;
+        let (m, report) = vip5::weights::load_safetensors(model, &bytes, &cfg)
+            .with_context(|| format!("loading {}", init.display()))?;
         model = m;
         eprintln!(
             "init from {}: {} tensors loaded, {} VIP5 parts at their init, {} unused{}",
@@ -505,10 +579,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
             report.loaded,
             report.initialised.len(),
             report.unused.len(),
-            if report.truncated_vocab_rows > 0 { format!(", {} vocab rows cut", report.truncated_vocab_rows) } else { String::new() }
+            if report.truncated_vocab_rows > 0 {
+                format!(", {} vocab rows cut", report.truncated_vocab_rows)
+            } else {
+                String::new()
+            }
         );
     } else if args.mode == ModeArg::Adapters {
-        eprintln!("warning: adapter mode without --init trains adapters on a random frozen backbone");
+        eprintln!(
+            "warning: adapter mode without --init trains adapters on a random frozen backbone"
+        );
     }
     let mode = if args.mode == ModeArg::Adapters { TrainMode::Adapters } else { TrainMode::Full };
     // Parameters are initialised lazily; draw them now, right after seeding, so their values
@@ -532,7 +612,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .as_ref()
         .filter(|_| args.item_softmax_rest)
         .map(|v| v.with_extra(cfg.eos_token_id));
-    let teacher = item_counts.as_ref().filter(|_| args.distill_weight > 0.0).map(|counts| Teacher { counts });
+    let teacher =
+        item_counts.as_ref().filter(|_| args.distill_weight > 0.0).map(|counts| Teacher { counts });
 
     let mut optim = AdamWConfig::new()
         .with_epsilon(args.adam_eps as f32)
@@ -555,7 +636,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .as_object()
             .into_iter()
             .flat_map(|m| m.keys())
-            .filter(|k| !["resume", "max_steps", "checkpoint_every"].contains(&k.as_str()) && a[*k] != b[*k])
+            .filter(|k| {
+                !["resume", "max_steps", "checkpoint_every"].contains(&k.as_str()) && a[*k] != b[*k]
+            })
             .collect();
         if !differs.is_empty() {
             bail!("--resume with different settings than the checkpoint: {differs:?}");
@@ -575,7 +658,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .collect();
     // rewritten atomically: a kill here must not lose the lines before the resume point
     write_atomic(&log_path, kept.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes())?;
-    let mut log = std::fs::OpenOptions::new().append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
 
     let ctx = SampleSource {
         args: &args,
@@ -594,10 +680,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let end_step = args.max_steps.map_or(total_steps, |m| m.min(total_steps));
     eprintln!(
         "training {} ({} params, {} trainable = {:.2} %) on {:?}: {users} users, {samples_per_epoch} samples/epoch, {steps_per_epoch} steps/epoch x {} epochs, batch {} x {}",
-        args.preset, counts.total, counts.trainable, counts.trainable_percent(), args.device, args.epochs, args.batch_size, args.grad_accum
+        args.preset,
+        counts.total,
+        counts.trainable,
+        counts.trainable_percent(),
+        args.device,
+        args.epochs,
+        args.batch_size,
+        args.grad_accum
     );
     let bar = ProgressBar::new(end_step as u64);
-    bar.set_style(ProgressStyle::with_template("train [{bar:40}] {pos}/{len} {per_sec} eta {eta} {msg}")?.progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("train [{bar:40}] {pos}/{len} {per_sec} eta {eta} {msg}")?
+            .progress_chars("=> "),
+    );
     bar.set_position(start_step as u64);
 
     // Dropout draws from the device's one RNG, seeded per step: shards that share a device (the
@@ -645,7 +741,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let (examples, users_of): (Vec<Example>, Vec<usize>) = batch.into_iter().unzip();
             let encs: Vec<EncoderSample> = examples.iter().map(|e| e.enc.clone()).collect();
             let soft = match (&first_step, &teacher) {
-                (Some(vocab), Some(teacher)) => Some(teacher.soft_targets(vocab, &examples, &users_of, &prepared, args.distill_weight)),
+                (Some(vocab), Some(teacher)) => Some(teacher.soft_targets(
+                    vocab,
+                    &examples,
+                    &users_of,
+                    &prepared,
+                    args.distill_weight,
+                )),
                 _ => None,
             };
             let targets: Vec<Vec<u32>> = examples.into_iter().map(|e| e.target).collect();
@@ -654,33 +756,55 @@ pub fn run(args: TrainArgs) -> Result<()> {
             // parallel); burn sums the shards' gradients, in shard order.
             let shards = shard_chunks(encs.len(), shard_devices.len());
             phases.add("samples", t_phase.elapsed().as_secs_f64());
-            let run_chunk = |shard_model: &Vip5Model, range: &std::ops::Range<usize>, dev: &Device| -> anyhow::Result<(f64, Option<GradientsParams>, [f64; 2])> {
-                let t_fwd = Instant::now();
-                let x = EncoderBatch::new(&encs[range.clone()], &cfg)?.to_tensors(dev);
-                let tb = TargetBatch::new(&targets[range.clone()], cfg.decoder_start_token_id, !args.uniform_loss_weight);
-                // shard mean -> its share of the batch mean, and of the accumulated step
-                let share = range.len() as f64 / encs.len() as f64 / args.grad_accum as f64;
-                let loss = match &first_step {
-                    Some(vocab) => {
-                        let hidden = shard_model.forward_hidden(&x, tb.decoder_inputs(dev), task);
-                        let shard_soft = soft.as_ref().map(|s| s.rows(range.clone(), vocab.len()));
-                        first_step_loss(hidden, shard_model.output_rows(), &tb, vocab, shard_soft.as_ref(), later_steps.as_ref())?
+            let run_chunk =
+                |shard_model: &Vip5Model,
+                 range: &std::ops::Range<usize>,
+                 dev: &Device|
+                 -> anyhow::Result<(f64, Option<GradientsParams>, [f64; 2])> {
+                    let t_fwd = Instant::now();
+                    let x = EncoderBatch::new(&encs[range.clone()], &cfg)?.to_tensors(dev);
+                    let tb = TargetBatch::new(
+                        &targets[range.clone()],
+                        cfg.decoder_start_token_id,
+                        !args.uniform_loss_weight,
+                    );
+                    // shard mean -> its share of the batch mean, and of the accumulated step
+                    let share = range.len() as f64 / encs.len() as f64 / args.grad_accum as f64;
+                    let loss = match &first_step {
+                        Some(vocab) => {
+                            let hidden =
+                                shard_model.forward_hidden(&x, tb.decoder_inputs(dev), task);
+                            let shard_soft =
+                                soft.as_ref().map(|s| s.rows(range.clone(), vocab.len()));
+                            first_step_loss(
+                                hidden,
+                                shard_model.output_rows(),
+                                &tb,
+                                vocab,
+                                shard_soft.as_ref(),
+                                later_steps.as_ref(),
+                            )?
+                        }
+                        None => {
+                            seq2seq_loss(shard_model.forward(&x, tb.decoder_inputs(dev), task), &tb)
+                        }
                     }
-                    None => seq2seq_loss(shard_model.forward(&x, tb.decoder_inputs(dev), task), &tb),
-                }
-                .mul_scalar(share);
-                let value = loss.clone().into_scalar::<f32>() as f64;
-                let forward_s = t_fwd.elapsed().as_secs_f64();
-                if !value.is_finite() {
-                    return Ok((value, None, [forward_s, 0.0]));
-                }
-                let t_bwd = Instant::now();
-                let grads = GradientsParams::from_grads(loss.backward(), shard_model);
-                Ok((value, Some(grads), [forward_s, t_bwd.elapsed().as_secs_f64()]))
-            };
+                    .mul_scalar(share);
+                    let value = loss.clone().into_scalar::<f32>() as f64;
+                    let forward_s = t_fwd.elapsed().as_secs_f64();
+                    if !value.is_finite() {
+                        return Ok((value, None, [forward_s, 0.0]));
+                    }
+                    let t_bwd = Instant::now();
+                    let grads = GradientsParams::from_grads(loss.backward(), shard_model);
+                    Ok((value, Some(grads), [forward_s, t_bwd.elapsed().as_secs_f64()]))
+                };
             // One thread's chunks, one after the other, their gradients summed on its device.
-            let run_shard = |chunks: &Vec<std::ops::Range<usize>>, dev: &Device| -> anyhow::Result<(f64, GradientsParams, [f64; 2])> {
-                let shard_model = if shard_devices.len() == 1 { model.clone() } else { model.clone().fork(dev) };
+            let run_shard = |chunks: &Vec<std::ops::Range<usize>>,
+                             dev: &Device|
+             -> anyhow::Result<(f64, GradientsParams, [f64; 2])> {
+                let shard_model =
+                    if shard_devices.len() == 1 { model.clone() } else { model.clone().fork(dev) };
                 let (mut value, mut times, mut total) = (0.0, [0.0; 2], None::<GradientsParams>);
                 for range in chunks {
                     let (v, grads, [f, b]) = run_chunk(&shard_model, range, dev)?;
@@ -692,24 +816,33 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 Ok((value, total.unwrap_or_else(GradientsParams::new), times))
             };
             let t_shards = Instant::now();
-            let results: Vec<anyhow::Result<(f64, GradientsParams, [f64; 2])>> = if shards.len() == 1 || shared_rng {
-                shards.iter().zip(&shard_devices).map(|(range, dev)| run_shard(range, dev)).collect()
-            } else {
-                // The shards run as tasks of burn's own rayon pool, not on threads of their own:
-                // a thread outside the pool that calls a parallel kernel hands the work over and
-                // sleeps until it is done, so with two cores most of a step went to hand-overs
-                // (1.4 cores busy). Inside the pool a kernel's parallel parts run on the calling
-                // worker unless the other one is free to steal them.
-                use rayon::prelude::*;
-                shards
-                    .par_iter()
-                    .zip(shard_devices.par_iter())
-                    .map(|(range, dev)| {
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_shard(range, dev)))
-                            .unwrap_or_else(|_| Err(anyhow::anyhow!("a training shard's thread panicked")))
-                    })
-                    .collect()
-            };
+            let results: Vec<anyhow::Result<(f64, GradientsParams, [f64; 2])>> =
+                if shards.len() == 1 || shared_rng {
+                    shards
+                        .iter()
+                        .zip(&shard_devices)
+                        .map(|(range, dev)| run_shard(range, dev))
+                        .collect()
+                } else {
+                    // The shards run as tasks of burn's own rayon pool, not on threads of their own:
+                    // a thread outside the pool that calls a parallel kernel hands the work over and
+                    // sleeps until it is done, so with two cores most of a step went to hand-overs
+                    // (1.4 cores busy). Inside the pool a kernel's parallel parts run on the calling
+                    // worker unless the other one is free to steal them.
+                    use rayon::prelude::*;
+                    shards
+                        .par_iter()
+                        .zip(shard_devices.par_iter())
+                        .map(|(range, dev)| {
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                run_shard(range, dev)
+                            }))
+                            .unwrap_or_else(|_| {
+                                Err(anyhow::anyhow!("a training shard's thread panicked"))
+                            })
+                        })
+                        .collect()
+                };
             phases.add("forward+backward (wall)", t_shards.elapsed().as_secs_f64());
             let t_merge = Instant::now();
             let mut multi = MultiGradientsParams::default();
@@ -740,7 +873,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let t_opt = Instant::now();
         model = optim.step(lr, model, grads);
         phases.add("optimizer", t_opt.elapsed().as_secs_f64());
-        writeln!(log, "{}", serde_json::to_string(&StepLog { step: step + 1, epoch, loss: loss_sum, lr, grad_norm })?)?;
+        writeln!(
+            log,
+            "{}",
+            serde_json::to_string(&StepLog {
+                step: step + 1,
+                epoch,
+                loss: loss_sum,
+                lr,
+                grad_norm
+            })?
+        )?;
         step_times.push(t0.elapsed().as_secs_f64());
         bar.set_message(format!("loss {loss_sum:.4}"));
         bar.inc(1);
@@ -753,7 +896,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             // The weights after each epoch, ready for `trainer eval` (a validation learning curve).
             let dir = args.out.join("epochs").join((done / steps_per_epoch).to_string());
             std::fs::create_dir_all(&dir)?;
-            write_atomic(&dir.join("model.safetensors"), &vip5::weights::save_safetensors(&model.valid())?)?;
+            write_atomic(
+                &dir.join("model.safetensors"),
+                &vip5::weights::save_safetensors(&model.valid())?,
+            )?;
             write_atomic(&dir.join("config.json"), &serde_json::to_vec_pretty(&cfg)?)?;
         }
     }
@@ -761,9 +907,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
     log.flush()?;
 
     let inference = model.valid();
-    write_atomic(&args.out.join("model.safetensors"), &vip5::weights::save_safetensors(&inference)?)?;
+    write_atomic(
+        &args.out.join("model.safetensors"),
+        &vip5::weights::save_safetensors(&inference)?,
+    )?;
     write_atomic(&args.out.join("config.json"), &serde_json::to_vec_pretty(&cfg)?)?;
-    let mean_step = if step_times.is_empty() { 0.0 } else { step_times.iter().sum::<f64>() / step_times.len() as f64 };
+    let mean_step = if step_times.is_empty() {
+        0.0
+    } else {
+        step_times.iter().sum::<f64>() / step_times.len() as f64
+    };
     let report = serde_json::json!({
         "preset": args.preset,
         "mode": args.mode,
@@ -784,15 +937,41 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
 /// Starts the item tokens' embedding rows from the training co-occurrence
 /// ([`vip5::data::item_factors`]), at the scale of the N(0,1) table around them.
-fn init_item_rows(mut model: Vip5Model, cfg: &Vip5Config, tokenizer: &PromptTokenizer, counts: &ItemCounts, seed: u64, device: &Device) -> Result<Vip5Model> {
+fn init_item_rows(
+    mut model: Vip5Model,
+    cfg: &Vip5Config,
+    tokenizer: &PromptTokenizer,
+    counts: &ItemCounts,
+    seed: u64,
+    device: &Device,
+) -> Result<Vip5Model> {
     let base = tokenizer.item_token_base().context("--item-init needs --item-tokens")? as usize;
     let t0 = Instant::now();
-    let factors = item_factors(counts, cfg.item_tokens, cfg.d_model, FactorParams { seed, ..FactorParams::default() })?;
-    let rows = Tensor::<2>::from_data(burn::tensor::TensorData::new(factors, [cfg.item_tokens, cfg.d_model]), device);
+    let factors = item_factors(
+        counts,
+        cfg.item_tokens,
+        cfg.d_model,
+        FactorParams { seed, ..FactorParams::default() },
+    )?;
+    let rows = Tensor::<2>::from_data(
+        burn::tensor::TensorData::new(factors, [cfg.item_tokens, cfg.d_model]),
+        device,
+    );
     let id = model.shared.weight.id;
-    let table = model.shared.weight.val().slice_assign([base..base + cfg.item_tokens, 0..cfg.d_model], rows).detach().require_grad();
+    let table = model
+        .shared
+        .weight
+        .val()
+        .slice_assign([base..base + cfg.item_tokens, 0..cfg.d_model], rows)
+        .detach()
+        .require_grad();
     model.shared.weight = Param::initialized(id, table);
-    eprintln!("item rows from the PPMI factorisation ({} items x {}) in {:.1} s", cfg.item_tokens, cfg.d_model, t0.elapsed().as_secs_f64());
+    eprintln!(
+        "item rows from the PPMI factorisation ({} items x {}) in {:.1} s",
+        cfg.item_tokens,
+        cfg.d_model,
+        t0.elapsed().as_secs_f64()
+    );
     Ok(model)
 }
 
@@ -802,7 +981,14 @@ struct Teacher<'a> {
 }
 
 impl Teacher<'_> {
-    fn soft_targets(&self, vocab: &FirstStepVocab, examples: &[Example], users: &[usize], prepared: &Prepared, weight: f64) -> SoftTargets {
+    fn soft_targets(
+        &self,
+        vocab: &FirstStepVocab,
+        examples: &[Example],
+        users: &[usize],
+        prepared: &Prepared,
+        weight: f64,
+    ) -> SoftTargets {
         let v = vocab.len();
         let mut probs = vec![0.0f32; examples.len() * v];
         let mut has = vec![0.0f32; examples.len()];
@@ -812,8 +998,12 @@ impl Teacher<'_> {
             if !e.target.first().is_some_and(|&t| vocab.is_item_token(t)) {
                 continue;
             }
-            let own = ItemCounts::fit_parts([training_items(&prepared.sequences[u])], self.counts.params());
-            let dist = self.counts.leave_one_out_distribution(&own, CountMethod::Cooccurrence, history);
+            let own = ItemCounts::fit_parts(
+                [training_items(&prepared.sequences[u])],
+                self.counts.params(),
+            );
+            let dist =
+                self.counts.leave_one_out_distribution(&own, CountMethod::Cooccurrence, history);
             if dist.is_empty() {
                 continue;
             }
@@ -831,7 +1021,11 @@ impl Teacher<'_> {
 impl SoftTargets {
     /// The rows of one data-parallel shard.
     fn rows(&self, range: std::ops::Range<usize>, v: usize) -> SoftTargets {
-        SoftTargets { weight: self.weight, probs: self.probs[range.start * v..range.end * v].to_vec(), has: self.has[range].to_vec() }
+        SoftTargets {
+            weight: self.weight,
+            probs: self.probs[range.start * v..range.end * v].to_vec(),
+            has: self.has[range].to_vec(),
+        }
     }
 }
 
@@ -850,7 +1044,9 @@ impl PhaseTimes {
 
     fn means(&self, steps: usize) -> serde_json::Value {
         let n = steps.max(1) as f64;
-        serde_json::Value::Object(self.0.iter().map(|(k, s)| (k.to_string(), serde_json::json!(s / n))).collect())
+        serde_json::Value::Object(
+            self.0.iter().map(|(k, s)| (k.to_string(), serde_json::json!(s / n))).collect(),
+        )
     }
 }
 
@@ -860,7 +1056,8 @@ impl PhaseTimes {
 fn shard_chunks(n: usize, threads: usize) -> Vec<Vec<std::ops::Range<usize>>> {
     let chunks = shard_ranges(n, 2 * threads);
     let k = chunks.len();
-    let mut out: Vec<Vec<std::ops::Range<usize>>> = (0..threads.min(k)).map(|t| vec![chunks[t].clone()]).collect();
+    let mut out: Vec<Vec<std::ops::Range<usize>>> =
+        (0..threads.min(k)).map(|t| vec![chunks[t].clone()]).collect();
     for (j, chunk) in chunks.iter().enumerate().skip(out.len()) {
         out[k - 1 - j].push(chunk.clone());
     }
@@ -884,7 +1081,11 @@ fn shard_ranges(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
 
 /// Sums the devices' gradients with burn's `MultiGradientsParams` and puts each parameter's
 /// gradient on the model's device, ready for clipping and the optimizer step.
-fn merge_gradients<M: Module>(model: &M, mut multi: MultiGradientsParams, device: &Device) -> GradientsParams {
+fn merge_gradients<M: Module>(
+    model: &M,
+    mut multi: MultiGradientsParams,
+    device: &Device,
+) -> GradientsParams {
     if multi.grads.len() == 1 {
         return multi.grads.pop().map(|(g, _)| g).unwrap_or_default();
     }
@@ -907,7 +1108,11 @@ fn merge_gradients<M: Module>(model: &M, mut multi: MultiGradientsParams, device
 
 /// Adds `more` into `acc`, parameter by parameter.
 /// `total + more` (`more` alone when there is no total yet).
-fn add_gradients<M: Module>(model: &M, total: Option<GradientsParams>, more: GradientsParams) -> GradientsParams {
+fn add_gradients<M: Module>(
+    model: &M,
+    total: Option<GradientsParams>,
+    more: GradientsParams,
+) -> GradientsParams {
     match total {
         None => more,
         Some(mut acc) => {
@@ -949,7 +1154,8 @@ mod tests {
         assert_eq!(shard_chunks(1, 2), vec![vec![0..1]]);
         for n in 0..40 {
             for threads in 1..5 {
-                let mut seen: Vec<usize> = shard_chunks(n, threads).into_iter().flatten().flatten().collect();
+                let mut seen: Vec<usize> =
+                    shard_chunks(n, threads).into_iter().flatten().flatten().collect();
                 seen.sort();
                 assert_eq!(seen, (0..n).collect::<Vec<_>>(), "n {n}, threads {threads}");
                 assert!(shard_chunks(n, threads).len() <= threads);

@@ -25,20 +25,46 @@ fn prepared(dir: &Path) -> PathBuf {
     }
     std::fs::write(dir.join("raw.txt"), raw).unwrap();
     let out = dir.join("prepared");
-    let (ok, _, stderr) = trainer(&["prepare", "--raw", dir.join("raw.txt").to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let (ok, _, stderr) = trainer(&[
+        "prepare",
+        "--raw",
+        dir.join("raw.txt").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(ok, "{stderr}");
     out
 }
 
 /// 30 users x 2 samples, batch 4: 15 steps per epoch, 45 steps, a checkpoint every 3.
 const TRAIN: [&str; 18] = [
-    "--preset", "tiny", "--mode", "scratch", "--epochs", "3", "--batch-size", "4", "--sequential-per-user", "1",
-    "--direct-per-user", "1", "--candidate-negatives", "5", "--seed", "11", "--checkpoint-every", "3",
+    "--preset",
+    "tiny",
+    "--mode",
+    "scratch",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "4",
+    "--sequential-per-user",
+    "1",
+    "--direct-per-user",
+    "1",
+    "--candidate-negatives",
+    "5",
+    "--seed",
+    "11",
+    "--checkpoint-every",
+    "3",
 ];
 const TOTAL_STEPS: usize = 45;
 
 fn train_args(data: &Path, out: &Path, resume: bool) -> Vec<String> {
-    let mut args: Vec<String> = ["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()].iter().map(|s| s.to_string()).collect();
+    let mut args: Vec<String> =
+        ["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     args.extend(TRAIN.iter().map(|s| s.to_string()));
     if resume {
         args.push("--resume".into());
@@ -50,7 +76,8 @@ fn train_args(data: &Path, out: &Path, resume: bool) -> Vec<String> {
 fn weights(run: &Path) -> Vec<(String, Vec<u8>)> {
     let bytes = std::fs::read(run.join("model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut v: Vec<(String, Vec<u8>)> = st.tensors().into_iter().map(|(k, t)| (k, t.data().to_vec())).collect();
+    let mut v: Vec<(String, Vec<u8>)> =
+        st.tensors().into_iter().map(|(k, t)| (k, t.data().to_vec())).collect();
     v.sort();
     v
 }
@@ -61,9 +88,14 @@ fn latest_checkpoint(run: &Path) -> Option<usize> {
     let name = std::fs::read_to_string(dir.join("latest")).ok()?;
     let ck = dir.join(name.trim());
     for f in ["model.bpk", "optimizer.bpk"] {
-        assert!(ck.join(f).metadata().is_ok_and(|m| m.len() > 0), "{} lacks {f} after a kill", ck.display());
+        assert!(
+            ck.join(f).metadata().is_ok_and(|m| m.len() > 0),
+            "{} lacks {f} after a kill",
+            ck.display()
+        );
     }
-    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(ck.join("state.json")).unwrap()).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ck.join("state.json")).unwrap()).unwrap();
     Some(state["step"].as_u64().unwrap() as usize)
 }
 
@@ -81,9 +113,13 @@ impl Rng {
 #[test]
 fn killed_at_random_points_and_resumed_it_ends_with_the_uninterrupted_weights() {
     let kills: usize = std::env::var("VIP5_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-    let seed = std::env::var("VIP5_KILL_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
-    });
+    let seed =
+        std::env::var("VIP5_KILL_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        });
     eprintln!("{kills} kills, VIP5_KILL_SEED={seed}");
     let mut rng = Rng(seed);
     let dir = temp_dir("kill");
@@ -92,7 +128,11 @@ fn killed_at_random_points_and_resumed_it_ends_with_the_uninterrupted_weights() 
 
     let full = dir.join("full");
     let t0 = Instant::now();
-    let status = Command::new(bin).args(train_args(&data, &full, false)).stderr(Stdio::null()).status().unwrap();
+    let status = Command::new(bin)
+        .args(train_args(&data, &full, false))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
     assert!(status.success());
     let uninterrupted = t0.elapsed();
 
@@ -114,7 +154,10 @@ fn killed_at_random_points_and_resumed_it_ends_with_the_uninterrupted_weights() 
         let _ = child.wait();
         let stderr = std::fs::read_to_string(&err_path).unwrap();
         if let Some(step) = before.filter(|_| stderr.contains("resuming")) {
-            assert!(stderr.contains(&format!("resuming at step {step} of {TOTAL_STEPS}")), "resumed elsewhere than {step}: {stderr}");
+            assert!(
+                stderr.contains(&format!("resuming at step {step} of {TOTAL_STEPS}")),
+                "resumed elsewhere than {step}: {stderr}"
+            );
             resumes += 1;
         }
         if finished_first {
@@ -128,7 +171,8 @@ fn killed_at_random_points_and_resumed_it_ends_with_the_uninterrupted_weights() 
         // yet), and it never goes back
         let after = latest_checkpoint(&cut);
         assert!(after >= before, "the latest checkpoint went back: {before:?} -> {after:?}");
-        let logged = std::fs::read_to_string(cut.join("losses.jsonl")).map_or(0, |l| l.lines().count());
+        let logged =
+            std::fs::read_to_string(cut.join("losses.jsonl")).map_or(0, |l| l.lines().count());
         eprintln!("kill {done}: {logged} steps logged, latest checkpoint {after:?}");
     }
     // then run to the end
@@ -151,7 +195,14 @@ fn a_write_error_while_checkpointing_keeps_the_previous_checkpoint_and_says_why(
     let data = prepared(&dir);
     let bin = env!("CARGO_BIN_EXE_trainer");
     let full = dir.join("full");
-    assert!(Command::new(bin).args(train_args(&data, &full, false)).stderr(Stdio::null()).status().unwrap().success());
+    assert!(
+        Command::new(bin)
+            .args(train_args(&data, &full, false))
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
 
     // steps 1..6: checkpoints at 3 and 6
     let cut = dir.join("cut");
@@ -159,7 +210,8 @@ fn a_write_error_while_checkpointing_keeps_the_previous_checkpoint_and_says_why(
     first.extend(["--max-steps".to_string(), "6".to_string()]);
     assert!(Command::new(bin).args(&first).stderr(Stdio::null()).status().unwrap().success());
     assert_eq!(latest_checkpoint(&cut), Some(6));
-    let model_size = std::fs::metadata(cut.join("checkpoints/step-00000006/model.bpk")).unwrap().len();
+    let model_size =
+        std::fs::metadata(cut.join("checkpoints/step-00000006/model.bpk")).unwrap().len();
 
     // resumed under a file-size limit below a checkpoint's model file: writing the step-9
     // checkpoint fails (EFBIG, the same error path as ENOSPC; SIGXFSZ ignored so the write
@@ -178,7 +230,11 @@ fn a_write_error_while_checkpointing_keeps_the_previous_checkpoint_and_says_why(
     assert!(stderr.contains("step-00000006 is intact"), "{stderr}");
     assert!(stderr.contains("model.bpk") && stderr.contains("File too large"), "{stderr}");
     assert_eq!(latest_checkpoint(&cut), Some(6));
-    let leftovers: Vec<_> = std::fs::read_dir(cut.join("checkpoints")).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().ends_with(".tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(cut.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     // with room again it resumes from step 6 and ends where the uninterrupted run did

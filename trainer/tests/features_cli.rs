@@ -23,21 +23,37 @@ fn photos_become_features_keyed_by_item_id_and_resume() {
     let dir = temp_dir("photos");
     let images = dir.join("images");
     std::fs::create_dir_all(&images).unwrap();
-    for (src, item) in [("coffee_330x220.png", "B000COFFEE"), ("chelsea_150x100.png", "B0000CAT01")] {
-        std::fs::copy(fixtures().join("photos").join(src), images.join(format!("{item}.png"))).unwrap();
+    for (src, item) in [("coffee_330x220.png", "B000COFFEE"), ("chelsea_150x100.png", "B0000CAT01")]
+    {
+        std::fs::copy(fixtures().join("photos").join(src), images.join(format!("{item}.png")))
+            .unwrap();
     }
     std::fs::write(images.join("B0BROKEN01.jpg"), b"not a jpeg at all").unwrap();
     let out = dir.join("features.safetensors");
     let clip = fixtures().join("tiny/model.safetensors");
-    let args = ["features", "--clip", clip.to_str().unwrap(), "--images", images.to_str().unwrap(), "--out", out.to_str().unwrap(), "--batch-size", "2"];
+    let args = [
+        "features",
+        "--clip",
+        clip.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--batch-size",
+        "2",
+    ];
     let (ok, stdout, stderr) = trainer(&args);
     assert!(ok, "{stderr}");
     assert!(stderr.contains("B0BROKEN01.jpg"), "the bad file is named: {stderr}");
     assert!(stdout.contains("wrote 2 features (2 new, 1 unreadable)"), "{stdout}");
-    assert_eq!(read_keys(&out), vec![("B0000CAT01".to_string(), vec![16]), ("B000COFFEE".to_string(), vec![16])]);
+    assert_eq!(
+        read_keys(&out),
+        vec![("B0000CAT01".to_string(), vec![16]), ("B000COFFEE".to_string(), vec![16])]
+    );
 
     // a new photo: only it is computed
-    std::fs::copy(fixtures().join("photos/astronaut_240x240.png"), images.join("B00ASTRO01.png")).unwrap();
+    std::fs::copy(fixtures().join("photos/astronaut_240x240.png"), images.join("B00ASTRO01.png"))
+        .unwrap();
     let (ok, stdout, stderr) = trainer(&args);
     assert!(ok, "{stderr}");
     assert!(stderr.contains("resuming: 2 items already done"), "{stderr}");
@@ -64,14 +80,21 @@ fn original_npy_layout_is_imported() {
     std::fs::write(split.join("B004ZT0SSG.npy"), &npy).unwrap();
     std::fs::write(split.join("B000BROKEN.npy"), b"garbage").unwrap();
     let out = dir.join("features.safetensors");
-    let (ok, stdout, stderr) = trainer(&["features", "--npy-dir", split.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let (ok, stdout, stderr) = trainer(&[
+        "features",
+        "--npy-dir",
+        split.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("wrote 1 features of dimension 3"), "{stdout}");
     assert!(stderr.contains("B000BROKEN.npy"), "{stderr}");
     let bytes = std::fs::read(&out).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let t = st.tensor("B004ZT0SSG").unwrap();
-    let v: Vec<f32> = t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    let v: Vec<f32> =
+        t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
     assert_eq!(v, vec![1.5, -2.0, 0.25]);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -80,7 +103,15 @@ fn original_npy_layout_is_imported() {
 fn a_checkpoint_without_vision_tensors_is_a_clear_error() {
     let dir = temp_dir("novision");
     let t5 = fixtures().join("../t5_relu_tied/model.safetensors");
-    let (ok, _, stderr) = trainer(&["features", "--clip", t5.to_str().unwrap(), "--images", dir.to_str().unwrap(), "--out", dir.join("f.safetensors").to_str().unwrap()]);
+    let (ok, _, stderr) = trainer(&[
+        "features",
+        "--clip",
+        t5.to_str().unwrap(),
+        "--images",
+        dir.to_str().unwrap(),
+        "--out",
+        dir.join("f.safetensors").to_str().unwrap(),
+    ]);
     assert!(!ok);
     assert!(stderr.contains("no CLIP vision tensors"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);

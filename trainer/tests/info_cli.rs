@@ -25,13 +25,19 @@ fn t5_small_default_matches_the_spec() {
 #[test]
 fn paper_ablation_rn101_k1_with_cross_adapters_is_3_58_percent() {
     let out = info(&["--preset", "t5-small", "--feat-dim", "512", "--n-vis-tokens", "1"]);
-    assert!(out.contains("total_params=63271552 trainable_params=2263168 trainable_percent=3.58"), "{out}");
+    assert!(
+        out.contains("total_params=63271552 trainable_params=2263168 trainable_percent=3.58"),
+        "{out}"
+    );
 }
 
 #[test]
 fn paper_ablation_self_attention_only_is_2_97_percent() {
     let out = info(&["--preset", "t5-small", "--n-vis-tokens", "1", "--no-cross-adapters"]);
-    assert!(out.contains("total_params=62874880 trainable_params=1866496 trainable_percent=2.97"), "{out}");
+    assert!(
+        out.contains("total_params=62874880 trainable_params=1866496 trainable_percent=2.97"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -17,7 +17,11 @@ fn write_shop(dir: &Path) {
         for j in 0..n {
             let sku = 2 * ((c + 5 * j) % 12) + c % 2;
             order += 1;
-            orders.push_str(&format!("{order},C{c:03},SKU-{sku:02},2024-03-{:02}T10:{:02}:00Z,1\r\n", 1 + j, c % 60));
+            orders.push_str(&format!(
+                "{order},C{c:03},SKU-{sku:02},2024-03-{:02}T10:{:02}:00Z,1\r\n",
+                1 + j,
+                c % 60
+            ));
         }
         order += 1;
         let again = 2 * (c % 12) + c % 2;
@@ -29,7 +33,9 @@ fn write_shop(dir: &Path) {
     let mut products = String::from("product,title,category,image\n");
     for sku in 0..24 {
         let line = if sku % 2 == 0 { "lip" } else { "hair" };
-        products.push_str(&format!("SKU-{sku:02},\"The {line} product, no. {sku}\",{line},photos/{sku}.jpg\n"));
+        products.push_str(&format!(
+            "SKU-{sku:02},\"The {line} product, no. {sku}\",{line},photos/{sku}.jpg\n"
+        ));
     }
     products.push_str("SKU-99,\"Never \"\"sold\"\"\",lip,\n");
     std::fs::write(dir.join("products.csv"), products).unwrap();
@@ -41,9 +47,22 @@ fn a_shops_orders_and_catalogue_prepare_train_evaluate_and_export() {
     write_shop(&dir);
     let prepared = dir.join("prepared");
     let (ok, stdout, stderr) = trainer(&[
-        "prepare", "--interactions", dir.join("orders.csv").to_str().unwrap(), "--user-column", "customer", "--item-column", "sku",
-        "--time-column", "ordered_at", "--catalog", dir.join("products.csv").to_str().unwrap(), "--catalog-item-column", "product",
-        "--reindex-seed", "1", "--out",
+        "prepare",
+        "--interactions",
+        dir.join("orders.csv").to_str().unwrap(),
+        "--user-column",
+        "customer",
+        "--item-column",
+        "sku",
+        "--time-column",
+        "ordered_at",
+        "--catalog",
+        dir.join("products.csv").to_str().unwrap(),
+        "--catalog-item-column",
+        "product",
+        "--reindex-seed",
+        "1",
+        "--out",
         prepared.to_str().unwrap(),
     ]);
     assert!(ok, "{stderr}");
@@ -65,18 +84,57 @@ fn a_shops_orders_and_catalogue_prepare_train_evaluate_and_export() {
     assert!(users.starts_with("1\tC000\n"), "{users}");
     let keys: Vec<&str> = items.lines().map(|l| l.split('\t').nth(1).unwrap()).collect();
     let sequences = std::fs::read_to_string(prepared.join("sequences.txt")).unwrap();
-    let first: Vec<&str> = sequences.lines().next().unwrap().split(' ').skip(1).map(|i| keys[i.parse::<usize>().unwrap() - 1]).collect();
+    let first: Vec<&str> = sequences
+        .lines()
+        .next()
+        .unwrap()
+        .split(' ')
+        .skip(1)
+        .map(|i| keys[i.parse::<usize>().unwrap() - 1])
+        .collect();
     assert_eq!(first, ["SKU-00", "SKU-10", "SKU-20", "SKU-06", "SKU-16"]);
 
     let run = dir.join("run");
     let (ok, _, stderr) = trainer(&[
-        "train", "--data", prepared.to_str().unwrap(), "--out", run.to_str().unwrap(), "--preset", "tiny", "--mode", "scratch",
-        "--item-tokens", "--tasks", "sequential", "--sequential-windows", "every", "--item-init", "ppmi-svd", "--item-softmax",
-        "--distill-weight", "0.5", "--epochs", "1", "--batch-size", "8", "--seed", "3",
+        "train",
+        "--data",
+        prepared.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--preset",
+        "tiny",
+        "--mode",
+        "scratch",
+        "--item-tokens",
+        "--tasks",
+        "sequential",
+        "--sequential-windows",
+        "every",
+        "--item-init",
+        "ppmi-svd",
+        "--item-softmax",
+        "--distill-weight",
+        "0.5",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--seed",
+        "3",
     ]);
     assert!(ok, "{stderr}");
-    let (ok, stdout, stderr) =
-        trainer(&["eval", "--data", prepared.to_str().unwrap(), "--model", run.to_str().unwrap(), "--prompts", "A-3", "--beams", "4", "--json"]);
+    let (ok, stdout, stderr) = trainer(&[
+        "eval",
+        "--data",
+        prepared.to_str().unwrap(),
+        "--model",
+        run.to_str().unwrap(),
+        "--prompts",
+        "A-3",
+        "--beams",
+        "4",
+        "--json",
+    ]);
     assert!(ok, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
@@ -85,28 +143,54 @@ fn a_shops_orders_and_catalogue_prepare_train_evaluate_and_export() {
 
     let bundle = dir.join("shop-q8_0.gguf");
     let (ok, _, stderr) = trainer(&[
-        "export", "--model", run.to_str().unwrap(), "--data", prepared.to_str().unwrap(), "--quant", "q8_0", "--out",
+        "export",
+        "--model",
+        run.to_str().unwrap(),
+        "--data",
+        prepared.to_str().unwrap(),
+        "--quant",
+        "q8_0",
+        "--out",
         bundle.to_str().unwrap(),
     ]);
     assert!(ok, "{stderr}");
     let bytes = std::fs::read(&bundle).unwrap();
     let catalog = vip5::bundle::Bundle::from_bytes(&bytes).unwrap().catalog().unwrap();
     assert_eq!(catalog.len(), 24);
-    assert!(catalog.iter().any(|c| c.key == "SKU-07" && c.title == "The hair product, no. 7"), "{catalog:?}");
+    assert!(
+        catalog.iter().any(|c| c.key == "SKU-07" && c.title == "The hair product, no. 7"),
+        "{catalog:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn shop_input_errors_name_the_file_line_and_column() {
     let dir = temp_dir("shop-errors");
-    std::fs::write(dir.join("orders.csv"), "user_id,item_id,timestamp\nu1,a,2024-01-01\nu1,b,soon\n").unwrap();
+    std::fs::write(
+        dir.join("orders.csv"),
+        "user_id,item_id,timestamp\nu1,a,2024-01-01\nu1,b,soon\n",
+    )
+    .unwrap();
     let (ok, _, stderr) = trainer(&[
-        "prepare", "--interactions", dir.join("orders.csv").to_str().unwrap(), "--out", dir.join("p").to_str().unwrap(),
+        "prepare",
+        "--interactions",
+        dir.join("orders.csv").to_str().unwrap(),
+        "--out",
+        dir.join("p").to_str().unwrap(),
     ]);
     assert!(!ok);
-    assert!(stderr.contains("orders.csv line 3, column `timestamp`: `soon` is not a timestamp"), "{stderr}");
+    assert!(
+        stderr.contains("orders.csv line 3, column `timestamp`: `soon` is not a timestamp"),
+        "{stderr}"
+    );
     let (ok, _, stderr) = trainer(&[
-        "prepare", "--interactions", dir.join("orders.csv").to_str().unwrap(), "--min-user-interactions", "2", "--out",
+        "prepare",
+        "--interactions",
+        dir.join("orders.csv").to_str().unwrap(),
+        "--min-user-interactions",
+        "2",
+        "--out",
         dir.join("p").to_str().unwrap(),
     ]);
     assert!(!ok && stderr.contains("--min-user-interactions must be at least 3"), "{stderr}");

@@ -19,15 +19,35 @@ fn prepared(dir: &Path) -> PathBuf {
     }
     std::fs::write(dir.join("raw.txt"), raw).unwrap();
     let out = dir.join("prepared");
-    let (ok, stdout, stderr) = trainer(&["prepare", "--raw", dir.join("raw.txt").to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let (ok, stdout, stderr) = trainer(&[
+        "prepare",
+        "--raw",
+        dir.join("raw.txt").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("30 users, 40 items"), "{stdout}");
     out
 }
 
 const TRAIN: [&str; 16] = [
-    "--preset", "tiny", "--mode", "scratch", "--epochs", "2", "--batch-size", "4", "--sequential-per-user", "1",
-    "--direct-per-user", "1", "--candidate-negatives", "5", "--seed", "7",
+    "--preset",
+    "tiny",
+    "--mode",
+    "scratch",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "4",
+    "--sequential-per-user",
+    "1",
+    "--direct-per-user",
+    "1",
+    "--candidate-negatives",
+    "5",
+    "--seed",
+    "7",
 ];
 
 fn train(data: &Path, out: &Path, extra: &[&str]) -> (bool, String, String) {
@@ -73,7 +93,8 @@ fn resuming_an_interrupted_run_gives_the_same_losses_and_weights() {
     let weights = |d: &Path| {
         let bytes = std::fs::read(d.join("model.safetensors")).unwrap();
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let mut v: Vec<(String, Vec<u8>)> = st.tensors().into_iter().map(|(k, t)| (k, t.data().to_vec())).collect();
+        let mut v: Vec<(String, Vec<u8>)> =
+            st.tensors().into_iter().map(|(k, t)| (k, t.data().to_vec())).collect();
         v.sort();
         v
     };
@@ -85,7 +106,8 @@ fn resuming_an_interrupted_run_gives_the_same_losses_and_weights() {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap())
         .collect();
-    let (first, last) = (values[..5].iter().sum::<f64>() / 5.0, values[25..].iter().sum::<f64>() / 5.0);
+    let (first, last) =
+        (values[..5].iter().sum::<f64>() / 5.0, values[25..].iter().sum::<f64>() / 5.0);
     assert!(last < first, "mean loss {first} -> {last}: {values:?}");
 
     // resuming with other settings is refused
@@ -94,8 +116,22 @@ fn resuming_an_interrupted_run_gives_the_same_losses_and_weights() {
 
     // eval: baselines beside both decodings; constrained decoding only returns items
     let (ok, stdout, stderr) = trainer(&[
-        "eval", "--data", data.to_str().unwrap(), "--model", full.to_str().unwrap(), "--prompts", "A-3,B-5", "--beams", "4",
-        "--max-length", "8", "--max-users", "6", "--candidate-negatives", "5", "--json",
+        "eval",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        full.to_str().unwrap(),
+        "--prompts",
+        "A-3,B-5",
+        "--beams",
+        "4",
+        "--max-length",
+        "8",
+        "--max-users",
+        "6",
+        "--candidate-negatives",
+        "5",
+        "--json",
     ]);
     assert!(ok, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -121,7 +157,8 @@ fn a_diverging_run_stops_with_a_clear_message_and_keeps_the_last_checkpoint() {
     let dir = temp_dir("nan");
     let data = prepared(&dir);
     let out = dir.join("out");
-    let (ok, _, stderr) = train(&data, &out, &["--lr", "1e30", "--warmup-ratio", "0", "--checkpoint-every", "1"]);
+    let (ok, _, stderr) =
+        train(&data, &out, &["--lr", "1e30", "--warmup-ratio", "0", "--checkpoint-every", "1"]);
     assert!(!ok, "a learning rate of 1e30 must diverge");
     assert!(stderr.contains("loss is") && stderr.contains("last good checkpoint"), "{stderr}");
     let latest = std::fs::read_to_string(out.join("checkpoints/latest")).unwrap();
@@ -133,17 +170,31 @@ fn a_diverging_run_stops_with_a_clear_message_and_keeps_the_last_checkpoint() {
 fn prepare_reports_bad_input_with_file_and_line() {
     let dir = temp_dir("bad");
     std::fs::write(dir.join("seq.txt"), "1 1 2 3\n2 2 x 4\n").unwrap();
-    std::fs::write(dir.join("maps.json"), r#"{"id2item": {"1": "a", "2": "b", "3": "c", "4": "d"}, "id2user": {"1": "u", "2": "v"}}"#).unwrap();
+    std::fs::write(
+        dir.join("maps.json"),
+        r#"{"id2item": {"1": "a", "2": "b", "3": "c", "4": "d"}, "id2user": {"1": "u", "2": "v"}}"#,
+    )
+    .unwrap();
     let (ok, _, stderr) = trainer(&[
-        "prepare", "--sequential", dir.join("seq.txt").to_str().unwrap(), "--datamaps", dir.join("maps.json").to_str().unwrap(),
-        "--out", dir.join("p").to_str().unwrap(),
+        "prepare",
+        "--sequential",
+        dir.join("seq.txt").to_str().unwrap(),
+        "--datamaps",
+        dir.join("maps.json").to_str().unwrap(),
+        "--out",
+        dir.join("p").to_str().unwrap(),
     ]);
     assert!(!ok);
     assert!(stderr.contains("line 2") && stderr.contains("`x`"), "{stderr}");
     std::fs::write(dir.join("seq.txt"), "1 1 2 3\n2 2 9 4\n").unwrap();
     let (ok, _, stderr) = trainer(&[
-        "prepare", "--sequential", dir.join("seq.txt").to_str().unwrap(), "--datamaps", dir.join("maps.json").to_str().unwrap(),
-        "--out", dir.join("p").to_str().unwrap(),
+        "prepare",
+        "--sequential",
+        dir.join("seq.txt").to_str().unwrap(),
+        "--datamaps",
+        dir.join("maps.json").to_str().unwrap(),
+        "--out",
+        dir.join("p").to_str().unwrap(),
     ]);
     assert!(!ok);
     assert!(stderr.contains("line 2: item 9 is not in"), "{stderr}");
@@ -158,19 +209,24 @@ fn data_parallel_shards_sum_to_the_single_device_step() {
     let data = prepared(&dir);
     let losses = |dp: &str| {
         let out = dir.join(format!("dp{dp}"));
-        let (ok, _, stderr) = train(&data, &out, &["--dropout", "0", "--data-parallel", dp, "--max-steps", "6"]);
+        let (ok, _, stderr) =
+            train(&data, &out, &["--dropout", "0", "--data-parallel", dp, "--max-steps", "6"]);
         assert!(ok, "{stderr}");
         loss_values(&out)
     };
     let (one, two) = (losses("1"), losses("2"));
     assert_eq!(one.len(), 6);
     for (a, b) in one.iter().zip(&two) {
-        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "single {a} vs two shards {b}: {one:?} / {two:?}");
+        assert!(
+            (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+            "single {a} vs two shards {b}: {one:?} / {two:?}"
+        );
     }
     // With dropout, two CPU shards share the device's RNG: two runs must still draw the same masks.
     let dropout = |name: &str| {
         let out = dir.join(name);
-        let (ok, _, stderr) = train(&data, &out, &["--dropout", "0.3", "--data-parallel", "2", "--max-steps", "4"]);
+        let (ok, _, stderr) =
+            train(&data, &out, &["--dropout", "0.3", "--data-parallel", "2", "--max-steps", "4"]);
         assert!(ok, "{stderr}");
         std::fs::read_to_string(out.join("losses.jsonl")).unwrap()
     };
@@ -183,23 +239,50 @@ fn item_token_runs_train_evaluate_and_pair_with_the_baselines() {
     let dir = temp_dir("item-tokens");
     let data = prepared(&dir);
     let out = dir.join("run");
-    let (ok, _, stderr) = train(&data, &out, &["--item-tokens", "--max-steps", "3", "--tasks", "sequential"]);
+    let (ok, _, stderr) =
+        train(&data, &out, &["--item-tokens", "--max-steps", "3", "--tasks", "sequential"]);
     assert!(ok, "{stderr}");
     let config = std::fs::read_to_string(out.join("config.json")).unwrap();
-    assert!(config.contains("\"item_tokens\":40") || config.contains("\"item_tokens\": 40"), "{config}");
+    assert!(
+        config.contains("\"item_tokens\":40") || config.contains("\"item_tokens\": 40"),
+        "{config}"
+    );
     assert!(config.contains("32140"), "t5-small's 32,100 tokens + 40 items: {config}");
 
     let ranks = dir.join("ranks.jsonl");
     let (ok, stdout, stderr) = trainer(&[
-        "eval", "--data", data.to_str().unwrap(), "--model", out.to_str().unwrap(), "--prompts", "A-3", "--beams", "4",
-        "--max-users", "6", "--max-history-items", "3", "--json", "--rankings-out", ranks.to_str().unwrap(),
+        "eval",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        out.to_str().unwrap(),
+        "--prompts",
+        "A-3",
+        "--beams",
+        "4",
+        "--max-users",
+        "6",
+        "--max-history-items",
+        "3",
+        "--json",
+        "--rankings-out",
+        ranks.to_str().unwrap(),
     ]);
     assert!(ok, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let methods: Vec<&str> = v["rows"].as_array().unwrap().iter().map(|r| r["method"].as_str().unwrap()).collect();
+    let methods: Vec<&str> =
+        v["rows"].as_array().unwrap().iter().map(|r| r["method"].as_str().unwrap()).collect();
     assert_eq!(
         methods,
-        ["popularity", "recent popularity", "max(history)+1", "last-item transitions", "co-occurrence", "vip5 unconstrained", "vip5 constrained"]
+        [
+            "popularity",
+            "recent popularity",
+            "max(history)+1",
+            "last-item transitions",
+            "co-occurrence",
+            "vip5 unconstrained",
+            "vip5 constrained"
+        ]
     );
     // every A-family row says how personal its lists are
     for r in v["rows"].as_array().unwrap() {
@@ -208,25 +291,62 @@ fn item_token_runs_train_evaluate_and_pair_with_the_baselines() {
         assert!(p["distinct_items"].as_u64().is_some(), "{r}");
         assert!((0.0..=1.0).contains(&p["pair_overlap"].as_f64().unwrap()), "{r}");
     }
-    assert_eq!(v["rows"][0]["personalisation"]["popularity_share"], 1.0, "popularity against itself");
+    assert_eq!(
+        v["rows"][0]["personalisation"]["popularity_share"], 1.0,
+        "popularity against itself"
+    );
     // every constrained beam is one item token: 4 items per user, ranked
-    let lines: Vec<serde_json::Value> =
-        std::fs::read_to_string(&ranks).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&ranks)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let of = |m: &str| lines.iter().filter(|l| l["method"] == m).count();
-    assert_eq!((of("popularity"), of("recent popularity"), of("last-item transitions"), of("co-occurrence"), of("vip5 constrained")), (6, 6, 6, 6, 6));
-    assert!(lines.iter().filter(|l| l["method"] == "vip5 constrained").all(|l| l["ranked"].as_array().unwrap().len() == 4));
+    assert_eq!(
+        (
+            of("popularity"),
+            of("recent popularity"),
+            of("last-item transitions"),
+            of("co-occurrence"),
+            of("vip5 constrained")
+        ),
+        (6, 6, 6, 6, 6)
+    );
+    assert!(
+        lines.iter().filter(|l| l["method"] == "vip5 constrained").all(|l| l["ranked"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 4)
+    );
 
     // the model paired with a baseline on the same users
     let (ok, stdout, stderr) = trainer(&[
-        "compare-rankings", "--a", ranks.to_str().unwrap(), "--a-method", "popularity", "--b", ranks.to_str().unwrap(),
-        "--b-method", "vip5 constrained", "--json",
+        "compare-rankings",
+        "--a",
+        ranks.to_str().unwrap(),
+        "--a-method",
+        "popularity",
+        "--b",
+        ranks.to_str().unwrap(),
+        "--b-method",
+        "vip5 constrained",
+        "--json",
     ]);
     assert!(ok, "{stderr}");
     let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 1, "{stdout}");
     assert_eq!(rows[0]["method"], "popularity vs vip5 constrained");
     assert_eq!(rows[0]["users"], 6);
-    let (ok, _, stderr) = trainer(&["compare-rankings", "--a", ranks.to_str().unwrap(), "--b", ranks.to_str().unwrap(), "--a-method", "popularity"]);
+    let (ok, _, stderr) = trainer(&[
+        "compare-rankings",
+        "--a",
+        ranks.to_str().unwrap(),
+        "--b",
+        ranks.to_str().unwrap(),
+        "--a-method",
+        "popularity",
+    ]);
     assert!(!ok && stderr.contains("--b-method"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -236,11 +356,26 @@ fn the_personalisation_recipe_trains_resumes_and_refuses_what_it_cannot_do() {
     let dir = temp_dir("recipe");
     let data = prepared(&dir);
     let recipe = [
-        "--item-tokens", "--tasks", "sequential", "--sequential-windows", "every", "--item-init", "ppmi-svd", "--item-softmax",
-        "--distill-weight", "0.5", "--max-history-items", "4", "--data-parallel", "2", "--dropout", "0",
+        "--item-tokens",
+        "--tasks",
+        "sequential",
+        "--sequential-windows",
+        "every",
+        "--item-init",
+        "ppmi-svd",
+        "--item-softmax",
+        "--distill-weight",
+        "0.5",
+        "--max-history-items",
+        "4",
+        "--data-parallel",
+        "2",
+        "--dropout",
+        "0",
     ];
     let full = dir.join("full");
-    let (ok, _, stderr) = train(&data, &full, &[&recipe[..], &["--checkpoint-every", "100"]].concat());
+    let (ok, _, stderr) =
+        train(&data, &full, &[&recipe[..], &["--checkpoint-every", "100"]].concat());
     assert!(ok, "{stderr}");
     assert!(stderr.contains("item rows from the PPMI factorisation (40 items x 16)"), "{stderr}");
     // every training position of every user once: sum over users of (items - 3)
@@ -251,22 +386,34 @@ fn the_personalisation_recipe_trains_resumes_and_refuses_what_it_cannot_do() {
 
     // the new objective resumes exactly too
     let cut = dir.join("cut");
-    let (ok, _, stderr) = train(&data, &cut, &[&recipe[..], &["--checkpoint-every", "5", "--max-steps", "5"]].concat());
+    let (ok, _, stderr) = train(
+        &data,
+        &cut,
+        &[&recipe[..], &["--checkpoint-every", "5", "--max-steps", "5"]].concat(),
+    );
     assert!(ok, "{stderr}");
-    let (ok, _, stderr) = train(&data, &cut, &[&recipe[..], &["--checkpoint-every", "5", "--resume"]].concat());
+    let (ok, _, stderr) =
+        train(&data, &cut, &[&recipe[..], &["--checkpoint-every", "5", "--resume"]].concat());
     assert!(ok, "{stderr}");
     // (tensors, not file bytes: the header's metadata map has no fixed order)
     let weights = |d: &Path| {
         let bytes = std::fs::read(d.join("model.safetensors")).unwrap();
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let mut v: Vec<(String, Vec<u8>)> = st.tensors().into_iter().map(|(k, t)| (k, t.data().to_vec())).collect();
+        let mut v: Vec<(String, Vec<u8>)> =
+            st.tensors().into_iter().map(|(k, t)| (k, t.data().to_vec())).collect();
         v.sort();
         v
     };
-    assert_eq!(std::fs::read_to_string(full.join("losses.jsonl")).unwrap(), std::fs::read_to_string(cut.join("losses.jsonl")).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(full.join("losses.jsonl")).unwrap(),
+        std::fs::read_to_string(cut.join("losses.jsonl")).unwrap()
+    );
     assert!(weights(&full) == weights(&cut), "resumed weights differ");
     // the weights after epoch 1 are kept for a learning curve
-    assert!(full.join("epochs/1/model.safetensors").exists() && full.join("epochs/1/config.json").exists());
+    assert!(
+        full.join("epochs/1/model.safetensors").exists()
+            && full.join("epochs/1/config.json").exists()
+    );
 
     for (flags, message) in [
         (&["--item-softmax"][..], "need --item-tokens"),
@@ -288,29 +435,73 @@ fn image_features_of_the_wrong_dimension_or_shape_are_refused_not_zeroed() {
     assert!(ok, "{stderr}");
 
     // 3-d features for every ASIN; the tiny model takes 8-d ones.
-    let values: Vec<Vec<u8>> = (0..40).map(|i| [0.1f32 * i as f32, 0.2, 0.3].iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let values: Vec<Vec<u8>> = (0..40)
+        .map(|i| [0.1f32 * i as f32, 0.2, 0.3].iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
     let views: Vec<(String, safetensors::tensor::TensorView)> = values
         .iter()
         .enumerate()
-        .map(|(i, b)| (format!("B{i:04}"), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![3], b).unwrap()))
+        .map(|(i, b)| {
+            (
+                format!("B{i:04}"),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![3], b).unwrap(),
+            )
+        })
         .collect();
     let features = dir.join("features-3d.safetensors");
     std::fs::write(&features, safetensors::serialize(views, None).unwrap()).unwrap();
     let with3 = dir.join("prepared-3d");
     let (ok, _, stderr) = trainer(&[
-        "prepare", "--raw", dir.join("raw.txt").to_str().unwrap(), "--features", features.to_str().unwrap(), "--out", with3.to_str().unwrap(),
+        "prepare",
+        "--raw",
+        dir.join("raw.txt").to_str().unwrap(),
+        "--features",
+        features.to_str().unwrap(),
+        "--out",
+        with3.to_str().unwrap(),
     ]);
     assert!(ok, "{stderr}");
-    let eval = |data: &Path| trainer(&["eval", "--data", data.to_str().unwrap(), "--model", run.to_str().unwrap(), "--beams", "4", "--max-users", "4"]);
+    let eval = |data: &Path| {
+        trainer(&[
+            "eval",
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            run.to_str().unwrap(),
+            "--beams",
+            "4",
+            "--max-users",
+            "4",
+        ])
+    };
     let (ok, _, stderr) = eval(&with3);
-    assert!(!ok && stderr.contains("has 3-d image features but the model takes 8-d ones"), "{stderr}");
-    let (ok, _, stderr) = trainer(&["export", "--model", run.to_str().unwrap(), "--data", with3.to_str().unwrap(), "--out", dir.join("b.gguf").to_str().unwrap()]);
-    assert!(!ok && stderr.contains("has 3-d image features but the model takes 8-d ones"), "{stderr}");
+    assert!(
+        !ok && stderr.contains("has 3-d image features but the model takes 8-d ones"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = trainer(&[
+        "export",
+        "--model",
+        run.to_str().unwrap(),
+        "--data",
+        with3.to_str().unwrap(),
+        "--out",
+        dir.join("b.gguf").to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && stderr.contains("has 3-d image features but the model takes 8-d ones"),
+        "{stderr}"
+    );
 
     // A features tensor that is not [items + 1, dim] is named, not indexed out of bounds.
     let flat: Vec<u8> = (0..123).flat_map(|i| (i as f32).to_le_bytes()).collect();
-    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![123], &flat).unwrap();
-    std::fs::write(with3.join("features.safetensors"), safetensors::serialize([("features".to_string(), view)], None).unwrap()).unwrap();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![123], &flat).unwrap();
+    std::fs::write(
+        with3.join("features.safetensors"),
+        safetensors::serialize([("features".to_string(), view)], None).unwrap(),
+    )
+    .unwrap();
     let (ok, _, stderr) = eval(&with3);
     assert!(!ok && stderr.contains("`features` has shape [123], expected [41, dim]"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -35,9 +35,15 @@ async fn choose_device(request: BackendRequest) -> Result<(Device, &'static str,
         .is_some_and(|gpu| !gpu.is_undefined() && !gpu.is_null());
     if !has_gpu {
         if request == BackendRequest::WebGpu {
-            return Err(JsError::new("WebGPU was requested, but this browser has no navigator.gpu"));
+            return Err(JsError::new(
+                "WebGPU was requested, but this browser has no navigator.gpu",
+            ));
         }
-        return Ok((Device::flex(), "cpu", "no WebGPU in this browser (navigator.gpu is missing): CPU fallback".into()));
+        return Ok((
+            Device::flex(),
+            "cpu",
+            "no WebGPU in this browser (navigator.gpu is missing): CPU fallback".into(),
+        ));
     }
     match Device::wgpu_options().init_async().await {
         Ok(d) => {
@@ -47,7 +53,9 @@ async fn choose_device(request: BackendRequest) -> Result<(Device, &'static str,
         Err(e) if request == BackendRequest::Auto => {
             Ok((Device::flex(), "cpu", format!("no usable WebGPU adapter ({e:?}): CPU fallback")))
         }
-        Err(e) => Err(JsError::new(&format!("WebGPU was requested, but no adapter could be initialised: {e:?}"))),
+        Err(e) => Err(JsError::new(&format!(
+            "WebGPU was requested, but no adapter could be initialised: {e:?}"
+        ))),
     }
 }
 
@@ -59,7 +67,8 @@ async fn self_check(recommender: &Recommender) -> Result<(), String> {
     if keys.len() < 2 {
         return Ok(());
     }
-    let next = recommender.recommend_next(&keys[..1], 3, &[], None).await.map_err(|e| e.to_string())?;
+    let next =
+        recommender.recommend_next(&keys[..1], 3, &[], None).await.map_err(|e| e.to_string())?;
     let scores = recommender.score(&keys[..1], &keys[1..]).await.map_err(|e| e.to_string())?;
     if next.is_empty() || next.iter().chain(&scores).any(|s| !s.score.is_finite()) {
         return Err("no finite recommendation came back".into());
@@ -68,7 +77,9 @@ async fn self_check(recommender: &Recommender) -> Result<(), String> {
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| js_err("converting the answer", e))
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_err("converting the answer", e))
 }
 
 /// A loaded model bundle (and optionally a CLIP vision bundle) on one device.
@@ -98,7 +109,9 @@ impl Engine {
         lap("device", &mut timings);
         let err = |e| js_err("loading the model bundle", e);
         // The core's own loading (the same checks and messages as natively), timed step by step.
-        let mut recommender = Recommender::from_bundle_timed(&bundle, device, &mut |name| lap(name, &mut timings)).map_err(err)?;
+        let mut recommender =
+            Recommender::from_bundle_timed(&bundle, device, &mut |name| lap(name, &mut timings))
+                .map_err(err)?;
         let (mut backend, mut backend_reason) = (backend, backend_reason);
         // `auto` checks the adapter and falls back, saying why; an explicit `webgpu` is taken at
         // its word (a non-finite answer is then an exception, never a silently wrong list).
@@ -110,7 +123,9 @@ impl Engine {
                     // before `bounded_tanh` (README, "WebGPU"); a test forces it with NaN weights.
                     recommender = Recommender::from_bundle(&bundle, Device::flex()).map_err(err)?;
                     backend = "cpu";
-                    backend_reason = format!("WebGPU failed the self-check at load on this adapter ({why}): CPU fallback");
+                    backend_reason = format!(
+                        "WebGPU failed the self-check at load on this adapter ({why}): CPU fallback"
+                    );
                     lap("webgpu self-check failed, cpu reload", &mut timings);
                 }
             }
@@ -151,8 +166,10 @@ impl Engine {
             key: &'a str,
             title: &'a str,
         }
-        let entries: Vec<Entry> =
-            (1u32..).zip(&self.recommender.catalog).map(|(id, c)| Entry { id, key: &c.key, title: &c.title }).collect();
+        let entries: Vec<Entry> = (1u32..)
+            .zip(&self.recommender.catalog)
+            .map(|(id, c)| Entry { id, key: &c.key, title: &c.title })
+            .collect();
         serde_json::to_string(&entries).map_err(|e| js_err("catalogJson", e))
     }
 
@@ -163,9 +180,16 @@ impl Engine {
     }
 
     /// `[{id, key, title, score}]`, best first: real catalogue items not in the history nor in
-    /// `exclude`; with `only`, among those keys alone.
+    /// `exclude`; with `only`, among those keys alone. Keys this bundle lacks (in the history,
+    /// `exclude` or `only`) are skipped.
     #[wasm_bindgen(js_name = recommendNext)]
-    pub async fn recommend_next(&self, history: Vec<String>, k: usize, exclude: Vec<String>, only: Option<Vec<String>>) -> Result<JsValue, JsError> {
+    pub async fn recommend_next(
+        &self,
+        history: Vec<String>,
+        k: usize,
+        exclude: Vec<String>,
+        only: Option<Vec<String>>,
+    ) -> Result<JsValue, JsError> {
         let out = self
             .recommender
             .recommend_next(&history, k, &exclude, only.as_deref())
@@ -179,21 +203,39 @@ impl Engine {
     /// `[{name, shape, values}]`. Two engines on two backends give traces to compare stage by
     /// stage (`tests/browser/parity.js`, `traceBoth`).
     #[wasm_bindgen(js_name = traceJson)]
-    pub async fn trace_json(&self, history: Vec<String>, beams: usize, steps: usize) -> Result<String, JsError> {
-        let stages = self.recommender.trace(&history, beams, steps).await.map_err(|e| js_err("trace", e))?;
+    pub async fn trace_json(
+        &self,
+        history: Vec<String>,
+        beams: usize,
+        steps: usize,
+    ) -> Result<String, JsError> {
+        let stages =
+            self.recommender.trace(&history, beams, steps).await.map_err(|e| js_err("trace", e))?;
         serde_json::to_string(&stages).map_err(|e| js_err("trace", e))
     }
 
     /// `[{id, key, title, score}]` with score = P(yes), in the order of `items`.
-    pub async fn score(&self, history: Vec<String>, items: Vec<String>) -> Result<JsValue, JsError> {
+    pub async fn score(
+        &self,
+        history: Vec<String>,
+        items: Vec<String>,
+    ) -> Result<JsValue, JsError> {
         let out = self.recommender.score(&history, &items).await.map_err(|e| js_err("score", e))?;
         to_js(&out)
     }
 
     /// The candidates, best first.
     #[wasm_bindgen(js_name = rankCandidates)]
-    pub async fn rank_candidates(&self, history: Vec<String>, candidates: Vec<String>) -> Result<JsValue, JsError> {
-        let out = self.recommender.rank_candidates(&history, &candidates).await.map_err(|e| js_err("rankCandidates", e))?;
+    pub async fn rank_candidates(
+        &self,
+        history: Vec<String>,
+        candidates: Vec<String>,
+    ) -> Result<JsValue, JsError> {
+        let out = self
+            .recommender
+            .rank_candidates(&history, &candidates)
+            .await
+            .map_err(|e| js_err("rankCandidates", e))?;
         to_js(&out)
     }
 
@@ -201,7 +243,9 @@ impl Engine {
     #[wasm_bindgen(js_name = loadClip)]
     pub fn load_clip(&mut self, bundle: Vec<u8>) -> Result<(), JsError> {
         let b = Bundle::from_bytes(&bundle).map_err(|e| js_err("loading the CLIP bundle", e))?;
-        let (model, cfg, _) = b.load_clip(self.recommender.device()).map_err(|e| js_err("loading the CLIP bundle", e))?;
+        let (model, cfg, _) = b
+            .load_clip(self.recommender.device())
+            .map_err(|e| js_err("loading the CLIP bundle", e))?;
         self.install_clip(model, cfg)
     }
 
@@ -209,10 +253,16 @@ impl Engine {
     /// (`safetensors`: a safetensors file holding at least them, e.g. rebuilt from HTTP ranges)
     /// and its `config.json` text.
     #[wasm_bindgen(js_name = loadClipSafetensors)]
-    pub fn load_clip_safetensors(&mut self, safetensors: Vec<u8>, config_json: String) -> Result<(), JsError> {
-        let cfg = ClipVisionConfig::from_hf_json(&config_json).map_err(|e| js_err("reading the CLIP config", e))?;
+    pub fn load_clip_safetensors(
+        &mut self,
+        safetensors: Vec<u8>,
+        config_json: String,
+    ) -> Result<(), JsError> {
+        let cfg = ClipVisionConfig::from_hf_json(&config_json)
+            .map_err(|e| js_err("reading the CLIP config", e))?;
         let model = ClipVision::new(&cfg, self.recommender.device());
-        let (model, _) = vip5::clip::load_clip_vision(model, &safetensors).map_err(|e| js_err("loading CLIP", e))?;
+        let (model, _) = vip5::clip::load_clip_vision(model, &safetensors)
+            .map_err(|e| js_err("loading CLIP", e))?;
         self.install_clip(model, cfg)
     }
 
@@ -229,16 +279,31 @@ impl Engine {
 
     /// CLIP features of an image given as RGBA bytes (a canvas `ImageData`).
     #[wasm_bindgen(js_name = embedImage)]
-    pub async fn embed_image(&self, rgba: Vec<u8>, width: usize, height: usize) -> Result<Vec<f32>, JsError> {
-        let (model, cfg) = self.clip.as_ref().ok_or_else(|| JsError::new("embedImage needs a CLIP model: pass `clip` to Recommender.load"))?;
+    pub async fn embed_image(
+        &self,
+        rgba: Vec<u8>,
+        width: usize,
+        height: usize,
+    ) -> Result<Vec<f32>, JsError> {
+        let (model, cfg) = self.clip.as_ref().ok_or_else(|| {
+            JsError::new("embedImage needs a CLIP model: pass `clip` to Recommender.load")
+        })?;
         let img = RgbImage::from_rgba(&rgba, width, height).map_err(|e| js_err("embedImage", e))?;
-        let mut out = image_features(model, cfg, &[img], self.recommender.device()).await.map_err(|e| js_err("embedImage", e))?;
+        let mut out = image_features(model, cfg, &[img], self.recommender.device())
+            .await
+            .map_err(|e| js_err("embedImage", e))?;
         out.pop().ok_or_else(|| JsError::new("embedImage: no features came back"))
     }
 
     /// P(yes) that the visitor would buy the product in the photo.
     #[wasm_bindgen(js_name = scorePhoto)]
-    pub async fn score_photo(&self, history: Vec<String>, rgba: Vec<u8>, width: usize, height: usize) -> Result<f32, JsError> {
+    pub async fn score_photo(
+        &self,
+        history: Vec<String>,
+        rgba: Vec<u8>,
+        width: usize,
+        height: usize,
+    ) -> Result<f32, JsError> {
         let features = self.embed_image(rgba, width, height).await?;
         self.recommender.score_photo(&history, &features).await.map_err(|e| js_err("scorePhoto", e))
     }
@@ -250,7 +315,11 @@ impl Engine {
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
         let msg = format!("vip5 panicked: {info}");
-        let _ = js_sys::Reflect::set(&js_sys::global(), &JsValue::from_str("__vip5LastPanic"), &JsValue::from_str(&msg));
+        let _ = js_sys::Reflect::set(
+            &js_sys::global(),
+            &JsValue::from_str("__vip5LastPanic"),
+            &JsValue::from_str(&msg),
+        );
         web_sys_log(&msg);
     }));
 }

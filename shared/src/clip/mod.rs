@@ -48,14 +48,26 @@ pub fn pixels_tensor(images: &[Vec<f32>], size: usize, device: &Device) -> Tenso
 
 /// CLIP features of images (one vector of `projection_dim` values each), read back asynchronously
 /// so that it runs in a browser.
-pub async fn image_features(model: &ClipVision, cfg: &ClipVisionConfig, images: &[RgbImage], device: &Device) -> Result<Vec<Vec<f32>>> {
+pub async fn image_features(
+    model: &ClipVision,
+    cfg: &ClipVisionConfig,
+    images: &[RgbImage],
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
     if images.is_empty() {
         return Ok(Vec::new());
     }
-    let pixels = images.iter().map(|img| preprocess(img, cfg.image_size)).collect::<Result<Vec<_>>>()?;
+    let pixels =
+        images.iter().map(|img| preprocess(img, cfg.image_size)).collect::<Result<Vec<_>>>()?;
     let out = model.forward(pixels_tensor(&pixels, cfg.image_size, device));
-    let data = out.into_data_async().await.map_err(|e| Vip5Error::Backend(format!("reading image features: {e:?}")))?;
-    let values = data.convert::<f32>().try_to_vec::<f32>().map_err(|e| Vip5Error::Backend(format!("reading image features: {e:?}")))?;
+    let data = out
+        .into_data_async()
+        .await
+        .map_err(|e| Vip5Error::Backend(format!("reading image features: {e:?}")))?;
+    let values = data
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| Vip5Error::Backend(format!("reading image features: {e:?}")))?;
     Ok(values.chunks(cfg.projection_dim).map(<[f32]>::to_vec).collect())
 }
 
@@ -65,9 +77,9 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Vip5Error::Input(format!("reading the image: {e}")))?;
-    let format = reader
-        .format()
-        .ok_or_else(|| Vip5Error::Input("not an image (unknown format; JPEG, PNG and WebP are supported)".into()))?;
+    let format = reader.format().ok_or_else(|| {
+        Vip5Error::Input("not an image (unknown format; JPEG, PNG and WebP are supported)".into())
+    })?;
     // Check the size from the header before decoding a possibly huge image.
     let (w, h) = reader
         .into_dimensions()

@@ -70,10 +70,12 @@ impl ClipVisionConfig {
     /// From a HF CLIP `config.json` (its `vision_config` and `projection_dim`) or a bare
     /// `CLIPVisionConfig` JSON.
     pub fn from_hf_json(json: &str) -> crate::Result<Self> {
-        let v: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| crate::Vip5Error::Config(format!("CLIP config.json: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| crate::Vip5Error::Config(format!("CLIP config.json: {e}")))?;
         let vc = v.get("vision_config").unwrap_or(&v);
-        let get = |key: &str, default: usize| vc.get(key).and_then(|x| x.as_u64()).map(|x| x as usize).unwrap_or(default);
+        let get = |key: &str, default: usize| {
+            vc.get(key).and_then(|x| x.as_u64()).map(|x| x as usize).unwrap_or(default)
+        };
         let base = Self::vit_b_32();
         Self {
             image_size: get("image_size", base.image_size),
@@ -88,7 +90,10 @@ impl ClipVisionConfig {
                 .and_then(|x| x.as_u64())
                 .map(|x| x as usize)
                 .unwrap_or(base.projection_dim),
-            layer_norm_eps: vc.get("layer_norm_eps").and_then(|x| x.as_f64()).unwrap_or(base.layer_norm_eps),
+            layer_norm_eps: vc
+                .get("layer_norm_eps")
+                .and_then(|x| x.as_f64())
+                .unwrap_or(base.layer_norm_eps),
         }
         .validated()
     }
@@ -109,7 +114,10 @@ impl ClipVisionConfig {
             return bad(format!("{name} must be positive"));
         }
         if self.patch_size > self.image_size {
-            return bad(format!("patch_size {} is larger than image_size {}", self.patch_size, self.image_size));
+            return bad(format!(
+                "patch_size {} is larger than image_size {}",
+                self.patch_size, self.image_size
+            ));
         }
         if self.hidden_size % self.num_attention_heads != 0 {
             return bad(format!(
@@ -118,7 +126,10 @@ impl ClipVisionConfig {
             ));
         }
         if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
-            return bad(format!("layer_norm_eps {} must be a positive number", self.layer_norm_eps));
+            return bad(format!(
+                "layer_norm_eps {} must be a positive number",
+                self.layer_norm_eps
+            ));
         }
         Ok(())
     }
@@ -210,7 +221,10 @@ impl ClipVision {
                     heads: cfg.num_attention_heads,
                 },
                 layer_norm1: ln(),
-                mlp: ClipMlp { fc1: lin(h, cfg.intermediate_size), fc2: lin(cfg.intermediate_size, h) },
+                mlp: ClipMlp {
+                    fc1: lin(h, cfg.intermediate_size),
+                    fc2: lin(cfg.intermediate_size, h),
+                },
                 layer_norm2: ln(),
             })
             .collect();
@@ -237,7 +251,9 @@ impl ClipVision {
                 encoder: ClipEncoder { layers },
                 post_layernorm: ln(),
             },
-            visual_projection: LinearConfig::new(h, cfg.projection_dim).with_bias(false).init(device),
+            visual_projection: LinearConfig::new(h, cfg.projection_dim)
+                .with_bias(false)
+                .init(device),
         }
     }
 
@@ -251,23 +267,32 @@ impl ClipVision {
         let weight = emb.patch_embedding.weight.val();
         let [hidden, _, _, _] = weight.dims();
         // [B, C, g, p, g, p] -> [B, g, g, C, p, p] -> [B, g*g, C*p*p], in the conv weight's order
-        let patches = pixels
-            .reshape([b, c, g, p, g, p])
-            .permute([0, 2, 4, 1, 3, 5])
-            .reshape([b, g * g, c * p * p]);
+        let patches = pixels.reshape([b, c, g, p, g, p]).permute([0, 2, 4, 1, 3, 5]).reshape([
+            b,
+            g * g,
+            c * p * p,
+        ]);
         // one 2-D matmul (a broadcast 3-D one would copy the weight per image)
         let w = weight.reshape([hidden, c * p * p]).transpose();
         let patches = patches.reshape([b * g * g, c * p * p]).matmul(w).reshape([b, g * g, hidden]);
         let class = emb.class_embedding.val().reshape([1, 1, hidden]).expand([b, 1, hidden]);
         let tokens = Tensor::cat(vec![class, patches], 1);
         let positions: Vec<i64> = (0..(g * g + 1) as i64).collect();
-        let pos_ids = Tensor::<2, Int>::from_data(TensorData::new(positions, [1, g * g + 1]), &tokens.device());
+        let pos_ids = Tensor::<2, Int>::from_data(
+            TensorData::new(positions, [1, g * g + 1]),
+            &tokens.device(),
+        );
         let mut h = vm.pre_layrnorm.forward(tokens + emb.position_embedding.forward(pos_ids));
         for layer in &vm.encoder.layers {
             h = h.clone() + layer.self_attn.forward(layer.layer_norm1.forward(h));
-            h = h.clone() + layer.mlp.fc2.forward(quick_gelu(layer.mlp.fc1.forward(layer.layer_norm2.forward(h))));
+            h = h.clone()
+                + layer
+                    .mlp
+                    .fc2
+                    .forward(quick_gelu(layer.mlp.fc1.forward(layer.layer_norm2.forward(h))));
         }
-        let pooled = vm.post_layernorm.forward(h.slice([0..b, 0..1, 0..hidden]).reshape([b, hidden]));
+        let pooled =
+            vm.post_layernorm.forward(h.slice([0..b, 0..1, 0..hidden]).reshape([b, hidden]));
         self.visual_projection.forward(pooled)
     }
 }
@@ -291,7 +316,11 @@ mod config_tests {
 
     #[test]
     fn the_presets_are_valid() {
-        for cfg in [ClipVisionConfig::vit_b_32(), ClipVisionConfig::vit_b_16(), ClipVisionConfig::vit_l_14()] {
+        for cfg in [
+            ClipVisionConfig::vit_b_32(),
+            ClipVisionConfig::vit_b_16(),
+            ClipVisionConfig::vit_l_14(),
+        ] {
             cfg.validate().expect("a preset");
         }
     }
@@ -312,8 +341,10 @@ mod config_tests {
             assert!(err.contains(message), "{json}: {err}");
         }
         // a valid bare CLIPVisionConfig still reads
-        let small = ClipVisionConfig::from_hf_json(r#"{"image_size": 32, "patch_size": 8, "hidden_size": 16, "num_attention_heads": 4}"#)
-            .expect("valid");
+        let small = ClipVisionConfig::from_hf_json(
+            r#"{"image_size": 32, "patch_size": 8, "hidden_size": 16, "num_attention_heads": 4}"#,
+        )
+        .expect("valid");
         assert_eq!(small.num_patches(), 16);
     }
 }

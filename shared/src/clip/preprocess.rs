@@ -95,7 +95,8 @@ fn axis_filter(in_size: usize, out_size: usize) -> AxisFilter {
             // truncation toward zero, as the C casts
             let xmin = ((center - support + 0.5) as i64).max(0) as usize;
             let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
-            let mut k: Vec<f64> = (xmin..xmax).map(|i| bicubic((i as f64 - center + 0.5) / filterscale)).collect();
+            let mut k: Vec<f64> =
+                (xmin..xmax).map(|i| bicubic((i as f64 - center + 0.5) / filterscale)).collect();
             let total: f64 = k.iter().sum();
             if total != 0.0 {
                 k.iter_mut().for_each(|w| *w /= total);
@@ -127,7 +128,13 @@ fn axis_filter(in_size: usize, out_size: usize) -> AxisFilter {
 
 /// Resamples one axis of a row-major RGB buffer of `lines` lines across that axis: rows when
 /// `horizontal`, columns otherwise.
-fn resample_axis(src: &[u8], in_size: usize, out_size: usize, lines: usize, horizontal: bool) -> Vec<u8> {
+fn resample_axis(
+    src: &[u8],
+    in_size: usize,
+    out_size: usize,
+    lines: usize,
+    horizontal: bool,
+) -> Vec<u8> {
     let f = axis_filter(in_size, out_size);
     let mut out = vec![0u8; out_size * lines * 3];
     // byte steps along the resampled axis and from one line to the next, in and out
@@ -141,7 +148,8 @@ fn resample_axis(src: &[u8], in_size: usize, out_size: usize, lines: usize, hori
                 for (i, &w) in k.iter().enumerate() {
                     acc += src[(start + i) * along + line * across + c] as i64 * w;
                 }
-                out[o * out_along + line * out_across + c] = (acc >> f.precision).clamp(0, 255) as u8;
+                out[o * out_along + line * out_across + c] =
+                    (acc >> f.precision).clamp(0, 255) as u8;
             }
         }
     }
@@ -175,7 +183,10 @@ pub fn resized_size(width: usize, height: usize, short: usize) -> (usize, usize)
 /// Centre crop to `size` x `size` (HF's offsets: `int((side - size) / 2)`).
 pub fn center_crop(img: &RgbImage, size: usize) -> Result<RgbImage> {
     if img.width < size || img.height < size {
-        return Err(Vip5Error::Input(format!("image {}x{} is smaller than the {size} crop", img.width, img.height)));
+        return Err(Vip5Error::Input(format!(
+            "image {}x{} is smaller than the {size} crop",
+            img.width, img.height
+        )));
     }
     let top = (img.height - size) / 2;
     let left = (img.width - size) / 2;

@@ -90,7 +90,12 @@ impl ItemCounts {
             }
             for (i, &a) in s.iter().enumerate() {
                 let row = cooccurrence.entry(a).or_default();
-                for (j, &b) in s.iter().enumerate().take((i + params.window + 1).min(s.len())).skip(i.saturating_sub(params.window)) {
+                for (j, &b) in s
+                    .iter()
+                    .enumerate()
+                    .take((i + params.window + 1).min(s.len()))
+                    .skip(i.saturating_sub(params.window))
+                {
                     if j != i {
                         *row.entry(b).or_insert(0.0) += 1.0 / i.abs_diff(j) as f64;
                     }
@@ -145,25 +150,46 @@ impl ItemCounts {
 
     /// The `k` best items outside `history` by `scores` (ties: more popular first, then lower
     /// id), filled from the popularity ranking when fewer items have a score.
-    pub fn rank(scores: &HashMap<u32, f64>, history: &[u32], popularity: &PopularityBaseline, k: usize) -> Vec<u32> {
+    pub fn rank(
+        scores: &HashMap<u32, f64>,
+        history: &[u32],
+        popularity: &PopularityBaseline,
+        k: usize,
+    ) -> Vec<u32> {
         let seen: HashSet<u32> = history.iter().copied().collect();
-        let mut scored: Vec<(u32, f64)> =
-            scores.iter().filter(|&(i, &s)| s > 0.0 && !seen.contains(i)).map(|(&i, &s)| (i, s)).collect();
+        let mut scored: Vec<(u32, f64)> = scores
+            .iter()
+            .filter(|&(i, &s)| s > 0.0 && !seen.contains(i))
+            .map(|(&i, &s)| (i, s))
+            .collect();
         scored.sort_unstable_by(|a, b| {
-            b.1.total_cmp(&a.1).then_with(|| popularity.count(b.0).cmp(&popularity.count(a.0))).then(a.0.cmp(&b.0))
+            b.1.total_cmp(&a.1)
+                .then_with(|| popularity.count(b.0).cmp(&popularity.count(a.0)))
+                .then(a.0.cmp(&b.0))
         });
         let mut ranked: Vec<u32> = scored.into_iter().take(k).map(|(i, _)| i).collect();
         if ranked.len() < k {
             let have: HashSet<u32> = ranked.iter().copied().collect();
-            let fill: Vec<u32> =
-                popularity.ranked_items().iter().copied().filter(|i| !seen.contains(i) && !have.contains(i)).take(k - ranked.len()).collect();
+            let fill: Vec<u32> = popularity
+                .ranked_items()
+                .iter()
+                .copied()
+                .filter(|i| !seen.contains(i) && !have.contains(i))
+                .take(k - ranked.len())
+                .collect();
             ranked.extend(fill);
         }
         ranked
     }
 
     /// [`Self::scores`] then [`Self::rank`].
-    pub fn recommend(&self, method: CountMethod, history: &[u32], popularity: &PopularityBaseline, k: usize) -> Vec<u32> {
+    pub fn recommend(
+        &self,
+        method: CountMethod,
+        history: &[u32],
+        popularity: &PopularityBaseline,
+        k: usize,
+    ) -> Vec<u32> {
         Self::rank(&self.scores(method, history), history, popularity, k)
     }
 
@@ -171,7 +197,12 @@ impl ItemCounts {
     /// one user give: `self`'s scores minus those of `own` (the counts of that user's own
     /// training part), normalised to sum 1. A training sample's target is then predicted the way
     /// a held-out target is, from other users' purchases only. Empty when nothing is left.
-    pub fn leave_one_out_distribution(&self, own: &ItemCounts, method: CountMethod, history: &[u32]) -> Vec<(u32, f64)> {
+    pub fn leave_one_out_distribution(
+        &self,
+        own: &ItemCounts,
+        method: CountMethod,
+        history: &[u32],
+    ) -> Vec<(u32, f64)> {
         let mut scores = self.scores(method, history);
         for (item, s) in own.scores(method, history) {
             if let Some(v) = scores.get_mut(&item) {
@@ -180,7 +211,8 @@ impl ItemCounts {
         }
         let seen: HashSet<u32> = history.iter().copied().collect();
         // Counts are sums of small positive terms: what is left of a subtraction below 1e-9 is 0.
-        let mut out: Vec<(u32, f64)> = scores.into_iter().filter(|&(i, s)| s > 1e-9 && !seen.contains(&i)).collect();
+        let mut out: Vec<(u32, f64)> =
+            scores.into_iter().filter(|&(i, s)| s > 1e-9 && !seen.contains(&i)).collect();
         out.sort_unstable_by_key(|&(i, _)| i);
         let total: f64 = out.iter().map(|&(_, s)| s).sum();
         if total > 0.0 {
@@ -249,7 +281,10 @@ mod tests {
 
     #[test]
     fn beauty_count_baselines_match_the_reference_script() {
-        let data = crate::data::parse_sequential_data(include_str!("../../../data/amazon/beauty/sequential_data.txt")).unwrap();
+        let data = crate::data::parse_sequential_data(include_str!(
+            "../../../data/amazon/beauty/sequential_data.txt"
+        ))
+        .unwrap();
         let pop = PopularityBaseline::fit(&data);
         let counts = ItemCounts::fit(&data, CountParams::default());
         for (method, split, hr, ndcg, distinct) in REFERENCE {
@@ -268,8 +303,16 @@ mod tests {
             // Popularity fills ties by id here and by first appearance there: the 4th decimal
             // may move, the figures may not.
             assert!((m.hr10 - hr).abs() < 6e-4, "{method:?} {split:?} HR@10 {} vs {hr}", m.hr10);
-            assert!((m.ndcg10 - ndcg).abs() < 6e-4, "{method:?} {split:?} NDCG@10 {} vs {ndcg}", m.ndcg10);
-            assert!(items.len().abs_diff(distinct) * 100 < distinct, "{method:?} {split:?} {} distinct vs {distinct}", items.len());
+            assert!(
+                (m.ndcg10 - ndcg).abs() < 6e-4,
+                "{method:?} {split:?} NDCG@10 {} vs {ndcg}",
+                m.ndcg10
+            );
+            assert!(
+                items.len().abs_diff(distinct) * 100 < distinct,
+                "{method:?} {split:?} {} distinct vs {distinct}",
+                items.len()
+            );
         }
     }
 
@@ -281,7 +324,11 @@ mod tests {
         let d = all.leave_one_out_distribution(&own, CountMethod::LastItemTransitions, &[1]);
         // user 1's own 1 -> 2 is gone; the others' 1 -> 3 (twice) is all that is left
         assert_eq!(d, vec![(3, 1.0)]);
-        let d = all.leave_one_out_distribution(&ItemCounts::fit_parts([], CountParams::default()), CountMethod::LastItemTransitions, &[1]);
+        let d = all.leave_one_out_distribution(
+            &ItemCounts::fit_parts([], CountParams::default()),
+            CountMethod::LastItemTransitions,
+            &[1],
+        );
         assert_eq!(d, vec![(2, 1.0 / 3.0), (3, 2.0 / 3.0)]);
     }
 }

@@ -60,7 +60,8 @@ impl Csr {
 fn ppmi(counts: &ItemCounts, num_items: usize) -> Result<Csr> {
     let mut rows_in: Vec<Vec<(usize, f64)>> = vec![Vec::new(); num_items];
     for (a, row) in counts.cooccurrence() {
-        rows_in[index(a, num_items)?] = row.iter().map(|&(b, c)| Ok((index(b, num_items)?, c))).collect::<Result<_>>()?;
+        rows_in[index(a, num_items)?] =
+            row.iter().map(|&(b, c)| Ok((index(b, num_items)?, c))).collect::<Result<_>>()?;
     }
     let row_sums: Vec<f64> = rows_in.iter().map(|r| r.iter().map(|&(_, c)| c).sum()).collect();
     let total: f64 = row_sums.iter().sum();
@@ -72,7 +73,9 @@ fn ppmi(counts: &ItemCounts, num_items: usize) -> Result<Csr> {
         .map(|(a, row)| {
             row.into_iter()
                 .filter_map(|(b, c)| {
-                    let pmi = (c / total).ln() - (row_sums[a] / total).ln() - (smoothed[b] / smoothed_total).ln();
+                    let pmi = (c / total).ln()
+                        - (row_sums[a] / total).ln()
+                        - (smoothed[b] / smoothed_total).ln();
                     (pmi > 0.0).then_some((b, pmi))
                 })
                 .collect()
@@ -117,7 +120,10 @@ fn jacobi_eigen(mut a: Vec<f64>, l: usize) -> (Vec<f64>, Vec<f64>) {
         v[i * l + i] = 1.0;
     }
     for _sweep in 0..60 {
-        let off: f64 = (0..l).flat_map(|i| (0..l).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i * l + j].powi(2)).sum();
+        let off: f64 = (0..l)
+            .flat_map(|i| (0..l).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * l + j].powi(2))
+            .sum();
         let diag: f64 = (0..l).map(|i| a[i * l + i].powi(2)).sum();
         if off <= 1e-22 * diag.max(1e-300) {
             break;
@@ -163,9 +169,16 @@ fn standard_normal(rng: &mut StdRng) -> f64 {
 /// Row-major `num_items x dim` item vectors (row i-1 for item i) from the windowed
 /// co-occurrence of `counts` (fit them on training parts only: validation and test targets stay
 /// out). Items that never co-occur get a seeded N(0,1) row scaled to the same `rms`.
-pub fn item_factors(counts: &ItemCounts, num_items: usize, dim: usize, params: FactorParams) -> Result<Vec<f32>> {
+pub fn item_factors(
+    counts: &ItemCounts,
+    num_items: usize,
+    dim: usize,
+    params: FactorParams,
+) -> Result<Vec<f32>> {
     if num_items == 0 || dim == 0 {
-        return Err(Vip5Error::Input("item factors need at least one item and one dimension".into()));
+        return Err(Vip5Error::Input(
+            "item factors need at least one item and one dimension".into(),
+        ));
     }
     let a = ppmi(counts, num_items)?;
     let n = num_items;
@@ -255,7 +268,9 @@ mod tests {
             parts.push(vec![5 + k % 4, 5 + (k + 1) % 4, 5 + (k + 2) % 4]);
         }
         let counts = ItemCounts::fit_parts(parts.iter().map(Vec::as_slice), CountParams::default());
-        let f = item_factors(&counts, 9, 4, FactorParams { oversample: 4, ..FactorParams::default() }).unwrap();
+        let f =
+            item_factors(&counts, 9, 4, FactorParams { oversample: 4, ..FactorParams::default() })
+                .unwrap();
         let row = |i: usize| &f[(i - 1) * 4..i * 4];
         let cos = |a: &[f32], b: &[f32]| {
             let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
@@ -265,11 +280,18 @@ mod tests {
         };
         assert!(cos(row(1), row(2)) > 0.5, "same line: {}", cos(row(1), row(2)));
         assert!(cos(row(1), row(6)).abs() < 0.2, "other line: {}", cos(row(1), row(6)));
-        assert!(row(9).iter().any(|&x| x != 0.0), "an item with no co-occurrence still gets a random row");
+        assert!(
+            row(9).iter().any(|&x| x != 0.0),
+            "an item with no co-occurrence still gets a random row"
+        );
         let outside = ItemCounts::fit_parts([&[10u32][..]], CountParams::default());
         assert!(item_factors(&outside, 9, 4, FactorParams::default()).is_err());
         // the same bits every time (training runs and their resumes rebuild it)
         let again = ItemCounts::fit_parts(parts.iter().map(Vec::as_slice), CountParams::default());
-        assert_eq!(f, item_factors(&again, 9, 4, FactorParams { oversample: 4, ..FactorParams::default() }).unwrap());
+        assert_eq!(
+            f,
+            item_factors(&again, 9, 4, FactorParams { oversample: 4, ..FactorParams::default() })
+                .unwrap()
+        );
     }
 }

@@ -42,16 +42,16 @@ pub struct UserSequence {
 ///
 /// Users keep the order of the lines. A line without items, a token that is not a positive `u32`,
 /// an empty line or a user given twice is an error naming the (1-based) line number. A final
-/// newline and `\r\n` line endings are accepted.
+/// newline, `\r\n` line endings and a leading byte-order mark are accepted.
 pub fn parse_sequential_data(text: &str) -> Result<Vec<UserSequence>> {
+    let text = without_bom(text);
     let mut sequences = Vec::new();
     let mut line_of_user: HashMap<u32, usize> = HashMap::new();
     for (index, line) in text.lines().enumerate() {
         let line_number = index + 1;
         let mut tokens = line.split_whitespace();
-        let user_token = tokens
-            .next()
-            .ok_or_else(|| line_error(line_number, "the line is empty".into()))?;
+        let user_token =
+            tokens.next().ok_or_else(|| line_error(line_number, "the line is empty".into()))?;
         let user = parse_id(user_token, line_number, "user")?;
         let items = tokens
             .map(|token| parse_id(token, line_number, "item"))
@@ -68,6 +68,11 @@ pub fn parse_sequential_data(text: &str) -> Result<Vec<UserSequence>> {
         sequences.push(UserSequence { user, items });
     }
     Ok(sequences)
+}
+
+/// The text after a UTF-8 byte-order mark, as editors and spreadsheet exports write one.
+pub fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 fn parse_id(token: &str, line_number: usize, what: &str) -> Result<u32> {
@@ -128,8 +133,9 @@ impl RemappedSequences {
 /// Users get 1..=U in the order of the lines. (P5 first shuffled the user list with its seeded
 /// Python RNG; to reproduce its numbering, pass the lines in that shuffled order — for the
 /// published data, in the order of its user ids.) Empty lines, users without items and repeated
-/// reviewer ids are errors naming the line number.
+/// reviewer ids are errors naming the line number; a leading byte-order mark is skipped.
 pub fn parse_raw_sequences(text: &str) -> Result<RemappedSequences> {
+    let text = without_bom(text);
     let mut remapped = RemappedSequences {
         sequences: Vec::new(),
         user_names: Vec::new(),
@@ -141,9 +147,8 @@ pub fn parse_raw_sequences(text: &str) -> Result<RemappedSequences> {
     for (index, line) in text.lines().enumerate() {
         let line_number = index + 1;
         let mut tokens = line.split_whitespace();
-        let reviewer = tokens
-            .next()
-            .ok_or_else(|| line_error(line_number, "the line is empty".into()))?;
+        let reviewer =
+            tokens.next().ok_or_else(|| line_error(line_number, "the line is empty".into()))?;
         if let Some(first_line) = line_of_user.insert(reviewer, line_number) {
             return Err(line_error(
                 line_number,
@@ -164,10 +169,7 @@ pub fn parse_raw_sequences(text: &str) -> Result<RemappedSequences> {
             items.push(id);
         }
         if items.is_empty() {
-            return Err(line_error(
-                line_number,
-                format!("reviewer `{reviewer}` has no items"),
-            ));
+            return Err(line_error(line_number, format!("reviewer `{reviewer}` has no items")));
         }
         let user = next_id(remapped.user_names.len(), line_number)?;
         remapped.user_ids.insert(reviewer.to_owned(), user);
@@ -196,10 +198,7 @@ pub struct DatasetStats {
 }
 
 pub fn dataset_stats(sequences: &[UserSequence]) -> DatasetStats {
-    let distinct: HashSet<u32> = sequences
-        .iter()
-        .flat_map(|s| s.items.iter().copied())
-        .collect();
+    let distinct: HashSet<u32> = sequences.iter().flat_map(|s| s.items.iter().copied()).collect();
     DatasetStats {
         users: sequences.len(),
         items: distinct.len(),
@@ -242,7 +241,8 @@ pub fn split_example(sequence: &UserSequence, split: Split) -> Result<SplitExamp
     let held_out = match split {
         Split::Train => {
             return Err(Vip5Error::Input(
-                "training samples are drawn as windows (sequential_window), not as one example".into(),
+                "training samples are drawn as windows (sequential_window), not as one example"
+                    .into(),
             ));
         }
         Split::Validation => 2,
@@ -266,10 +266,7 @@ pub fn split_example(sequence: &UserSequence, split: Split) -> Result<SplitExamp
 
 /// [`split_example`] for every user, in order.
 pub fn split_examples(sequences: &[UserSequence], split: Split) -> Result<Vec<SplitExample<'_>>> {
-    sequences
-        .iter()
-        .map(|sequence| split_example(sequence, split))
-        .collect()
+    sequences.iter().map(|sequence| split_example(sequence, split)).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -298,10 +295,7 @@ impl ItemPermutation {
             new_of_old[old as usize] = new;
             old_of_new[new as usize] = old;
         }
-        Self {
-            new_of_old,
-            old_of_new,
-        }
+        Self { new_of_old, old_of_new }
     }
 
     /// A numbering learned from the training parts of the sequences only (no validation or test
@@ -339,7 +333,8 @@ impl ItemPermutation {
                 v.into_iter().map(|(item, _)| item).collect()
             })
             .collect();
-        let mut by_popularity: Vec<u32> = (1..=num_items).filter(|&i| bought[i as usize] > 0).collect();
+        let mut by_popularity: Vec<u32> =
+            (1..=num_items).filter(|&i| bought[i as usize] > 0).collect();
         by_popularity.sort_unstable_by_key(|&i| (std::cmp::Reverse(bought[i as usize]), i));
         let mut placed = vec![false; n + 1];
         let mut order: Vec<u32> = Vec::with_capacity(n);
@@ -377,18 +372,12 @@ impl ItemPermutation {
 
     /// The new id of an old one (`None` outside 1..=I).
     pub fn new_id(&self, old: u32) -> Option<u32> {
-        self.new_of_old
-            .get(old as usize)
-            .copied()
-            .filter(|&id| id != 0)
+        self.new_of_old.get(old as usize).copied().filter(|&id| id != 0)
     }
 
     /// The old id of a new one (`None` outside 1..=I).
     pub fn old_id(&self, new: u32) -> Option<u32> {
-        self.old_of_new
-            .get(new as usize)
-            .copied()
-            .filter(|&id| id != 0)
+        self.old_of_new.get(new as usize).copied().filter(|&id| id != 0)
     }
 
     /// The sequences with every item renumbered; users keep their ids and order.
@@ -409,10 +398,7 @@ impl ItemPermutation {
                         })
                     })
                     .collect::<Result<Vec<u32>>>()?;
-                Ok(UserSequence {
-                    user: sequence.user,
-                    items,
-                })
+                Ok(UserSequence { user: sequence.user, items })
             })
             .collect()
     }
@@ -427,11 +413,7 @@ pub fn reindex_items(
     sequences: &[UserSequence],
     seed: u64,
 ) -> Result<(Vec<UserSequence>, ItemPermutation)> {
-    let max_item_id = sequences
-        .iter()
-        .flat_map(|s| s.items.iter().copied())
-        .max()
-        .unwrap_or(0);
+    let max_item_id = sequences.iter().flat_map(|s| s.items.iter().copied()).max().unwrap_or(0);
     let permutation = ItemPermutation::random(max_item_id, seed);
     let reindexed = permutation.apply(sequences)?;
     Ok((reindexed, permutation))
@@ -464,10 +446,7 @@ impl PopularityBaseline {
         }
         let mut ranked_items: Vec<u32> = counts.keys().copied().collect();
         ranked_items.sort_unstable_by_key(|item| (std::cmp::Reverse(counts[item]), *item));
-        Self {
-            ranked_items,
-            counts,
-        }
+        Self { ranked_items, counts }
     }
 
     /// Recent popularity: counts only each user's newest training purchase (the item just before
@@ -491,12 +470,7 @@ impl PopularityBaseline {
     /// The `k` most popular items that are not in `history`, most popular first.
     pub fn recommend(&self, history: &[u32], k: usize) -> Vec<u32> {
         let seen: HashSet<u32> = history.iter().copied().collect();
-        self.ranked_items
-            .iter()
-            .copied()
-            .filter(|item| !seen.contains(item))
-            .take(k)
-            .collect()
+        self.ranked_items.iter().copied().filter(|item| !seen.contains(item)).take(k).collect()
     }
 
     /// How often `item` was bought in the training parts.
@@ -533,10 +507,7 @@ where
         .map(|example| (scores_from_ranking(&recommend(example)), [example.target]))
         .collect();
     let mut rng = StdRng::seed_from_u64(seed);
-    RankingMetrics::evaluate(
-        scored.iter().map(|(s, t)| (s.as_slice(), t.as_slice())),
-        &mut rng,
-    )
+    RankingMetrics::evaluate(scored.iter().map(|(s, t)| (s.as_slice(), t.as_slice())), &mut rng)
 }
 
 /// The popularity baseline (fitted on the training parts of `sequences`) on one split: the 10
@@ -544,11 +515,7 @@ where
 pub fn evaluate_popularity(sequences: &[UserSequence], split: Split) -> Result<RankingMetrics> {
     let baseline = PopularityBaseline::fit(sequences);
     let examples = split_examples(sequences, split)?;
-    evaluate_recommendations(
-        &examples,
-        |example| baseline.recommend(example.history, 10),
-        0,
-    )
+    evaluate_recommendations(&examples, |example| baseline.recommend(example.history, 10), 0)
 }
 
 /// The "max(history)+1" baseline on one split: a single guess per user, so HR@k = NDCG@k for
@@ -576,10 +543,7 @@ mod tests {
     }
 
     fn sequence(user: u32, items: &[u32]) -> UserSequence {
-        UserSequence {
-            user,
-            items: items.to_vec(),
-        }
+        UserSequence { user, items: items.to_vec() }
     }
 
     #[test]
@@ -587,14 +551,25 @@ mod tests {
         // Training parts: [1,2,3], [2,3,4], [5,3,4]; the held-out 9,8 / 7,6 / 1,2 never count.
         // Bought: 3 x3, 2 x2, 4 x2, 1 x1, 5 x1. Chains: 3->4 (3's only successor), then 2 (its
         // successor 3 is placed), 1, 5; then 6..9, never bought in a training part.
-        let data = [sequence(1, &[1, 2, 3, 9, 8]), sequence(2, &[2, 3, 4, 7, 6]), sequence(3, &[5, 3, 4, 1, 2])];
+        let data = [
+            sequence(1, &[1, 2, 3, 9, 8]),
+            sequence(2, &[2, 3, 4, 7, 6]),
+            sequence(3, &[5, 3, 4, 1, 2]),
+        ];
         let p = ItemPermutation::successor_chains(&data);
         let order: Vec<u32> = (1..=9).map(|new| p.old_id(new).expect("a bijection")).collect();
         assert_eq!(order, vec![3, 4, 2, 1, 5, 6, 7, 8, 9]);
         // Changing held-out items changes nothing but where they land among the unbought.
-        let changed = [sequence(1, &[1, 2, 3, 4, 5]), sequence(2, &[2, 3, 4, 1, 9]), sequence(3, &[5, 3, 4, 2, 1])];
+        let changed = [
+            sequence(1, &[1, 2, 3, 4, 5]),
+            sequence(2, &[2, 3, 4, 1, 9]),
+            sequence(3, &[5, 3, 4, 2, 1]),
+        ];
         let q = ItemPermutation::successor_chains(&changed);
-        assert_eq!((1..=5).map(|n| q.old_id(n).expect("mapped")).collect::<Vec<_>>(), vec![3, 4, 2, 1, 5]);
+        assert_eq!(
+            (1..=5).map(|n| q.old_id(n).expect("mapped")).collect::<Vec<_>>(),
+            vec![3, 4, 2, 1, 5]
+        );
         assert_eq!(q.num_items(), 9);
     }
 
@@ -607,34 +582,18 @@ mod tests {
     #[test]
     fn parses_sequential_text() {
         let parsed = parse_sequential_data("1 5 3 9\r\n2 7 7\n3 4\n").unwrap();
-        assert_eq!(
-            parsed,
-            vec![
-                sequence(1, &[5, 3, 9]),
-                sequence(2, &[7, 7]),
-                sequence(3, &[4])
-            ]
-        );
+        assert_eq!(parsed, vec![sequence(1, &[5, 3, 9]), sequence(2, &[7, 7]), sequence(3, &[4])]);
         assert!(parse_sequential_data("").unwrap().is_empty());
     }
 
     #[test]
     fn parse_errors_name_the_line() {
         let duplicate = error_text(parse_sequential_data("1 2 3\n2 4\n1 5\n"));
-        assert!(
-            duplicate.contains("line 3") && duplicate.contains("line 1"),
-            "{duplicate}"
-        );
+        assert!(duplicate.contains("line 3") && duplicate.contains("line 1"), "{duplicate}");
         let no_items = error_text(parse_sequential_data("1 2\n2\n"));
-        assert!(
-            no_items.contains("line 2") && no_items.contains("no items"),
-            "{no_items}"
-        );
+        assert!(no_items.contains("line 2") && no_items.contains("no items"), "{no_items}");
         let bad_token = error_text(parse_sequential_data("1 2\n2 3\n3 x7\n"));
-        assert!(
-            bad_token.contains("line 3") && bad_token.contains("`x7`"),
-            "{bad_token}"
-        );
+        assert!(bad_token.contains("line 3") && bad_token.contains("`x7`"), "{bad_token}");
         let empty_line = error_text(parse_sequential_data("1 2\n\n3 4\n"));
         assert!(empty_line.contains("line 2"), "{empty_line}");
         assert!(error_text(parse_sequential_data("1 0\n")).contains("line 1"));
@@ -648,11 +607,7 @@ mod tests {
         // Users in line order; items B9=1, A1=2 (line 1), C3=3 (line 2), D4=4 (line 3).
         assert_eq!(
             remapped.sequences,
-            vec![
-                sequence(1, &[1, 2, 1]),
-                sequence(2, &[2, 3]),
-                sequence(3, &[4, 1])
-            ]
+            vec![sequence(1, &[1, 2, 1]), sequence(2, &[2, 3]), sequence(3, &[4, 1])]
         );
         assert_eq!(remapped.user_names, vec!["carol", "alice", "bob"]);
         assert_eq!(remapped.item_names, vec!["B9", "A1", "C3", "D4"]);
@@ -663,10 +618,7 @@ mod tests {
         assert_eq!(remapped.item_name(0), None);
         assert_eq!(remapped.user_name(1), Some("carol"));
         let duplicate = error_text(parse_raw_sequences("a X\nb Y\na Z\n"));
-        assert!(
-            duplicate.contains("line 3") && duplicate.contains("line 1"),
-            "{duplicate}"
-        );
+        assert!(duplicate.contains("line 3") && duplicate.contains("line 1"), "{duplicate}");
         assert!(error_text(parse_raw_sequences("a X\nb\n")).contains("line 2"));
     }
 
@@ -678,10 +630,7 @@ mod tests {
         let sequences = beauty();
         let maps: serde_json::Value = serde_json::from_str(BEAUTY_DATAMAPS).unwrap();
         let name = |map: &str, id: u32| -> String {
-            maps[map][id.to_string()]
-                .as_str()
-                .expect("every id has a raw name")
-                .to_owned()
+            maps[map][id.to_string()].as_str().expect("every id has a raw name").to_owned()
         };
         let raw_text: String = sequences
             .iter()
@@ -695,15 +644,8 @@ mod tests {
         assert_eq!(remapped.item_names.len(), 12_101);
         assert_eq!(remapped.item_id("B004756YJA"), Some(1));
         // Every ASIN of the title list is an item of the data.
-        let titled = BEAUTY_TITLES
-            .lines()
-            .filter_map(|line| line.split(' ').next());
-        assert_eq!(
-            titled
-                .filter(|asin| remapped.item_id(asin).is_some())
-                .count(),
-            12_101
-        );
+        let titled = BEAUTY_TITLES.lines().filter_map(|line| line.split(' ').next());
+        assert_eq!(titled.filter(|asin| remapped.item_id(asin).is_some()).count(), 12_101);
     }
 
     // --- statistics and splits -----------------------------------------------------------------
@@ -731,23 +673,9 @@ mod tests {
         let user = sequence(7, &[10, 11, 12, 13, 14]);
         assert_eq!(training_items(&user), &[10, 11, 12]);
         let validation = split_example(&user, Split::Validation).unwrap();
-        assert_eq!(
-            validation,
-            SplitExample {
-                user: 7,
-                history: &[10, 11, 12],
-                target: 13
-            }
-        );
+        assert_eq!(validation, SplitExample { user: 7, history: &[10, 11, 12], target: 13 });
         let test = split_example(&user, Split::Test).unwrap();
-        assert_eq!(
-            test,
-            SplitExample {
-                user: 7,
-                history: &[10, 11, 12, 13],
-                target: 14
-            }
-        );
+        assert_eq!(test, SplitExample { user: 7, history: &[10, 11, 12, 13], target: 14 });
         // Too short for a validation example, long enough for a test one.
         let short = sequence(8, &[1, 2]);
         assert!(error_text(split_example(&short, Split::Validation)).contains("user 8"));
@@ -762,9 +690,7 @@ mod tests {
     fn permutation_is_a_seeded_bijection() {
         let permutation = ItemPermutation::random(1000, 2022);
         assert_eq!(permutation.num_items(), 1000);
-        let images: HashSet<u32> = (1..=1000)
-            .filter_map(|old| permutation.new_id(old))
-            .collect();
+        let images: HashSet<u32> = (1..=1000).filter_map(|old| permutation.new_id(old)).collect();
         assert_eq!(images, (1..=1000).collect::<HashSet<u32>>());
         assert!(
             (1..=1000).all(|old| permutation.old_id(permutation.new_id(old).unwrap()) == Some(old))
@@ -774,9 +700,7 @@ mod tests {
         assert_eq!(ItemPermutation::random(1000, 2022), permutation);
         assert_ne!(ItemPermutation::random(1000, 2023), permutation);
         // Not the identity: almost no fixed points in a random permutation of 1000.
-        let fixed = (1..=1000)
-            .filter(|&old| permutation.new_id(old) == Some(old))
-            .count();
+        let fixed = (1..=1000).filter(|&old| permutation.new_id(old) == Some(old)).count();
         assert!(fixed < 10, "{fixed} fixed points");
     }
 
@@ -787,11 +711,8 @@ mod tests {
         assert_eq!(permutation.num_items(), 4);
         for (old, new) in sequences.iter().zip(&reindexed) {
             assert_eq!(new.user, old.user);
-            let mapped: Vec<u32> = old
-                .items
-                .iter()
-                .map(|&i| permutation.new_id(i).unwrap())
-                .collect();
+            let mapped: Vec<u32> =
+                old.items.iter().map(|&i| permutation.new_id(i).unwrap()).collect();
             assert_eq!(new.items, mapped);
         }
         // The repeated item 4 stays one item; item 3 is shared by both users.
@@ -814,18 +735,22 @@ mod tests {
         ];
         let baseline = PopularityBaseline::fit(&sequences);
         assert_eq!(baseline.ranked_items(), &[3, 2, 1, 4, 5, 6, 7, 8]);
-        assert_eq!(
-            (baseline.count(3), baseline.count(5), baseline.count(99)),
-            (3, 0, 0)
-        );
+        assert_eq!((baseline.count(3), baseline.count(5), baseline.count(99)), (3, 0, 0));
         assert_eq!(baseline.recommend(&[3, 1], 3), vec![2, 4, 5]);
         // Recent popularity counts only each user's newest training item: 3 (user 1), 2
         // (user 2), 3 (user 3); user 4 has none. 3 x2, 2 x1, then the zeros by id.
         let recent = PopularityBaseline::fit_recent(&sequences);
         assert_eq!(recent.ranked_items(), &[3, 2, 1, 4, 5, 6, 7, 8]);
         assert_eq!((recent.count(3), recent.count(2), recent.count(1)), (2, 1, 0));
-        let recent = PopularityBaseline::fit_recent(&[sequence(1, &[1, 2, 9, 9]), sequence(2, &[4, 2, 8, 8])]);
-        assert_eq!(recent.ranked_items()[..2], [2, 1], "2 is both users' newest training item, 1 and 4 count 0");
+        let recent = PopularityBaseline::fit_recent(&[
+            sequence(1, &[1, 2, 9, 9]),
+            sequence(2, &[4, 2, 8, 8]),
+        ]);
+        assert_eq!(
+            recent.ranked_items()[..2],
+            [2, 1],
+            "2 is both users' newest training item, 1 and 4 count 0"
+        );
         assert_eq!(max_plus_one_guess(&[4, 9, 2]), Some(10));
         assert_eq!(max_plus_one_guess(&[]), None);
         assert_eq!(max_plus_one_guess(&[u32::MAX]), None);
@@ -836,16 +761,10 @@ mod tests {
         // rank 5. HR@1 = 1/4, HR@5 = 3/4, HR@10 = 4/4;
         // NDCG@5 = (1 + 1/log2 3 + 1/log2 6) / 4, NDCG@10 = NDCG@5 + (1/log2 7) / 4.
         let metrics = evaluate_popularity(&sequences, Split::Test).unwrap();
-        assert_eq!(
-            (metrics.hr1, metrics.hr5, metrics.hr10, metrics.users),
-            (0.25, 0.75, 1.0, 4)
-        );
+        assert_eq!((metrics.hr1, metrics.hr5, metrics.hr10, metrics.users), (0.25, 0.75, 1.0, 4));
         let ndcg5 = (1.0 + 1.0 / 3f64.log2() + 1.0 / 6f64.log2()) / 4.0;
         assert!((metrics.ndcg5 - ndcg5).abs() < 1e-12, "{metrics:?}");
-        assert!(
-            (metrics.ndcg10 - (ndcg5 + 1.0 / 7f64.log2() / 4.0)).abs() < 1e-12,
-            "{metrics:?}"
-        );
+        assert!((metrics.ndcg10 - (ndcg5 + 1.0 / 7f64.log2() / 4.0)).abs() < 1e-12, "{metrics:?}");
 
         // max+1 on the test split: guesses 5 (hit), 7, 8 (hit), 6 (hit): 3/4 at every k.
         let leak = evaluate_max_plus_one(&sequences, Split::Test).unwrap();
@@ -876,11 +795,7 @@ mod tests {
         // After a random re-indexing the guess is right about as often as any other item.
         let (reindexed, _) = reindex_items(&sequences, 2022).unwrap();
         let shuffled = evaluate_max_plus_one(&reindexed, Split::Test).unwrap();
-        assert!(
-            shuffled.hr1 < 0.002,
-            "HR@1 = {} after re-indexing",
-            shuffled.hr1
-        );
+        assert!(shuffled.hr1 < 0.002, "HR@1 = {} after re-indexing", shuffled.hr1);
         assert_eq!(dataset_stats(&reindexed), dataset_stats(&sequences));
     }
 
@@ -899,40 +814,19 @@ mod tests {
         assert!((test.hr5 - 167.0 / users).abs() < 1e-12, "{test:?}");
         assert!((test.hr10 - 258.0 / users).abs() < 1e-12, "{test:?}");
         assert!((test.ndcg5 - 0.004144133945376372).abs() < 1e-9, "{test:?}");
-        assert!(
-            (test.ndcg10 - 0.005456137287095746).abs() < 1e-9,
-            "{test:?}"
-        );
+        assert!((test.ndcg10 - 0.005456137287095746).abs() < 1e-9, "{test:?}");
         let validation = evaluate_popularity(&sequences, Split::Validation).unwrap();
-        assert!(
-            (validation.hr1 - 44.0 / users).abs() < 1e-12,
-            "{validation:?}"
-        );
-        assert!(
-            (validation.hr5 - 204.0 / users).abs() < 1e-12,
-            "{validation:?}"
-        );
-        assert!(
-            (validation.hr10 - 366.0 / users).abs() < 1e-12,
-            "{validation:?}"
-        );
-        assert!(
-            (validation.ndcg5 - 0.005613538628016899).abs() < 1e-9,
-            "{validation:?}"
-        );
-        assert!(
-            (validation.ndcg10 - 0.007961707848286252).abs() < 1e-9,
-            "{validation:?}"
-        );
+        assert!((validation.hr1 - 44.0 / users).abs() < 1e-12, "{validation:?}");
+        assert!((validation.hr5 - 204.0 / users).abs() < 1e-12, "{validation:?}");
+        assert!((validation.hr10 - 366.0 / users).abs() < 1e-12, "{validation:?}");
+        assert!((validation.ndcg5 - 0.005613538628016899).abs() < 1e-9, "{validation:?}");
+        assert!((validation.ndcg10 - 0.007961707848286252).abs() < 1e-9, "{validation:?}");
 
         // Re-indexed copy (seed 2022): item names change, counts do not, so only ties between
         // equally popular items can reorder; the figures stay within a few users of the above.
         let (reindexed, permutation) = reindex_items(&sequences, 2022).unwrap();
         let reindexed_baseline = PopularityBaseline::fit(&reindexed);
-        assert_eq!(
-            reindexed_baseline.count(permutation.new_id(301).unwrap()),
-            369
-        );
+        assert_eq!(reindexed_baseline.count(permutation.new_id(301).unwrap()), 369);
         let shuffled = evaluate_popularity(&reindexed, Split::Test).unwrap();
         println!("Beauty popularity, test, original ids: {test:?}");
         println!("Beauty popularity, test, re-indexed (seed 2022): {shuffled:?}");
@@ -942,10 +836,7 @@ mod tests {
             (test.hr10, shuffled.hr10),
             (test.ndcg10, shuffled.ndcg10),
         ] {
-            assert!(
-                (original - reindexed).abs() < 10.0 / users,
-                "{original} vs {reindexed}"
-            );
+            assert!((original - reindexed).abs() < 10.0 / users, "{original} vs {reindexed}");
         }
     }
 }

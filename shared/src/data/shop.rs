@@ -153,11 +153,16 @@ struct Table {
 }
 
 fn read_table(text: &str, file: &str, delimiter: Delimiter) -> Result<Table> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter.byte()).has_headers(true).from_reader(text.as_bytes());
+    let text = super::without_bom(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter.byte())
+        .has_headers(true)
+        .from_reader(text.as_bytes());
     let header: Vec<String> = reader
         .headers()
-        .map_err(|e| input_error(format!("{file}: cannot read the header row: {}", csv_message(&e))))?
+        .map_err(|e| {
+            input_error(format!("{file}: cannot read the header row: {}", csv_message(&e)))
+        })?
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
@@ -204,7 +209,11 @@ impl Table {
 }
 
 /// Reads an interactions table (see the module docs). `file` names the file in errors.
-pub fn parse_interactions(text: &str, file: &str, options: &InteractionOptions) -> Result<ShopInteractions> {
+pub fn parse_interactions(
+    text: &str,
+    file: &str,
+    options: &InteractionOptions,
+) -> Result<ShopInteractions> {
     let table = read_table(text, file, options.delimiter)?;
     let user_col = table.column(file, &options.user_column, "--user-column")?;
     let item_col = table.column(file, &options.item_column, "--item-column")?;
@@ -263,8 +272,11 @@ pub fn parse_interactions(text: &str, file: &str, options: &InteractionOptions) 
                 *item_counts.entry(item.as_str()).or_default() += 1;
             }
         }
-        let rare: std::collections::HashSet<String> =
-            item_counts.into_iter().filter(|&(_, n)| n < min_item).map(|(item, _)| item.to_string()).collect();
+        let rare: std::collections::HashSet<String> = item_counts
+            .into_iter()
+            .filter(|&(_, n)| n < min_item)
+            .map(|(item, _)| item.to_string())
+            .collect();
         let mut dropped_items = 0;
         for (_, rows) in &mut users {
             let before = rows.len();
@@ -281,8 +293,14 @@ pub fn parse_interactions(text: &str, file: &str, options: &InteractionOptions) 
             keep
         });
         let changed = dropped_items > 0 || users.len() != before_users;
-        summary.skip(&format!("interactions with an item bought fewer than {min_item} times (k-core)"), dropped_items);
-        summary.skip(&format!("interactions of a user with fewer than {min_user} (k-core)"), dropped_user_rows);
+        summary.skip(
+            &format!("interactions with an item bought fewer than {min_item} times (k-core)"),
+            dropped_items,
+        );
+        summary.skip(
+            &format!("interactions of a user with fewer than {min_user} (k-core)"),
+            dropped_user_rows,
+        );
         if !changed {
             break;
         }
@@ -329,7 +347,8 @@ pub fn parse_interactions(text: &str, file: &str, options: &InteractionOptions) 
 }
 
 fn next_id(assigned: usize, file: &str) -> Result<u32> {
-    u32::try_from(assigned + 1).map_err(|_| input_error(format!("{file}: more than u32::MAX distinct ids")))
+    u32::try_from(assigned + 1)
+        .map_err(|_| input_error(format!("{file}: more than u32::MAX distinct ids")))
 }
 
 /// Reads a catalogue (see the module docs). An item listed twice is an error naming both lines;
@@ -346,13 +365,23 @@ pub fn parse_catalog(text: &str, file: &str, options: &CatalogOptions) -> Result
         let field = |col: usize| record.get(col).unwrap_or("").trim().to_string();
         let key = field(item_col);
         if key.is_empty() {
-            return Err(input_error(format!("{file} line {line}, column `{}`: the item id is empty", options.item_column)));
+            return Err(input_error(format!(
+                "{file} line {line}, column `{}`: the item id is empty",
+                options.item_column
+            )));
         }
         if let Some(first) = line_of.insert(key.clone(), *line) {
-            return Err(input_error(format!("{file} line {line}: item `{key}` is already listed on line {first}")));
+            return Err(input_error(format!(
+                "{file} line {line}: item `{key}` is already listed on line {first}"
+            )));
         }
         let optional = |col: Option<usize>| col.map(field).filter(|v| !v.is_empty());
-        out.push(CatalogRow { key, title: field(title_col), category: optional(category_col), image: optional(image_col) });
+        out.push(CatalogRow {
+            key,
+            title: field(title_col),
+            category: optional(category_col),
+            image: optional(image_col),
+        });
     }
     Ok(out)
 }
@@ -407,8 +436,11 @@ fn split_offset(time: &str) -> Option<(&str, i64)> {
     match time.rfind(['+', '-']) {
         Some(i) => {
             let (clock, offset) = (&time[..i], &time[i + 1..]);
-            let (h, m) = offset.split_once(':').unwrap_or((offset.get(..2)?, offset.get(2..).unwrap_or("0")));
-            let (h, m): (i64, i64) = (h.parse().ok()?, if m.is_empty() { 0 } else { m.parse().ok()? });
+            let (h, m) = offset
+                .split_once(':')
+                .unwrap_or((offset.get(..2)?, offset.get(2..).unwrap_or("0")));
+            let (h, m): (i64, i64) =
+                (h.parse().ok()?, if m.is_empty() { 0 } else { m.parse().ok()? });
             let sign = if time.as_bytes()[i] == b'-' { -1 } else { 1 };
             Some((clock, sign * (h * 3600 + m * 60)))
         }
@@ -441,7 +473,11 @@ mod tests {
     use super::*;
 
     fn options(min: usize) -> InteractionOptions {
-        InteractionOptions { min_user_interactions: min, min_item_interactions: 1, ..Default::default() }
+        InteractionOptions {
+            min_user_interactions: min,
+            min_item_interactions: 1,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -457,7 +493,15 @@ mod tests {
         assert_eq!(parse_timestamp("2024-03-01"), Some(1_709_251_200));
         assert_eq!(parse_timestamp("1970-01-01"), Some(0));
         assert_eq!(parse_timestamp("2000-02-29"), Some(951_782_400));
-        for bad in ["", "yesterday", "2023-02-29", "2024-13-01", "2024-3-1", "2024-03-01T25:00", "12/03/2024"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2023-02-29",
+            "2024-13-01",
+            "2024-3-1",
+            "2024-03-01T25:00",
+            "12/03/2024",
+        ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
     }
@@ -484,7 +528,12 @@ mod tests {
         assert_eq!(got.summary.kept, 5);
         assert_eq!(got.summary.skipped["repeat purchases (collapsed to the first)"], 1);
 
-        let keep = parse_interactions(csv, "orders.csv", &InteractionOptions { repeats: Repeats::Keep, ..options(1) }).unwrap();
+        let keep = parse_interactions(
+            csv,
+            "orders.csv",
+            &InteractionOptions { repeats: Repeats::Keep, ..options(1) },
+        )
+        .unwrap();
         assert_eq!(keep.remapped.sequences[0].items, [1, 2, 3, 1]);
     }
 
@@ -492,39 +541,71 @@ mod tests {
     fn the_k_core_filter_iterates_until_it_settles() {
         // item z is bought only by u3; dropping it leaves u3 with 2 < 3 items, and then item y
         // (u3's and u1's) falls below 2 buyers.
-        let rows = [("u1", "x"), ("u1", "w"), ("u1", "y"), ("u2", "x"), ("u2", "w"), ("u2", "v"), ("u4", "x"), ("u4", "w"), ("u4", "v"), ("u3", "y"), ("u3", "z"), ("u3", "x")];
+        let rows = [
+            ("u1", "x"),
+            ("u1", "w"),
+            ("u1", "y"),
+            ("u2", "x"),
+            ("u2", "w"),
+            ("u2", "v"),
+            ("u4", "x"),
+            ("u4", "w"),
+            ("u4", "v"),
+            ("u3", "y"),
+            ("u3", "z"),
+            ("u3", "x"),
+        ];
         let mut csv = String::from("user_id,item_id,timestamp\n");
         for (t, (u, i)) in rows.iter().enumerate() {
             csv.push_str(&format!("{u},{i},{t}\n"));
         }
-        let got = parse_interactions(&csv, "o.csv", &InteractionOptions { min_user_interactions: 3, min_item_interactions: 2, ..Default::default() })
-            .unwrap();
+        let got = parse_interactions(
+            &csv,
+            "o.csv",
+            &InteractionOptions {
+                min_user_interactions: 3,
+                min_item_interactions: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(got.remapped.user_names, ["u2", "u4"]);
         assert_eq!(got.remapped.item_names, ["x", "w", "v"]);
         assert!(got.summary.k_core_rounds >= 2, "{:?}", got.summary);
         let skipped: usize = got.summary.skipped.values().sum();
         assert_eq!(skipped + got.summary.kept, 12, "{:?}", got.summary);
 
-        let err = parse_interactions(&csv, "o.csv", &InteractionOptions { min_user_interactions: 9, ..Default::default() }).unwrap_err();
+        let err = parse_interactions(
+            &csv,
+            "o.csv",
+            &InteractionOptions { min_user_interactions: 9, ..Default::default() },
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("no user is left after the k-core filter"), "{err}");
     }
 
     #[test]
     fn malformed_input_names_the_file_line_and_column() {
-        let err = |text: &str| parse_interactions(text, "orders.csv", &options(1)).unwrap_err().to_string();
+        let err = |text: &str| {
+            parse_interactions(text, "orders.csv", &options(1)).unwrap_err().to_string()
+        };
         let e = err("user_id,item_id,when\nu,a,1\n");
         assert!(e.contains("orders.csv: no column `timestamp` in the header (it has: user_id, item_id, when); name it with --time-column"), "{e}");
         let e = err("user_id,item_id,timestamp\nu,a,1\nu,b,last tuesday\n");
-        assert!(e.contains("orders.csv line 3, column `timestamp`: `last tuesday` is not a timestamp"), "{e}");
+        assert!(
+            e.contains("orders.csv line 3, column `timestamp`: `last tuesday` is not a timestamp"),
+            "{e}"
+        );
         let e = err("user_id,item_id,timestamp\nu,a,1\nu,b\n");
         assert!(e.contains("orders.csv: line 3: 2 fields, but the header has 3"), "{e}");
         let e = err("");
         assert!(e.contains("orders.csv: the file is empty"), "{e}");
         // empty ids are skipped and counted, not errors
-        let got = parse_interactions("user_id\titem_id\ttimestamp\n\ta\t1\nu\t\t2\nu\tb\t3\n", "o.tsv", &InteractionOptions {
-            delimiter: Delimiter::for_file_name("o.tsv"),
-            ..options(1)
-        })
+        let got = parse_interactions(
+            "user_id\titem_id\ttimestamp\n\ta\t1\nu\t\t2\nu\tb\t3\n",
+            "o.tsv",
+            &InteractionOptions { delimiter: Delimiter::for_file_name("o.tsv"), ..options(1) },
+        )
         .unwrap();
         assert_eq!(got.summary.skipped["rows with an empty user id"], 1);
         assert_eq!(got.summary.skipped["rows with an empty item id"], 1);
@@ -535,12 +616,28 @@ mod tests {
     fn a_catalogue_with_optional_columns_and_quoting() {
         let csv = "item_id,title,image\nA1,\"Lip balm, 2 pack\",photos/a1.jpg\nB2,\"A \"\"quoted\"\" name\",\n";
         let rows = parse_catalog(csv, "products.csv", &CatalogOptions::default()).unwrap();
-        assert_eq!(rows[0], CatalogRow { key: "A1".into(), title: "Lip balm, 2 pack".into(), category: None, image: Some("photos/a1.jpg".into()) });
+        assert_eq!(
+            rows[0],
+            CatalogRow {
+                key: "A1".into(),
+                title: "Lip balm, 2 pack".into(),
+                category: None,
+                image: Some("photos/a1.jpg".into())
+            }
+        );
         assert_eq!(rows[1].title, "A \"quoted\" name");
         assert_eq!(rows[1].image, None);
-        let e = parse_catalog("item_id,title\nA1,x\nA1,y\n", "products.csv", &CatalogOptions::default()).unwrap_err().to_string();
+        let e = parse_catalog(
+            "item_id,title\nA1,x\nA1,y\n",
+            "products.csv",
+            &CatalogOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("products.csv line 3: item `A1` is already listed on line 2"), "{e}");
-        let e = parse_catalog("sku,name\nA1,x\n", "products.csv", &CatalogOptions::default()).unwrap_err().to_string();
+        let e = parse_catalog("sku,name\nA1,x\n", "products.csv", &CatalogOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no column `item_id`"), "{e}");
     }
 }

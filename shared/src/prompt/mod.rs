@@ -8,17 +8,24 @@ pub mod templates;
 pub mod tokens;
 
 use crate::error::{Result, Vip5Error};
-pub use personalize::{ANONYMOUS_VISITOR, PersonalPrompt, PersonalRequest, Truncation, UserLabel, build_personal_prompt, prompt_history};
-pub use render::{HistorySeparator, ItemNaming, RenderedPrompt, Slots, UNKNOWN_ITEM_TOKEN, VISUAL_PLACEHOLDER, item_list, item_photo, item_token, render};
+pub use personalize::{
+    ANONYMOUS_VISITOR, PersonalPrompt, PersonalRequest, Truncation, UserLabel,
+    build_personal_prompt, prompt_history,
+};
+pub use render::{
+    HistorySeparator, ItemNaming, RenderedPrompt, Slots, UNKNOWN_ITEM_TOKEN, VISUAL_PLACEHOLDER,
+    item_list, item_photo, item_token, render,
+};
 pub use templates::{TEMPLATES, TargetKind, Template};
 pub use tokens::{EncodedPrompt, PromptTokenizer, category_ids, encode_rendered};
 
 /// The template with this id (`A-1` .. `C-12`).
 pub fn template(id: &str) -> Result<&'static Template> {
-    TEMPLATES
-        .iter()
-        .find(|t| t.id == id)
-        .ok_or_else(|| Vip5Error::Input(format!("unknown template `{id}` (expected A-1..A-9, B-1..B-8, C-1..C-12)")))
+    TEMPLATES.iter().find(|t| t.id == id).ok_or_else(|| {
+        Vip5Error::Input(format!(
+            "unknown template `{id}` (expected A-1..A-9, B-1..B-8, C-1..C-12)"
+        ))
+    })
 }
 
 /// Token id of `yes` in t5-small's vocabulary.

@@ -64,7 +64,12 @@ pub struct PersonalPrompt {
     pub dropped_items: usize,
 }
 
-fn slots_for(template: &Template, req: &PersonalRequest<'_>, history: &[u32], naming: ItemNaming) -> Result<Slots> {
+fn slots_for(
+    template: &Template,
+    req: &PersonalRequest<'_>,
+    history: &[u32],
+    naming: ItemNaming,
+) -> Result<Slots> {
     let needs_id = template.source.contains("{user_id}");
     let user = req.user.clone().unwrap_or_default();
     if needs_id && user.id.is_none() {
@@ -96,9 +101,14 @@ pub fn prompt_history(history: &[u32], cap: Option<usize>) -> &[u32] {
     &history[history.len().saturating_sub(keep)..]
 }
 
-pub fn build_personal_prompt(tokenizer: &PromptTokenizer, req: &PersonalRequest<'_>) -> Result<PersonalPrompt> {
+pub fn build_personal_prompt(
+    tokenizer: &PromptTokenizer,
+    req: &PersonalRequest<'_>,
+) -> Result<PersonalPrompt> {
     let template = template(req.template_id)?;
-    if template.target == TargetKind::Explanation || template.target == TargetKind::RatingExplanation {
+    if template.target == TargetKind::Explanation
+        || template.target == TargetKind::RatingExplanation
+    {
         return Err(Vip5Error::Input(format!(
             "template {} is an explanation template; personalized prompts are built for families A and B",
             template.id
@@ -106,16 +116,26 @@ pub fn build_personal_prompt(tokenizer: &PromptTokenizer, req: &PersonalRequest<
     }
     let uses_history = template.source.contains("{purchase_history}");
     if uses_history && req.history.is_empty() {
-        return Err(Vip5Error::Input("the history is empty: record at least one item first".into()));
+        return Err(Vip5Error::Input(
+            "the history is empty: record at least one item first".into(),
+        ));
     }
     let max = (req.truncation == Truncation::RightTokens).then_some(req.max_input_tokens);
     let build = |history: &[u32]| -> Result<(RenderedPrompt, EncodedPrompt, Vec<u32>)> {
-        let r = render(template, &slots_for(template, req, history, tokenizer.item_naming())?, req.n_vis_tokens, HistorySeparator::Comma)?;
+        let r = render(
+            template,
+            &slots_for(template, req, history, tokenizer.item_naming())?,
+            req.n_vis_tokens,
+            HistorySeparator::Comma,
+        )?;
         let (e, images) = encode_rendered(tokenizer, &r, max, req.n_vis_tokens)?;
         Ok((r, e, images))
     };
     let (full, enc, images) = build(req.history)?;
-    if enc.input_ids.len() <= req.max_input_tokens || req.truncation == Truncation::RightTokens || !uses_history {
+    if enc.input_ids.len() <= req.max_input_tokens
+        || req.truncation == Truncation::RightTokens
+        || !uses_history
+    {
         if enc.input_ids.len() > req.max_input_tokens {
             return Err(Vip5Error::Input(format!(
                 "template {} needs {} tokens, over the budget of {}",
@@ -124,7 +144,12 @@ pub fn build_personal_prompt(tokenizer: &PromptTokenizer, req: &PersonalRequest<
                 req.max_input_tokens
             )));
         }
-        return Ok(PersonalPrompt { text: full.text, encoded: enc, image_items: images, dropped_items: 0 });
+        return Ok(PersonalPrompt {
+            text: full.text,
+            encoded: enc,
+            image_items: images,
+            dropped_items: 0,
+        });
     }
     // The token count grows with the items kept: binary-search the fewest items to drop.
     let n = req.history.len();
@@ -151,7 +176,12 @@ pub fn build_personal_prompt(tokenizer: &PromptTokenizer, req: &PersonalRequest<
         }
         _ => return Err(budget_error(template, req.max_input_tokens)),
     };
-    Ok(PersonalPrompt { text: r.text, encoded: e, image_items: r.image_items, dropped_items: dropped })
+    Ok(PersonalPrompt {
+        text: r.text,
+        encoded: e,
+        image_items: r.image_items,
+        dropped_items: dropped,
+    })
 }
 
 fn budget_error(template: &Template, budget: usize) -> Vip5Error {

@@ -110,7 +110,12 @@ pub fn item_photo(k: usize) -> String {
 /// An item list with k placeholders after each item, as the original builds it:
 /// `' {ph}{sep} '.join(items) + ' <extra_id_0>' * k` where `ph` is k placeholders each followed by
 /// a space. E.g. k = 2: `1024 <extra_id_0> <extra_id_0> , 1025 <extra_id_0> <extra_id_0>`.
-pub fn item_list(items: &[u32], k: usize, separator: HistorySeparator, naming: ItemNaming) -> Result<String> {
+pub fn item_list(
+    items: &[u32],
+    k: usize,
+    separator: HistorySeparator,
+    naming: ItemNaming,
+) -> Result<String> {
     let placeholders = format!("{VISUAL_PLACEHOLDER} ").repeat(k);
     let joiner = format!(" {placeholders}{} ", separator.as_str());
     let names = items.iter().map(|&i| naming.text(i)).collect::<Result<Vec<_>>>()?;
@@ -120,12 +125,19 @@ pub fn item_list(items: &[u32], k: usize, separator: HistorySeparator, naming: I
 }
 
 /// Fills every `{slot}` of `template`. A slot without a value is an error naming it.
-pub fn render(template: &Template, slots: &Slots, k: usize, separator: HistorySeparator) -> Result<RenderedPrompt> {
+pub fn render(
+    template: &Template,
+    slots: &Slots,
+    k: usize,
+    separator: HistorySeparator,
+) -> Result<RenderedPrompt> {
     let src = template.source;
     let mut text = String::with_capacity(src.len() + 64);
     let mut image_items = Vec::new();
     let mut rest = src;
-    let missing = |slot: &str| Vip5Error::Input(format!("template {} needs a value for `{{{slot}}}`", template.id));
+    let missing = |slot: &str| {
+        Vip5Error::Input(format!("template {} needs a value for `{{{slot}}}`", template.id))
+    };
     while let Some(open) = rest.find('{') {
         text.push_str(&rest[..open]);
         let close = rest[open..]
@@ -148,13 +160,20 @@ pub fn render(template: &Template, slots: &Slots, k: usize, separator: HistorySe
                     return Err(missing(slot));
                 }
                 // Candidate lists always use commas.
-                text.push_str(&item_list(&slots.candidates, k, HistorySeparator::Comma, slots.item_naming)?);
+                text.push_str(&item_list(
+                    &slots.candidates,
+                    k,
+                    HistorySeparator::Comma,
+                    slots.item_naming,
+                )?);
                 image_items.extend_from_slice(&slots.candidates);
             }
             "item_id" => {
                 let item = slots.item.ok_or_else(|| missing(slot))?;
                 match slots.item_naming {
-                    ItemNaming::Tokens { .. } if slots.item_is_new => text.push_str(UNKNOWN_ITEM_TOKEN),
+                    ItemNaming::Tokens { .. } if slots.item_is_new => {
+                        text.push_str(UNKNOWN_ITEM_TOKEN)
+                    }
                     naming => text.push_str(&naming.text(item)?),
                 }
             }
@@ -162,12 +181,21 @@ pub fn render(template: &Template, slots: &Slots, k: usize, separator: HistorySe
                 image_items.push(slots.item.ok_or_else(|| missing(slot))?);
                 text.push_str(&item_photo(k));
             }
-            "item_title" => text.push_str(slots.item_title.as_deref().ok_or_else(|| missing(slot))?),
-            "star_rating" => text.push_str(slots.star_rating.as_deref().ok_or_else(|| missing(slot))?),
+            "item_title" => {
+                text.push_str(slots.item_title.as_deref().ok_or_else(|| missing(slot))?)
+            }
+            "star_rating" => {
+                text.push_str(slots.star_rating.as_deref().ok_or_else(|| missing(slot))?)
+            }
             "feature" => text.push_str(slots.feature.as_deref().ok_or_else(|| missing(slot))?),
-            "review_headline" => text.push_str(slots.review_headline.as_deref().ok_or_else(|| missing(slot))?),
+            "review_headline" => {
+                text.push_str(slots.review_headline.as_deref().ok_or_else(|| missing(slot))?)
+            }
             other => {
-                return Err(Vip5Error::Input(format!("template {}: unknown slot `{{{other}}}`", template.id)));
+                return Err(Vip5Error::Input(format!(
+                    "template {}: unknown slot `{{{other}}}`",
+                    template.id
+                )));
             }
         }
         rest = &rest[close + 1..];

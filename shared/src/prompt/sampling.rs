@@ -75,7 +75,11 @@ pub fn training_templates(task: Task) -> Vec<&'static Template> {
 /// train draws `end` in [max(2, len-6), len-4] and `start` in [1, min(3, end-1)] over the
 /// sequence with the user in front (len = items + 1), history = seq[start..=end], target =
 /// seq[end+1]; validation and test are the leave-one-out examples of [`split_example`].
-pub fn sequential_window(items: &[u32], split: Split, rng: &mut impl Rng) -> Result<(Vec<u32>, u32)> {
+pub fn sequential_window(
+    items: &[u32],
+    split: Split,
+    rng: &mut impl Rng,
+) -> Result<(Vec<u32>, u32)> {
     let n = items.len();
     match split {
         Split::Train => {
@@ -104,15 +108,23 @@ pub fn sample_negative(all_items: &[u32], user_items: &[u32], rng: &mut impl Rng
 }
 
 /// `count` distinct uniformly random items of `all_items` the user never interacted with.
-pub fn sample_negatives(all_items: &[u32], user_items: &[u32], count: usize, rng: &mut impl Rng) -> Result<Vec<u32>> {
+pub fn sample_negatives(
+    all_items: &[u32],
+    user_items: &[u32],
+    count: usize,
+    rng: &mut impl Rng,
+) -> Result<Vec<u32>> {
     let available = all_items.len().saturating_sub(user_items.len());
     if available < count {
-        return Err(Vip5Error::Input(format!("only {available} items are left to draw {count} negatives from")));
+        return Err(Vip5Error::Input(format!(
+            "only {available} items are left to draw {count} negatives from"
+        )));
     }
     let mut out = Vec::with_capacity(count);
     // Rejection sampling: histories are tiny next to the catalogue.
     while out.len() < count {
-        let &item = all_items.choose(rng).ok_or_else(|| Vip5Error::Input("empty catalogue".into()))?;
+        let &item =
+            all_items.choose(rng).ok_or_else(|| Vip5Error::Input("empty catalogue".into()))?;
         if !user_items.contains(&item) && !out.contains(&item) {
             out.push(item);
         }
@@ -194,7 +206,15 @@ pub fn sequential_sample_at(
             user.items.len()
         )));
     }
-    sequential_sample_from(user, user.items[..end].to_vec(), user.items[end], template, all_items, cfg, rng)
+    sequential_sample_from(
+        user,
+        user.items[..end].to_vec(),
+        user.items[end],
+        template,
+        all_items,
+        cfg,
+        rng,
+    )
 }
 
 fn sequential_sample_from(
@@ -254,7 +274,11 @@ pub fn direct_sample(
         Split::Train if n >= 3 => *user.items[..n - 2].choose(rng).expect("non-empty"),
         Split::Validation if n >= 2 => user.items[n - 2],
         Split::Test if n >= 1 => user.items[n - 1],
-        _ => return Err(Vip5Error::Input(format!("a {split:?} direct sample needs more items (the user has {n})"))),
+        _ => {
+            return Err(Vip5Error::Input(format!(
+                "a {split:?} direct sample needs more items (the user has {n})"
+            )));
+        }
     };
     let (template, anonymous) = match template {
         Some(t) => (t, false),
@@ -273,7 +297,8 @@ pub fn direct_sample(
             answer.to_string()
         }
         _ => {
-            let mut candidates = sample_negatives(all_items, &user.items, cfg.num_candidates_negatives, rng)?;
+            let mut candidates =
+                sample_negatives(all_items, &user.items, cfg.num_candidates_negatives, rng)?;
             candidates.push(target);
             candidates.shuffle(rng);
             slots.candidates = candidates;
@@ -312,7 +337,14 @@ pub fn explanation_sample(
 ) -> Result<TrainingSample> {
     let template = match template {
         Some(t) => t,
-        None => pick_template(Task::Explanation, &SamplerConfig { anonymous_share: 0.0, ..cfg.clone() }, rng).0,
+        None => {
+            pick_template(
+                Task::Explanation,
+                &SamplerConfig { anonymous_share: 0.0, ..cfg.clone() },
+                rng,
+            )
+            .0
+        }
     };
     let star = match (template.target, split) {
         (TargetKind::RatingExplanation, Split::Train) => jitter_rating(review.star, rng),

@@ -29,7 +29,9 @@ pub struct PromptTokenizer {
 
 impl std::fmt::Debug for PromptTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PromptTokenizer").field("vocab", &self.tokenizer.get_vocab_size(true)).finish()
+        f.debug_struct("PromptTokenizer")
+            .field("vocab", &self.tokenizer.get_vocab_size(true))
+            .finish()
     }
 }
 
@@ -44,7 +46,13 @@ impl PromptTokenizer {
                 .ok_or_else(|| Vip5Error::Input(format!("tokenizer has no `{tok}` token")))
         };
         let base = tokenizer.get_vocab_size(true) as u32;
-        Ok(Self { eos_id: id("</s>")?, visual_token_id: id(VISUAL_PLACEHOLDER)?, item_token_base: base, item_tokens: 0, tokenizer })
+        Ok(Self {
+            eos_id: id("</s>")?,
+            visual_token_id: id(VISUAL_PLACEHOLDER)?,
+            item_token_base: base,
+            item_tokens: 0,
+            tokenizer,
+        })
     }
 
     /// The tokenizer a model with `cfg` reads: `tokenizer.json` plus the model's item tokens, if
@@ -71,7 +79,8 @@ impl PromptTokenizer {
         if self.item_tokens != 0 {
             return Err(Vip5Error::Input("the tokenizer already has item tokens".into()));
         }
-        let count = u32::try_from(count).map_err(|_| Vip5Error::Config(format!("{count} item tokens is too many")))?;
+        let count = u32::try_from(count)
+            .map_err(|_| Vip5Error::Config(format!("{count} item tokens is too many")))?;
         let base = self.tokenizer.get_vocab_size(true) as u32;
         // Not special: decoding keeps them, so generated text names the item.
         self.tokenizer
@@ -95,7 +104,11 @@ impl PromptTokenizer {
 
     /// How this tokenizer's model writes items.
     pub fn item_naming(&self) -> ItemNaming {
-        if self.item_tokens == 0 { ItemNaming::Numbers } else { ItemNaming::Tokens { count: self.item_tokens } }
+        if self.item_tokens == 0 {
+            ItemNaming::Numbers
+        } else {
+            ItemNaming::Tokens { count: self.item_tokens }
+        }
     }
 
     /// The id of `<item_1>` (item N is `item_token_base() + N - 1`); `None` without item tokens.
@@ -138,7 +151,10 @@ impl PromptTokenizer {
         let mut whole_word_ids = Vec::with_capacity(ids.len() + 1);
         let mut word = 0u32;
         for (id, piece) in ids.iter().zip(&pieces) {
-            if piece.starts_with(WORD_START) || *id == self.visual_token_id || self.is_item_token(*id) {
+            if piece.starts_with(WORD_START)
+                || *id == self.visual_token_id
+                || self.is_item_token(*id)
+            {
                 word += 1;
             }
             whole_word_ids.push(word);
@@ -169,9 +185,7 @@ impl PromptTokenizer {
 
     /// Text of generated ids, special tokens skipped (as HF `decode(skip_special_tokens=True)`).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.tokenizer
-            .decode(ids, true)
-            .map_err(|e| Vip5Error::Input(format!("decoding ids: {e}")))
+        self.tokenizer.decode(ids, true).map_err(|e| Vip5Error::Input(format!("decoding ids: {e}")))
     }
 }
 

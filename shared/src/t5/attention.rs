@@ -109,7 +109,12 @@ impl T5Attention {
         for qi in 0..q_len {
             for ki in 0..k_len {
                 let rel = ki as i64 - (query_offset + qi) as i64;
-                buckets.push(relative_position_bucket(rel, bidirectional, self.num_buckets, self.max_distance));
+                buckets.push(relative_position_bucket(
+                    rel,
+                    bidirectional,
+                    self.num_buckets,
+                    self.max_distance,
+                ));
             }
         }
         let idx = Tensor::<2, Int>::from_data(TensorData::new(buckets, [q_len, k_len]), device);
@@ -124,7 +129,13 @@ impl T5Attention {
 
     /// Attention of `x` (the queries) over the given keys and values. `bias` already holds the
     /// relative position bias and the additive masks, broadcastable to `[B, heads, q, k]`.
-    pub fn attend(&self, x: Tensor<3>, keys: Tensor<4>, values: Tensor<4>, bias: Tensor<4>) -> Tensor<3> {
+    pub fn attend(
+        &self,
+        x: Tensor<3>,
+        keys: Tensor<4>,
+        values: Tensor<4>,
+        bias: Tensor<4>,
+    ) -> Tensor<3> {
         let q = self.split_heads(self.q.forward(x));
         // No 1/sqrt(d_kv): T5 folds that scale into the initialisation of `q`.
         let scores = q.matmul(keys.swap_dims(2, 3)) + bias;

@@ -39,7 +39,13 @@ impl T5LayerSelfAttention {
 
     /// `bias`: relative position bias plus masks. With a cache, this step's keys/values are
     /// appended and the queries attend over everything cached so far.
-    pub fn forward(&self, h: Tensor<3>, bias: Tensor<4>, cache: Option<&mut LayerCache>, task: Task) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        h: Tensor<3>,
+        bias: Tensor<4>,
+        cache: Option<&mut LayerCache>,
+        task: Task,
+    ) -> Tensor<3> {
         let x = self.layer_norm.forward(h.clone());
         let (keys, values) = self.SelfAttention.project_kv(x.clone());
         let (keys, values) = match cache {
@@ -72,7 +78,14 @@ impl T5LayerCrossAttention {
 
     /// `keys`/`values`: the encoder output projected by this layer (cached across decoding steps);
     /// `mask_bias`: the encoder padding mask (cross-attention has no position bias in T5).
-    pub fn forward(&self, h: Tensor<3>, keys: Tensor<4>, values: Tensor<4>, mask_bias: Tensor<4>, task: Task) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        h: Tensor<3>,
+        keys: Tensor<4>,
+        values: Tensor<4>,
+        mask_bias: Tensor<4>,
+        task: Task,
+    ) -> Tensor<3> {
         let x = self.layer_norm.forward(h.clone());
         let y = self.EncDecAttention.attend(x, keys, values, mask_bias);
         h + self.dropout.forward(apply_adapter(&self.enc_attn_adapter, y, task))

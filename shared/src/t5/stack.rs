@@ -42,7 +42,10 @@ impl T5Encoder {
         Self {
             block: (0..cfg.num_encoder_layers)
                 .map(|i| T5EncoderBlock {
-                    layer: (T5LayerSelfAttention::new(cfg, i == 0, device), T5LayerFF::new(cfg, device)),
+                    layer: (
+                        T5LayerSelfAttention::new(cfg, i == 0, device),
+                        T5LayerFF::new(cfg, device),
+                    ),
                 })
                 .collect(),
             final_layer_norm: T5LayerNorm::new(cfg.d_model, cfg.layer_norm_epsilon, device),
@@ -120,26 +123,42 @@ impl T5Decoder {
 
     /// An empty cache for this encoder output: every block's cross-attention keys/values are
     /// projected here, once.
-    pub fn start_cache(&self, encoder_hidden: Tensor<3>, encoder_attention_mask: Tensor<2>) -> DecoderCache {
+    pub fn start_cache(
+        &self,
+        encoder_hidden: Tensor<3>,
+        encoder_attention_mask: Tensor<2>,
+    ) -> DecoderCache {
         let layers = self
             .block
             .iter()
             .map(|b| {
-                let (cross_keys, cross_values) = b.layer.1.EncDecAttention.project_kv(encoder_hidden.clone());
+                let (cross_keys, cross_values) =
+                    b.layer.1.EncDecAttention.project_kv(encoder_hidden.clone());
                 LayerCache { self_keys: None, self_values: None, cross_keys, cross_values }
             })
             .collect();
-        DecoderCache { layers, encoder_mask_bias: mask_bias(encoder_attention_mask), len: 0, step_query_lengths: vec![] }
+        DecoderCache {
+            layers,
+            encoder_mask_bias: mask_bias(encoder_attention_mask),
+            len: 0,
+            step_query_lengths: vec![],
+        }
     }
 
     /// Runs `embeddings` (`[B, q, d]`, the next q tokens) through the stack, appending to the
     /// cache. Returns the final hidden states `[B, q, d]`.
-    pub fn forward(&self, embeddings: Tensor<3>, cache: &mut DecoderCache, task: Task) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        embeddings: Tensor<3>,
+        cache: &mut DecoderCache,
+        task: Task,
+    ) -> Tensor<3> {
         let device = embeddings.device();
         let [_, q_len, _] = embeddings.dims();
         let offset = cache.len;
         let k_len = offset + q_len;
-        let mut bias = self.block[0].layer.0.SelfAttention.compute_bias(offset, q_len, k_len, false, &device);
+        let mut bias =
+            self.block[0].layer.0.SelfAttention.compute_bias(offset, q_len, k_len, false, &device);
         if q_len > 1 {
             bias = bias + causal_mask(offset, q_len, k_len, &device);
         }

@@ -14,5 +14,9 @@ pub fn temp_dir(name: &str) -> PathBuf {
 /// Runs the trainer binary: (success, stdout, stderr).
 pub fn trainer(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().expect("run trainer");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
