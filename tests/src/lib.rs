@@ -186,3 +186,36 @@ pub fn tiny_clip_config() -> vip5::clip::ClipVisionConfig {
         layer_norm_eps: 1e-5,
     }
 }
+
+/// The t5-small tokenizer the project ships.
+pub const T5_TOKENIZER: &str = include_str!("../../data/tokenizers/t5-small/tokenizer.json");
+
+/// Item keys as the page passes them.
+pub fn keys(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// A page's recommender over a random `tiny` model (seeded) and a catalogue `SKU001..`.
+pub fn tiny_recommender(items: usize, seed: u64) -> vip5::recommend::Recommender {
+    use vip5::bundle::{CatalogItem, write_model_bundle};
+    let cfg = Vip5Config::tiny();
+    let device = flex();
+    device.seed(seed);
+    let model = Vip5Model::new(&cfg, &device);
+    let tensors =
+        vip5::weights::read_safetensors(&vip5::weights::save_safetensors(&model).expect("save"))
+            .expect("read");
+    let catalog: Vec<CatalogItem> = (1..=items)
+        .map(|i| CatalogItem { key: format!("SKU{i:03}"), title: format!("item {i}") })
+        .collect();
+    let bytes = write_model_bundle(
+        &cfg,
+        &tensors,
+        T5_TOKENIZER,
+        &catalog,
+        None,
+        vip5::quant::GgmlType::F32,
+    )
+    .expect("bundle");
+    vip5::recommend::Recommender::from_bundle(&bytes, device).expect("recommender")
+}

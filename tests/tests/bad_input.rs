@@ -2,35 +2,17 @@
 //! clear error or a documented acceptance, never a panic. (Bundles: `bundle.rs`; photos beyond
 //! these: `clip.rs`; a shop's CSV files: `shop.rs` in the core crate and `trainer/tests/shop_cli.rs`.)
 
-use vip5::bundle::{CatalogItem, write_model_bundle};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use vip5::clip::preprocess::preprocess;
 use vip5::clip::{RgbImage, decode_image};
 use vip5::data::{parse_raw_sequences, parse_sequential_data};
 use vip5::prompt::PromptTokenizer;
-use vip5::quant::GgmlType;
 use vip5::recommend::Recommender;
-use vip5::weights::{read_safetensors, save_safetensors};
-use vip5::{Vip5Config, Vip5Model};
-use vip5_tests::flex;
-
-const TOKENIZER: &str = include_str!("../../data/tokenizers/t5-small/tokenizer.json");
-
-fn keys(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
+use vip5_tests::{T5_TOKENIZER, keys, tiny_recommender};
 
 fn recommender(items: usize) -> Recommender {
-    let cfg = Vip5Config::tiny();
-    let device = flex();
-    device.seed(3);
-    let model = Vip5Model::new(&cfg, &device);
-    let tensors = read_safetensors(&save_safetensors(&model).expect("save")).expect("read");
-    let catalog: Vec<CatalogItem> = (1..=items)
-        .map(|i| CatalogItem { key: format!("SKU{i:03}"), title: format!("item {i}") })
-        .collect();
-    let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, None, GgmlType::F32)
-        .expect("bundle");
-    Recommender::from_bundle(&bytes, device).expect("recommender")
+    tiny_recommender(items, 3)
 }
 
 fn err_text<T: std::fmt::Debug>(r: vip5::Result<T>) -> String {
@@ -126,18 +108,10 @@ fn histories_long_repeated_or_unknown_and_candidate_lists_empty_or_unknown() {
     assert!(err.contains("no catalogue item is left"), "{err}");
 }
 
-/// xorshift64*, for reproducible arbitrary text.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-}
-
 #[test]
 fn the_tokenizer_takes_arbitrary_unicode_without_panicking() {
-    let tok = PromptTokenizer::from_json_bytes(TOKENIZER.as_bytes()).expect("tokenizer");
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let tok = PromptTokenizer::from_json_bytes(T5_TOKENIZER.as_bytes()).expect("tokenizer");
+    let mut rng = StdRng::seed_from_u64(0x9e37_79b9_7f4a_7c15);
     // code points from every plane, controls, combining marks, RTL, NUL, private use
     let fixed = [
         "",
@@ -152,14 +126,12 @@ fn the_tokenizer_takes_arbitrary_unicode_without_panicking() {
     ];
     let mut texts: Vec<String> = fixed.iter().map(|s| s.to_string()).collect();
     for _ in 0..2_000 {
-        let len = (next(&mut state) % 40) as usize;
+        let len = rng.random_range(0..40);
         let s: String = (0..len)
             .filter_map(|_| {
-                let r = next(&mut state);
                 // half ASCII-ish, half anywhere in Unicode (surrogates are not chars: skipped)
-                let cp =
-                    if r % 2 == 0 { (r >> 8) as u32 % 0x80 } else { (r >> 8) as u32 % 0x11_0000 };
-                char::from_u32(cp)
+                let top = if rng.random::<bool>() { 0x80 } else { 0x11_0000 };
+                char::from_u32(rng.random_range(0..top))
             })
             .collect();
         texts.push(s);

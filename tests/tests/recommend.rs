@@ -7,26 +7,10 @@ use vip5::quant::GgmlType;
 use vip5::recommend::Recommender;
 use vip5::weights::{read_safetensors, save_safetensors};
 use vip5::{Vip5Config, Vip5Model};
-use vip5_tests::flex;
-
-const TOKENIZER: &str = include_str!("../../data/tokenizers/t5-small/tokenizer.json");
-
-fn keys(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
+use vip5_tests::{T5_TOKENIZER, flex, keys, tiny_recommender};
 
 fn recommender(items: usize) -> Recommender {
-    let cfg = Vip5Config::tiny();
-    let device = flex();
-    device.seed(11);
-    let model = Vip5Model::new(&cfg, &device);
-    let tensors = read_safetensors(&save_safetensors(&model).expect("save")).expect("read");
-    let catalog: Vec<CatalogItem> = (1..=items)
-        .map(|i| CatalogItem { key: format!("SKU{i:03}"), title: format!("item {i}") })
-        .collect();
-    let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, None, GgmlType::F32)
-        .expect("bundle");
-    Recommender::from_bundle(&bytes, device).expect("recommender")
+    tiny_recommender(items, 11)
 }
 
 #[test]
@@ -103,7 +87,7 @@ fn item_token_bundles_recommend_and_check_their_catalogue() {
     let catalog: Vec<CatalogItem> = (1..=40)
         .map(|i| CatalogItem { key: format!("SKU{i:03}"), title: format!("item {i}") })
         .collect();
-    let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, None, GgmlType::F32)
+    let bytes = write_model_bundle(&cfg, &tensors, T5_TOKENIZER, &catalog, None, GgmlType::F32)
         .expect("bundle");
     let r = Recommender::from_bundle(&bytes, device.clone()).expect("recommender");
     let history = keys(&["SKU003", "SKU017"]);
@@ -114,7 +98,7 @@ fn item_token_bundles_recommend_and_check_their_catalogue() {
     assert!(scored[0].score > 0.0 && scored[0].score < 1.0);
 
     // a catalogue that does not match the model's item tokens is refused at load
-    let err = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog[..39], None, GgmlType::F32)
+    let err = write_model_bundle(&cfg, &tensors, T5_TOKENIZER, &catalog[..39], None, GgmlType::F32)
         .and_then(|b| Recommender::from_bundle(&b, device).map(|_| ()))
         .expect_err("39 items for 40 item tokens");
     assert!(err.to_string().contains("40 item tokens but the catalogue has 39 items"), "{err}");
@@ -159,7 +143,7 @@ fn prompts_hold_the_newest_items_the_model_was_trained_with() {
         let catalog: Vec<CatalogItem> = (1..=30)
             .map(|i| CatalogItem { key: format!("SKU{i:03}"), title: String::new() })
             .collect();
-        let bytes = write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, None, GgmlType::F32)
+        let bytes = write_model_bundle(&cfg, &tensors, T5_TOKENIZER, &catalog, None, GgmlType::F32)
             .expect("bundle");
         Recommender::from_bundle(&bytes, device).expect("recommender")
     };

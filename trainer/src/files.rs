@@ -10,12 +10,7 @@ use std::path::Path;
 /// On an error (e.g. no space left) the temporary file is removed and `path` is unchanged.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let written = (|| -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    if let Err(e) = written {
+    if let Err(e) = write_synced(&tmp, bytes) {
         let _ = std::fs::remove_file(&tmp);
         return Err(e).with_context(|| {
             format!(
@@ -33,12 +28,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Writes a new file inside a folder that is still being assembled (renamed into place later by
 /// the caller): the error names the file.
 pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
-    let written = (|| -> std::io::Result<()> {
-        let mut file = std::fs::File::create(path)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    written.with_context(|| format!("writing {} ({} bytes)", path.display(), bytes.len()))
+    write_synced(path, bytes)
+        .with_context(|| format!("writing {} ({} bytes)", path.display(), bytes.len()))
+}
+
+/// Creates `path`, writes `bytes` and flushes them to disk.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 #[cfg(test)]

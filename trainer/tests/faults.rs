@@ -6,35 +6,14 @@
 //! `VIP5_KILLS=20 cargo nextest run --release --workspace -E 'test(killed_at_random)'` is the
 //! long form (`scripts/kill_resume.sh`); the test suite runs 3 kills.
 
-use std::path::{Path, PathBuf};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 mod common;
-use common::{temp_dir, trainer};
-
-/// 30 users with 6..10 items over 40 ASINs, prepared from the raw layout.
-fn prepared(dir: &Path) -> PathBuf {
-    let mut raw = String::new();
-    for u in 0..30u32 {
-        raw.push_str(&format!("A{u:04}"));
-        for j in 0..(6 + u % 5) {
-            raw.push_str(&format!(" B{:04}", (u * 7 + j * 3) % 40));
-        }
-        raw.push('\n');
-    }
-    std::fs::write(dir.join("raw.txt"), raw).unwrap();
-    let out = dir.join("prepared");
-    let (ok, _, stderr) = trainer(&[
-        "prepare",
-        "--raw",
-        dir.join("raw.txt").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
-    out
-}
+use common::{final_weights, prepared, temp_dir};
 
 /// 30 users x 2 samples, batch 4: 15 steps per epoch, 45 steps, a checkpoint every 3.
 const TRAIN: [&str; 18] = [
@@ -72,16 +51,6 @@ fn train_args(data: &Path, out: &Path, resume: bool) -> Vec<String> {
     args
 }
 
-/// The final weights, tensor by tensor (the header's metadata map has no fixed order).
-fn weights(run: &Path) -> Vec<(String, Vec<u8>)> {
-    let bytes = std::fs::read(run.join("model.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut v: Vec<(String, Vec<u8>)> =
-        st.tensors().into_iter().map(|(k, t)| (k, t.data().to_vec())).collect();
-    v.sort();
-    v
-}
-
 /// The step of the checkpoint `latest` names, checked complete (all three files, state readable).
 fn latest_checkpoint(run: &Path) -> Option<usize> {
     let dir = run.join("checkpoints");
@@ -99,17 +68,6 @@ fn latest_checkpoint(run: &Path) -> Option<usize> {
     Some(state["step"].as_u64().unwrap() as usize)
 }
 
-/// xorshift64*: the kill times, reproducible from the printed seed.
-struct Rng(u64);
-impl Rng {
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 #[test]
 fn killed_at_random_points_and_resumed_it_ends_with_the_uninterrupted_weights() {
     let kills: usize = std::env::var("VIP5_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
@@ -121,7 +79,7 @@ fn killed_at_random_points_and_resumed_it_ends_with_the_uninterrupted_weights() 
                 | 1
         });
     eprintln!("{kills} kills, VIP5_KILL_SEED={seed}");
-    let mut rng = Rng(seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     let dir = temp_dir("kill");
     let data = prepared(&dir);
     let bin = env!("CARGO_BIN_EXE_trainer");
@@ -148,7 +106,7 @@ fn killed_at_random_points_and_resumed_it_ends_with_the_uninterrupted_weights() 
             .spawn()
             .unwrap();
         // anywhere from start-up to most of an uninterrupted run
-        std::thread::sleep(uninterrupted.mul_f64(0.8 * rng.unit()));
+        std::thread::sleep(uninterrupted.mul_f64(0.8 * rng.random::<f64>()));
         let finished_first = child.try_wait().unwrap().is_some();
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
@@ -185,7 +143,7 @@ fn killed_at_random_points_and_resumed_it_ends_with_the_uninterrupted_weights() 
     let losses = |d: &Path| std::fs::read_to_string(d.join("losses.jsonl")).unwrap();
     assert_eq!(losses(&full).lines().count(), TOTAL_STEPS);
     assert_eq!(losses(&full), losses(&cut), "the same loss sequence");
-    assert!(weights(&full) == weights(&cut), "the same final weights");
+    assert!(final_weights(&full) == final_weights(&cut), "the same final weights");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -242,6 +200,6 @@ fn a_write_error_while_checkpointing_keeps_the_previous_checkpoint_and_says_why(
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains(&format!("resuming at step 6 of {TOTAL_STEPS}")), "{stderr}");
-    assert!(weights(&full) == weights(&cut), "the same final weights");
+    assert!(final_weights(&full) == final_weights(&cut), "the same final weights");
     let _ = std::fs::remove_dir_all(&dir);
 }

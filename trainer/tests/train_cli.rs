@@ -2,34 +2,10 @@
 //! guarantee (an interrupted run resumed gives the same losses and weights as an uninterrupted
 //! one), NaN handling, and the evaluation's JSON.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod common;
-use common::{temp_dir, trainer};
-
-/// 30 users with 6..10 items over 40 ASINs, in the raw layout.
-fn prepared(dir: &Path) -> PathBuf {
-    let mut raw = String::new();
-    for u in 0..30u32 {
-        raw.push_str(&format!("A{u:04}"));
-        for j in 0..(6 + u % 5) {
-            raw.push_str(&format!(" B{:04}", (u * 7 + j * 3) % 40));
-        }
-        raw.push('\n');
-    }
-    std::fs::write(dir.join("raw.txt"), raw).unwrap();
-    let out = dir.join("prepared");
-    let (ok, stdout, stderr) = trainer(&[
-        "prepare",
-        "--raw",
-        dir.join("raw.txt").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
-    assert!(stdout.contains("30 users, 40 items"), "{stdout}");
-    out
-}
+use common::{final_weights, prepared, temp_dir, trainer};
 
 const TRAIN: [&str; 16] = [
     "--preset",
@@ -89,16 +65,7 @@ fn resuming_an_interrupted_run_gives_the_same_losses_and_weights() {
     let losses = |d: &Path| std::fs::read_to_string(d.join("losses.jsonl")).unwrap();
     assert_eq!(losses(&full).lines().count(), 30);
     assert_eq!(losses(&full), losses(&cut), "same loss sequence");
-    // (compare tensors, not file bytes: the header's metadata map has no fixed order)
-    let weights = |d: &Path| {
-        let bytes = std::fs::read(d.join("model.safetensors")).unwrap();
-        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let mut v: Vec<(String, Vec<u8>)> =
-            st.tensors().into_iter().map(|(k, t)| (k, t.data().to_vec())).collect();
-        v.sort();
-        v
-    };
-    let (a, b) = (weights(&full), weights(&cut));
+    let (a, b) = (final_weights(&full), final_weights(&cut));
     assert!(a.len() > 20);
     assert!(a == b, "same final weights");
     // and the run actually learned something: the mean loss of the last 5 steps is below the first 5
@@ -395,20 +362,11 @@ fn the_personalisation_recipe_trains_resumes_and_refuses_what_it_cannot_do() {
     let (ok, _, stderr) =
         train(&data, &cut, &[&recipe[..], &["--checkpoint-every", "5", "--resume"]].concat());
     assert!(ok, "{stderr}");
-    // (tensors, not file bytes: the header's metadata map has no fixed order)
-    let weights = |d: &Path| {
-        let bytes = std::fs::read(d.join("model.safetensors")).unwrap();
-        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let mut v: Vec<(String, Vec<u8>)> =
-            st.tensors().into_iter().map(|(k, t)| (k, t.data().to_vec())).collect();
-        v.sort();
-        v
-    };
     assert_eq!(
         std::fs::read_to_string(full.join("losses.jsonl")).unwrap(),
         std::fs::read_to_string(cut.join("losses.jsonl")).unwrap()
     );
-    assert!(weights(&full) == weights(&cut), "resumed weights differ");
+    assert!(final_weights(&full) == final_weights(&cut), "resumed weights differ");
     // the weights after epoch 1 are kept for a learning curve
     assert!(
         full.join("epochs/1/model.safetensors").exists()
