@@ -341,6 +341,32 @@ fn anonymous_share_speaks_of_the_visitor() {
 }
 
 #[test]
+fn yes_no_share_sets_how_many_sequential_samples_ask_yes_or_no() {
+    let user = UserRecord { id: 7, desc: "A2XYZ".into(), items: vec![3, 9, 27, 81, 243, 5, 6] };
+    let all_items: Vec<u32> = (1..=500).collect();
+    let yes_no_count = |share: Option<f64>, anonymous_share: f64| {
+        let cfg =
+            SamplerConfig { yes_no_share: share, anonymous_share, ..SamplerConfig::default() };
+        let mut rng = StdRng::seed_from_u64(11);
+        (0..2000)
+            .filter(|_| {
+                let s = sequential_sample(&user, Split::Train, None, &all_items, &cfg, &mut rng)
+                    .unwrap();
+                let yes_no = ["A-7", "A-8"].contains(&s.template_id);
+                assert_eq!(yes_no, s.target == "yes" || s.target == "no", "{}", s.template_id);
+                yes_no
+            })
+            .count()
+    };
+    // the original's uniform draw over A-1..A-8: a quarter (binomial sd about 19)
+    assert!((440..=560).contains(&yes_no_count(None, 0.0)));
+    assert_eq!(yes_no_count(Some(0.0), 0.2), 0);
+    assert_eq!(yes_no_count(Some(1.0), 0.2), 2000);
+    // 10 %: binomial sd about 13, with anonymous visitors (their pool holds A-8 only)
+    assert!((150..=250).contains(&yes_no_count(Some(0.1), 0.2)));
+}
+
+#[test]
 fn rating_jitter_stays_in_its_bin_on_average() {
     let mut rng = StdRng::seed_from_u64(9);
     for (star, mean) in [(1u8, 1.2f64), (3, 2.95), (5, 4.75)] {

@@ -99,6 +99,11 @@ pub struct TrainArgs {
     /// Share of samples prompted as an anonymous visitor (`{user_desc}` = "a visitor").
     #[arg(long, default_value_t = 0.2)]
     pub anonymous_share: f64,
+    /// Share of sequential samples that ask yes/no instead of naming the next item
+    /// (default: a uniform draw over A-1..A-8, as the original, so a quarter).
+    #[arg(long)]
+    #[serde(default)]
+    pub yes_no_share: Option<f64>,
     /// Input length limit in tokens (right truncation, as the original).
     #[arg(long, default_value_t = 512)]
     pub max_input_len: usize,
@@ -559,6 +564,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let cfg = run_config(&args, &prepared)?;
     prepared.check_feature_dim(&args.data, cfg.feat_dim)?;
     let tokenizer = PromptTokenizer::for_config(TOKENIZER_JSON, &cfg)?;
+    if let Some(share) = args.yes_no_share
+        && !(0.0..=1.0).contains(&share)
+    {
+        bail!("--yes-no-share must be in [0, 1], got {share}");
+    }
     if args.data_parallel == 0 {
         bail!("--data-parallel must be at least 1");
     }
@@ -673,6 +683,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             n_vis_tokens: cfg.n_vis_tokens,
             num_candidates_negatives: args.candidate_negatives,
             anonymous_share: args.anonymous_share,
+            yes_no_share: args.yes_no_share,
             max_history_items: args.max_history_items,
             item_naming: tokenizer.item_naming(),
         },

@@ -47,6 +47,11 @@ pub struct SamplerConfig {
     /// [`ANONYMOUS_VISITOR`]) instead of a known user, so the model serves visitors who were never
     /// training users. 0 reproduces the original.
     pub anonymous_share: f64,
+    /// Share of sequential samples that ask yes/no instead of naming the next item.
+    /// `None` draws uniformly among the templates, as the original (a quarter are yes/no). A
+    /// yes/no sample teaches one bit about its item where a named target ranks all of them, so a
+    /// recommender trained for ranking spends fewer of its samples there.
+    pub yes_no_share: Option<f64>,
     /// Keep at most this many of the newest history items (whole items, oldest dropped first, as
     /// on the device). `None` keeps all, as the original.
     pub max_history_items: Option<usize>,
@@ -60,6 +65,7 @@ impl Default for SamplerConfig {
             n_vis_tokens: 2,
             num_candidates_negatives: 99,
             anonymous_share: 0.0,
+            yes_no_share: None,
             max_history_items: None,
             item_naming: ItemNaming::Numbers,
         }
@@ -160,10 +166,14 @@ fn separator(rng: &mut impl Rng) -> HistorySeparator {
 /// `{user_desc}` templates, which then speak of the anonymous visitor.
 fn pick_template(task: Task, cfg: &SamplerConfig, rng: &mut impl Rng) -> (&'static Template, bool) {
     let anonymous = cfg.anonymous_share > 0.0 && rng.random::<f64>() < cfg.anonymous_share;
-    let pool: Vec<&'static Template> = training_templates(task)
+    let mut pool: Vec<&'static Template> = training_templates(task)
         .into_iter()
         .filter(|t| !anonymous || !t.source.contains("{user_id}"))
         .collect();
+    if let (Task::Sequential, Some(share)) = (task, cfg.yes_no_share) {
+        let yes_no = rng.random::<f64>() < share;
+        pool.retain(|t| (t.target == TargetKind::YesNo) == yes_no);
+    }
     (pool.choose(rng).copied().unwrap_or(&TEMPLATES[0]), anonymous)
 }
 
