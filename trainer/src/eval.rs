@@ -82,6 +82,10 @@ pub struct EvalArgs {
     /// `trainer compare-rankings` (e.g. a q8_0 bundle against its f32 original).
     #[arg(long)]
     rankings_out: Option<PathBuf>,
+    /// Experiment: also rank one-token items by their first-step log-probability minus
+    /// tau * ln(1 + training count), for each tau given (popularity de-biasing at inference).
+    #[arg(long, hide = true, value_delimiter = ',')]
+    popularity_adjust: Vec<f64>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -273,6 +277,70 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     Some(personalisation(&lists, &popularity_lists, 10, OVERLAP_PAIRS, args.seed)?);
             }
             rows.push(r);
+        }
+        if !direct && !args.popularity_adjust.is_empty() {
+            let base =
+                tokenizer.item_token_base().context("--popularity-adjust needs item tokens")?;
+            let mut counts = vec![0f64; cfg.item_tokens + 1];
+            for s in &prepared.sequences {
+                for &i in &s.items[..s.items.len().saturating_sub(2)] {
+                    counts[i as usize] += 1.0;
+                }
+            }
+            let mut first = Vec::with_capacity(cases.len());
+            for chunk in cases.chunks(args.batch_size.max(1) * 4) {
+                let samples: Vec<EncoderSample> = chunk.iter().map(|c| c.sample.clone()).collect();
+                let x = EncoderBatch::new(&samples, &cfg)?.to_tensors(&device);
+                let enc = model.encode(&x, t.task);
+                let mut cache = model.start_decoding(enc, x.attention_mask.clone());
+                let ids = burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(
+                    burn::tensor::TensorData::new(
+                        vec![cfg.decoder_start_token_id as i64; chunk.len()],
+                        [chunk.len(), 1],
+                    ),
+                    &device,
+                );
+                let logits = model.decode(ids, &mut cache, t.task);
+                let [b, _, v] = logits.dims();
+                let lp = burn::tensor::activation::log_softmax(logits.reshape([b, v]), 1)
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| {
+                        anyhow::anyhow!("reading the first-step log-probabilities: {e:?}")
+                    })?;
+                for (n, c) in chunk.iter().enumerate() {
+                    first.push(
+                        (1..=cfg.item_tokens as u32)
+                            .filter(|i| !c.history.contains(i))
+                            .map(|i| (i, lp[n * v + (base + i - 1) as usize] as f64))
+                            .collect::<Vec<_>>(),
+                    );
+                }
+            }
+            for &tau in &args.popularity_adjust {
+                let scored: Vec<Vec<(u32, f64)>> = first
+                    .iter()
+                    .map(|row| {
+                        let mut r: Vec<(u32, f64)> = row
+                            .iter()
+                            .map(|&(i, s)| (i, s - tau * (1.0 + counts[i as usize]).ln()))
+                            .collect();
+                        r.sort_by(|a, b| b.1.total_cmp(&a.1));
+                        r.truncate(20);
+                        r
+                    })
+                    .collect();
+                let name = format!("vip5 first step adj {tau}");
+                let lists = ranked_lists(&scored, args.seed)?;
+                if let Some(out) = rankings.as_mut() {
+                    write_rankings(out, prompt, &name, &lists, &cases)?;
+                }
+                let m = ranking_metrics(&scored, &cases, args.seed)?;
+                let mut r = row(prompt, &name, &m, None, None);
+                r.personalisation =
+                    Some(personalisation(&lists, &popularity_lists, 10, OVERLAP_PAIRS, args.seed)?);
+                rows.push(r);
+            }
         }
     }
     if let Some(mut out) = rankings {

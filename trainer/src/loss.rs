@@ -153,6 +153,7 @@ pub fn first_step_loss(
     targets: &TargetBatch,
     vocab: &FirstStepVocab,
     soft: Option<&SoftTargets>,
+    bias: Option<&[f32]>,
     later: Option<&FirstStepVocab>,
 ) -> anyhow::Result<Tensor<1>> {
     let device = hidden.device();
@@ -167,7 +168,15 @@ pub fn first_step_loss(
         first.push(idx as i64);
     }
     let h1 = hidden.clone().narrow(1, 0, 1).reshape([b, d]).mul_scalar(factor);
-    let lsm1 = log_softmax(h1.matmul(vocab.rows(table.clone()).transpose()), 1);
+    let mut logits1 = h1.matmul(vocab.rows(table.clone()).transpose());
+    if let Some(bias) = bias {
+        if bias.len() != vocab.len() {
+            anyhow::bail!("a first-step bias of {} values for {} tokens", bias.len(), vocab.len());
+        }
+        let bias = Tensor::<1>::from_data(TensorData::new(bias.to_vec(), [bias.len()]), &device);
+        logits1 = logits1 + bias.reshape([1, vocab.len()]);
+    }
+    let lsm1 = log_softmax(logits1, 1);
     let labels1 = Tensor::<2, Int>::from_data(TensorData::new(first, [b, 1]), &device);
     let mut step1 = lsm1.clone().gather(1, labels1).reshape([b]).neg();
     if let Some(soft) = soft.filter(|s| s.weight > 0.0) {
@@ -255,7 +264,8 @@ mod tests {
             .reshape([2, 2, 5]);
         let plain = values(seq2seq_loss(logits, &tb))[0];
         let vocab = FirstStepVocab::new(vec![0, 1], 2, 3);
-        let ours = values(first_step_loss(h, (table, factor), &tb, &vocab, None, None).unwrap())[0];
+        let ours =
+            values(first_step_loss(h, (table, factor), &tb, &vocab, None, None, None).unwrap())[0];
         assert!((plain - ours).abs() < 1e-6, "{plain} vs {ours}");
     }
 
@@ -276,8 +286,9 @@ mod tests {
             probs: vec![0.0, 0.5, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0],
             has: vec![1.0, 0.0],
         };
-        let got = values(first_step_loss(h, (table, 1.0), &tb, &vocab, Some(&soft), None).unwrap())
-            [0] as f64;
+        let got =
+            values(first_step_loss(h, (table, 1.0), &tb, &vocab, Some(&soft), None, None).unwrap())
+                [0] as f64;
         let soft0 = -(0.5 * first(0, 2).ln() + 0.5 * first(0, 4).ln());
         let row0 = (0.75 * -first(0, 3).ln() + 0.25 * soft0 - at(0, 1, 1).ln()) / 2.0;
         let row1 = (-first(1, 4).ln() - at(1, 1, 1).ln()) / 2.0;
@@ -287,7 +298,39 @@ mod tests {
         // a target outside the vocabulary is an error, not a silent 0
         let bad = TargetBatch::new(&[vec![0, 1], vec![4, 1]], 0, true);
         let (h, table, _) = setup();
-        assert!(first_step_loss(h, (table, 1.0), &bad, &vocab, None, None).is_err());
+        assert!(first_step_loss(h, (table, 1.0), &bad, &vocab, None, None, None).is_err());
+    }
+
+    #[test]
+    fn a_first_step_bias_shifts_the_logits_that_the_loss_sees() {
+        let (h, table, tb) = setup();
+        // first step over {1, 2, 3, 4}, shifted by a bias per position; step 2 over all tokens
+        let vocab = FirstStepVocab::new(vec![1], 2, 3);
+        let bias = [0.0f32, 0.4, -0.2, 0.9];
+        let hv = h.clone().into_data().try_to_vec::<f32>().unwrap();
+        let tv = table.clone().into_data().try_to_vec::<f32>().unwrap();
+        let logit = |b: usize, t: usize, v: usize| -> f64 {
+            (0..3).map(|k| hv[(b * 2 + t) * 3 + k] as f64 * tv[v * 3 + k] as f64).sum()
+        };
+        let nll = |scores: &[f64], at: usize| -> f64 {
+            let lse = scores.iter().map(|x| x.exp()).sum::<f64>().ln();
+            lse - scores[at]
+        };
+        let row = |b: usize, label: usize| {
+            let first: Vec<f64> = (1..5).map(|v| logit(b, 0, v) + bias[v - 1] as f64).collect();
+            let second: Vec<f64> = (0..5).map(|v| logit(b, 1, v)).collect();
+            (nll(&first, label - 1) + nll(&second, 1)) / 2.0
+        };
+        let want = (row(0, 3) * 0.5 + row(1, 4) * 0.5) / 2.0;
+        let got =
+            values(first_step_loss(h, (table, 1.0), &tb, &vocab, None, Some(&bias), None).unwrap())
+                [0] as f64;
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        // a bias of the wrong length is an error
+        let (h, table, tb) = setup();
+        assert!(
+            first_step_loss(h, (table, 1.0), &tb, &vocab, None, Some(&bias[..3]), None).is_err()
+        );
     }
 
     #[test]
@@ -299,8 +342,9 @@ mod tests {
         let p = softmax(hs, 2).into_data().try_to_vec::<f32>().unwrap();
         let at = |b: usize, t: usize, v: usize| p[(b * 2 + t) * 5 + v] as f64;
         let without0 = |b: usize, t: usize, v: usize| at(b, t, v) / (1.0 - at(b, t, 0));
-        let got = values(first_step_loss(h, (table, 1.0), &tb, &vocab, None, Some(&vocab)).unwrap())
-            [0] as f64;
+        let got = values(
+            first_step_loss(h, (table, 1.0), &tb, &vocab, None, None, Some(&vocab)).unwrap(),
+        )[0] as f64;
         let row =
             |b: usize, first: usize| (-without0(b, 0, first).ln() - without0(b, 1, 1).ln()) / 2.0;
         let want = (row(0, 3) * 0.5 + row(1, 4) * 0.5) / 2.0;
@@ -308,6 +352,6 @@ mod tests {
         // a later label outside the small vocabulary is an error
         let bad = TargetBatch::new(&[vec![3, 0], vec![4, 1]], 0, true);
         let (h, table, _) = setup();
-        assert!(first_step_loss(h, (table, 1.0), &bad, &vocab, None, Some(&vocab)).is_err());
+        assert!(first_step_loss(h, (table, 1.0), &bad, &vocab, None, None, Some(&vocab)).is_err());
     }
 }

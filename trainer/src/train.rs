@@ -182,6 +182,14 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub distill_weight: f64,
+    /// Logit adjustment (Menon et al. 2021) of the first step: train on the item logits plus
+    /// tau * ln(1 + the item's count in the training parts), so the model's own scores come out
+    /// divided by that prior to the power tau and rarer items get their share of the ranking.
+    /// The model and its forward pass are unchanged; only the training loss sees the prior.
+    /// 0 = off. Needs `--item-softmax`.
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub logit_adjust: f64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -552,6 +560,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if args.item_softmax_rest && !args.item_softmax {
         bail!("--item-softmax-rest needs --item-softmax");
     }
+    if !(args.logit_adjust.is_finite() && args.logit_adjust >= 0.0) {
+        bail!("--logit-adjust must be a number >= 0, got {}", args.logit_adjust);
+    }
+    if args.logit_adjust > 0.0 && !args.item_softmax {
+        bail!("--logit-adjust needs --item-softmax (it adjusts the first step's item logits)");
+    }
     if args.distill_weight > 0.0 && !args.item_softmax {
         bail!(
             "--distill-weight needs --item-softmax (the soft target lives on the item vocabulary)"
@@ -618,6 +632,25 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         None
     };
+    // The first step's logit adjustment, per position of its vocabulary (yes/no: 0).
+    let first_step_bias: Option<Vec<f32>> =
+        first_step.as_ref().filter(|_| args.logit_adjust > 0.0).map(|vocab| {
+            let mut counts = vec![0u32; cfg.item_tokens + 1];
+            for s in &prepared.sequences {
+                for &i in vip5::data::training_items(s) {
+                    if let Some(c) = counts.get_mut(i as usize) {
+                        *c += 1;
+                    }
+                }
+            }
+            let mut bias = vec![0f32; vocab.len()];
+            for (item, &c) in counts.iter().enumerate().skip(1) {
+                if let Some(pos) = vocab.index_of_item(item as u32) {
+                    bias[pos] = (args.logit_adjust * (1.0 + c as f64).ln()) as f32;
+                }
+            }
+            bias
+        });
     let later_steps = first_step
         .as_ref()
         .filter(|_| args.item_softmax_rest)
@@ -793,6 +826,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                                 &tb,
                                 vocab,
                                 shard_soft.as_ref(),
+                                first_step_bias.as_deref(),
                                 later_steps.as_ref(),
                             )?
                         }
