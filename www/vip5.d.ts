@@ -1,0 +1,132 @@
+// TypeScript declarations of vip5.js, the library's facade (hand-written beside it; the wasm
+// module's own declarations are trunk's vip5-web.d.ts).
+
+/** Thrown for every failure, with a message a web developer can act on. */
+export declare class Vip5Error extends Error {
+  constructor(message: string, options?: { cause?: unknown; fatal?: boolean });
+  readonly name: 'Vip5Error';
+  /** The worker died (a wasm trap or a lost device) and was restarted from the cached bytes. */
+  readonly fatal: boolean;
+}
+
+/** A download (or Cache API read) in progress. */
+export interface Vip5Progress {
+  /** What is loading: the model bundle, the CLIP weights, or the model being built. */
+  stage: 'bundle' | 'clip' | 'model';
+  /** The URL as given to `Recommender.load`. */
+  url: string;
+  /** Bytes received so far. */
+  loaded: number;
+  /** Bytes in all (0 when the server sends no length). */
+  total: number;
+  /** Read from the Cache API instead of the network. */
+  cached: boolean;
+}
+
+export interface RecommenderOptions {
+  /** URL of a model bundle (`trainer export`, a `.gguf` file). */
+  bundle: string;
+  /**
+   * URL of a CLIP vision bundle (`trainer export-clip`), or of a Hugging Face CLIP
+   * `model.safetensors` (its `config.json` beside it; only the vision tower's byte ranges are
+   * fetched, so the server must honour HTTP Range). Needed by `embedImage` and `scorePhoto`.
+   */
+  clip?: string;
+  /**
+   * `auto`: WebGPU when the browser has a usable adapter (checked with a short self-test at
+   * load), else the CPU (wasm); `webgpu`: WebGPU, taken at its word; `cpu`: the CPU path.
+   * @default 'auto'
+   */
+  backend?: 'auto' | 'webgpu' | 'cpu';
+  /** Called as bytes arrive. */
+  onProgress?: (progress: Vip5Progress) => void;
+  /** URL of vip5-worker.js. @default 'vip5-worker.js' beside vip5.js */
+  workerUrl?: string;
+}
+
+/** One catalogue item of the bundle. */
+export interface CatalogItem {
+  /** The model's id (1-based position in the catalogue). */
+  id: number;
+  /** The shop's stable key (ASIN, SKU). */
+  key: string;
+  title: string;
+}
+
+/** A recommended or ranked item. */
+export interface ScoredItem extends CatalogItem {
+  /** The beam's length-normalised log-probability (recommendNext, rankCandidates) or P(yes). */
+  score: number;
+}
+
+/** One recorded visit or purchase. */
+export interface HistoryEvent {
+  key: string;
+  /** `Date.now()` when recorded. */
+  t: number;
+}
+
+/** Where the load went. */
+export interface LoadInfo {
+  backend: 'webgpu' | 'cpu';
+  backendReason: string;
+  bundleBytes: number;
+  clipBytes: number;
+  /** Every file came from the Cache API. */
+  cached: boolean;
+  downloadSeconds: number;
+  loadSeconds: number;
+  /** The worker's load steps, in order. */
+  steps: { step: string; ms: number }[];
+}
+
+export interface RecommendFilters {
+  /** Keys never to return (out of stock). */
+  exclude?: string[];
+  /** Return only among these keys (in stock). Keys the bundle lacks are skipped. */
+  only?: string[];
+}
+
+/** Private, on-device VIP5 recommendations for one visitor. */
+export declare class Recommender {
+  /** Downloads (or reads from the Cache API) the bundle and starts the worker. */
+  static load(options: RecommenderOptions): Promise<Recommender>;
+  /** Set by `load`. */
+  info: LoadInfo;
+  /** `webgpu` or `cpu`. */
+  backend(): 'webgpu' | 'cpu';
+  /** Why that backend was chosen (e.g. "no WebGPU in this browser: CPU fallback"). */
+  backendReason(): string;
+  /** The bundle's items. */
+  catalog(): CatalogItem[];
+  /** Records that the visitor looked at or bought an item; stored in IndexedDB on this device. */
+  record(itemKey: string): Promise<void>;
+  /** The history, oldest first. Keys unknown to this bundle are kept (and skipped in prompts). */
+  history(): Promise<HistoryEvent[]>;
+  clearHistory(): Promise<void>;
+  historyKeys(): Promise<string[]>;
+  /** The next items for this visitor: real items not yet in the history, best first. */
+  recommendNext(k?: number, filters?: RecommendFilters): Promise<ScoredItem[]>;
+  /** The candidates (item keys), best first. */
+  rankCandidates(keys: string[]): Promise<ScoredItem[]>;
+  /** P(yes) that this visitor would buy the item next. */
+  score(itemKey: string): Promise<number>;
+  /** CLIP features of an image (needs `clip` in `load`). */
+  embedImage(image: ImageData): Promise<Float32Array>;
+  /** P(yes) that this visitor would like the product in the photo (needs `clip` in `load`). */
+  scorePhoto(image: ImageData): Promise<number>;
+  /** Stops the worker. */
+  terminate(): void;
+}
+
+/** The bytes of `url`, from the Cache API when this version is cached, else downloaded. */
+export declare function fetchCached(
+  url: string,
+  onProgress?: (p: Omit<Vip5Progress, 'stage'>) => void,
+): Promise<{ bytes: Uint8Array; cached: boolean; seconds: number }>;
+
+/** Only the vision tensors of a Hugging Face CLIP `model.safetensors`, by Range requests. */
+export declare function fetchClipVision(
+  url: string,
+  onProgress?: (p: Omit<Vip5Progress, 'stage'>) => void,
+): Promise<{ bytes: Uint8Array; config: string; cached: boolean; seconds: number }>;
