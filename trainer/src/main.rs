@@ -11,6 +11,7 @@ mod files;
 mod loss;
 mod prepare;
 mod recommend;
+mod site;
 mod trace;
 mod train;
 
@@ -43,6 +44,8 @@ enum Command {
     ExportClip(export::ExportClipArgs),
     /// What a page would recommend for a history (item keys), from a bundle: the native reference of the wasm library.
     Recommend(recommend::RecommendArgs),
+    /// A folder a static host can serve: the library from dist/, a bundle, an example page, headers.
+    Site(site::SiteArgs),
     /// Compare two models' ranked lists on the same users (top-k agreement, paired bootstrap of HR and NDCG).
     CompareRankings(compare::CompareArgs),
     /// The forward pass of one history stage by stage on two devices, and where they part.
@@ -155,6 +158,7 @@ fn main() -> Result<()> {
         Command::Export(args) => export::run(args),
         Command::ExportClip(args) => export::run_clip(args),
         Command::Recommend(args) => recommend::run(args),
+        Command::Site(args) => site::run(args),
         Command::CompareRankings(args) => compare::run(args),
         Command::Trace(args) => trace::run(args),
         Command::BenchClip(args) => bench::run(args),
