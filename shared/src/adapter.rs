@@ -1,4 +1,4 @@
-//! VIP5's bottleneck adapters (VIP5-SPEC 1.4), named as in the original code so its checkpoints
+//! VIP5's bottleneck adapters (docs/vip5.md §1.4), named as in the original code so its checkpoints
 //! load by name: `<sublayer>.<attn|enc_attn|ff>_adapter.adapters.<task>.{down,up}_sampler`.
 
 use burn::module::Module;

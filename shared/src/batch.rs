@@ -26,7 +26,7 @@ pub struct EncoderBatch {
     pub input_ids: Vec<i64>,
     pub attention_mask: Vec<f32>,
     pub whole_word_ids: Vec<i64>,
-    /// 1 where the token is the visual placeholder, else 0 (VIP5-SPEC 1.2).
+    /// 1 where the token is the visual placeholder, else 0 (docs/vip5.md §1.2).
     pub category_ids: Vec<i64>,
     pub vis_feats: Vec<f32>,
     /// For each position: which of the sample's V*k visual tokens replaces it.

@@ -1,4 +1,4 @@
-//! Evaluation metrics of VIP5 (VIP5-SPEC 5.1 and 5.3), as pure functions.
+//! Evaluation metrics of VIP5 (docs/vip5.md §5.1 and §5.3), as pure functions.
 //!
 //! - Ranking: HR@k and NDCG@k per user with binary relevance, ties broken by a seeded shuffle
 //!   before a stable sort by descending score (the notebooks' `evaluate_all`), and
@@ -114,10 +114,10 @@ fn check_distinct(items: impl Iterator<Item = u32>, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Scores for the beams of one generation, as the evaluation notebook builds them (VIP5-SPEC 5.1):
-/// the beam at 0-based rank j gets score -(j+1), strings that do not parse as an integer are
-/// dropped, and when an item comes back, the later (worse) rank overwrites the earlier one. The
-/// items keep the order of their first appearance (a Python dict's order).
+/// Scores for the beams of one generation, as the evaluation notebook builds them
+/// (docs/vip5.md §5.1): the beam at 0-based rank j gets score -(j+1), strings that do not parse
+/// as an integer are dropped, and when an item comes back, the later (worse) rank overwrites the
+/// earlier one. The items keep the order of their first appearance (a Python dict's order).
 ///
 /// Parsing follows Python's `int(str)` for ASCII text: surrounding whitespace, an optional sign,
 /// and `_` between digits are accepted (`" 7 "`, `"+7"`, `"0_7"` are item 7). Two deliberate

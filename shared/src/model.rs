@@ -161,7 +161,7 @@ impl ParamCounts {
     }
 }
 
-/// The VIP5 trainable/frozen rule on a parameter path (VIP5-SPEC 1.5).
+/// The VIP5 trainable/frozen rule on a parameter path (docs/vip5.md §1.5).
 pub fn is_trainable(path: &str, mode: TrainMode, train_input_tables: bool) -> bool {
     match mode {
         TrainMode::Full => true,

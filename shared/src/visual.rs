@@ -1,4 +1,4 @@
-//! The visual mapping network (VIP5-SPEC 1.3): one CLIP image embedding -> k visual tokens.
+//! The visual mapping network (docs/vip5.md §1.3): one CLIP image embedding -> k visual tokens.
 //! Names follow the original (`visual_embedding.feat_embedding.0.model.{0,2}`, `.feat_embedding.1`).
 
 use burn::module::Module;

@@ -4,8 +4,8 @@
 Run from the repository root:  python3 tests/gen/gen_metric_fixtures.py
 Needs only the Python standard library. The output is deterministic (seeded).
 
-Each metric is written here again, straightforwardly, from its definition in VIP5-SPEC 5.1 and 5.3
-(not from the Rust code):
+Each metric is written here again, straightforwardly, from its definition in docs/vip5.md §5.1
+and §5.3 (not from the Rust code):
   ranking  HR@k / NDCG@k with binary relevance, 1/log2(rank+1) discounts and the ideal DCG of
            min(|truth|, k) hits; scores are distinct, so the tie-breaking shuffle plays no part
   beams    the evaluation notebook's `pred_dict[int(s)] = -(j+1)`, keeping keys that fit a u32

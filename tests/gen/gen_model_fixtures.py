@@ -7,7 +7,7 @@ Needs: torch, transformers (>= 4.40), safetensors. The Rust tests only read the 
 Fixtures (each a folder with config.json, model.safetensors and outputs.safetensors):
   t5_relu_tied    T5 v1.0 (ReLU FFN, tied head with the d_model^-0.5 rescale), HF T5ForConditionalGeneration
   t5_gated_untied T5 v1.1 / FLAN-T5 style (gated-GELU FFN, untied lm_head)
-  vip5_tiny       HF T5 plus the VIP5 additions, written here from VIP5-SPEC.md section 1 (independent
+  vip5_tiny       HF T5 plus the VIP5 additions, written here from docs/vip5.md §1 (independent
                   of the Rust code): visual mapping network, <extra_id_0> substitution, whole-word and
                   category tables, bottleneck adapters after self-attention, cross-attention and FFN.
 
@@ -190,7 +190,7 @@ def hf_t5_fixture(name, **overrides):
 
 
 # ---------------------------------------------------------------------------------------------
-# VIP5 reference (VIP5-SPEC.md section 1), built on HF T5 with forward hooks for the adapters.
+# VIP5 reference (docs/vip5.md §1), built on HF T5 with forward hooks for the adapters.
 # ---------------------------------------------------------------------------------------------
 def gelu_tanh(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
@@ -203,7 +203,7 @@ class Adapter(torch.nn.Module):
         self.up_sampler = torch.nn.Linear(d // r, d)
 
     def forward(self, y):
-        # y' = y + Up(GELU_tanh(Down(y)))   (spec 1.4)
+        # y' = y + Up(GELU_tanh(Down(y)))   (docs/vip5.md §1.4)
         return y + self.up_sampler(gelu_tanh(self.down_sampler(y)))
 
 

@@ -2,7 +2,7 @@
 """Reference prompts for tests/tests/prompts.rs, built the way the original VIP5 code formats them
 (Python str.format on its positional templates, `' {}, '.format('<extra_id_0> ' * k).join(items)`),
 tokenized with the Hugging Face fast tokenizer (the `tokenizers` package), whole-word ids by
-VIP5-SPEC 1.2's rule over the pieces.
+docs/vip5.md §1.2's rule over the pieces.
 
 Run from the repository root: python3 tests/gen/gen_prompt_fixtures.py
 """

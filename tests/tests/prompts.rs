@@ -1,6 +1,6 @@
 //! Prompts: the 29 templates, rendering and token/whole-word ids against the original's formatting
-//! and the HF fast tokenizer (tests/gen/gen_prompt_fixtures.py), the spec's worked A-1 example,
-//! on-device personalization, and the seeded training samplers.
+//! and the HF fast tokenizer (tests/gen/gen_prompt_fixtures.py), the worked A-1 example of
+//! docs/vip5.md §2.1, on-device personalization, and the seeded training samplers.
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -113,7 +113,7 @@ fn rendering_and_ids_match_the_original_formatting_and_hf_tokenizer() {
 
 #[test]
 fn the_spec_worked_a1_example() {
-    // VIP5-SPEC 2.1: user 251, history [1024, 1025, 7], k = 2, commas.
+    // docs/vip5.md §2.1: user 251, history [1024, 1025, 7], k = 2, commas.
     let tok = tokenizer();
     let slots =
         Slots { user_id: Some("251".into()), history: vec![1024, 1025, 7], ..Slots::default() };
@@ -132,7 +132,7 @@ fn the_spec_worked_a1_example() {
             3907, 57, 8, 1139, 3, 58, 1
         ]
     );
-    // The spec lists the first 28 whole-word ids and the tail `30, 30, 0`.
+    // docs/vip5.md §2.1 lists the first 28 whole-word ids and the tail `30, 30, 0`.
     assert_eq!(
         enc.whole_word_ids[..28],
         [

@@ -1,4 +1,4 @@
-//! `trainer eval`: the paper's evaluation (VIP5-SPEC 5): with beam 20 over the full
+//! `trainer eval`: the paper's evaluation (docs/vip5.md §5): with beam 20 over the full
 //! catalogue, B-5/B-8 with 1 positive + 99 seeded negatives; unconstrained decoding as the paper
 //! and item-constrained decoding; HR@1/5/10, NDCG@5/10 beside the popularity and max+1 baselines.
 

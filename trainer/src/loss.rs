@@ -1,4 +1,4 @@
-//! The training objective (VIP5-SPEC 4.3): teacher-forced cross-entropy, averaged over each
+//! The training objective (docs/vip5.md §4.3): teacher-forced cross-entropy, averaged over each
 //! sample's target tokens, weighted by 1/target_length (faithful) or not, averaged over the batch.
 
 use burn::tensor::activation::log_softmax;

@@ -1,4 +1,5 @@
-//! `trainer train`: VIP5 training as VIP5-SPEC 4 describes it, seeded, resumable, on any device.
+//! `trainer train`: VIP5 training as docs/vip5.md §4 describes it, seeded, resumable, on any
+//! device.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! `trainer info` counts parameters from the built module; the figures must equal VIP5-SPEC 1.6
+//! `trainer info` counts parameters from the built module; the figures must equal docs/vip5.md §1.6
 //! (which reproduces the paper's Table 5 percentages exactly).
 
 use std::process::Command;

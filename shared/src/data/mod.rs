@@ -1,5 +1,5 @@
 //! Sequential interaction data of P5/VIP5 as pure functions over text already in memory
-//! (VIP5-SPEC 2.3 and 3.2).
+//! (docs/vip5.md §2.3 and §3.2).
 //!
 //! - [`parse_sequential_data`] reads `sequential_data.txt` (`user_id item_id item_id ...`, one
 //!   line per user, items in time order); [`parse_raw_sequences`] numbers raw reviewer ids and
@@ -127,7 +127,7 @@ impl RemappedSequences {
 
 /// Parses the raw layout, one line per user: the reviewer id, then that user's item ids (ASINs)
 /// in time order, all separated by whitespace, and numbers them as P5's preprocessing does
-/// (VIP5-SPEC 3.2 step 4) for items: items get 1..=I in order of first appearance while walking
+/// (docs/vip5.md §3.2 step 4) for items: items get 1..=I in order of first appearance while walking
 /// the users' sequences.
 ///
 /// Users get 1..=U in the order of the lines. (P5 first shuffled the user list with its seeded
@@ -210,7 +210,7 @@ pub fn dataset_stats(sequences: &[UserSequence]) -> DatasetStats {
 // ---------------------------------------------------------------------------------------------
 // Leave-one-out splits
 
-/// Which part of a user's sequence a sample comes from (leave-one-out, VIP5-SPEC 3.2).
+/// Which part of a user's sequence a sample comes from (leave-one-out, docs/vip5.md §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
     /// Everything before the validation item; training windows are drawn from it
@@ -623,8 +623,8 @@ mod tests {
     }
 
     /// Walking Beauty's users in id order and numbering ASINs by first appearance gives back the
-    /// published item ids exactly: the numbering of VIP5-SPEC 3.2 step 4, and the reason for the
-    /// leak.
+    /// published item ids exactly: the numbering of docs/vip5.md §3.2 step 4, and the reason for
+    /// the leak.
     #[test]
     fn raw_layout_reproduces_beauty_item_ids() {
         let sequences = beauty();
@@ -778,8 +778,8 @@ mod tests {
         (value * 1e4).round() / 1e4
     }
 
-    /// The leak of VIP5-SPEC 3.2: 986 of 22,363 test targets (4.41 %) and 755 validation targets
-    /// (3.38 %) are max(history)+1 (counted by a separate Python pass over the file).
+    /// The leak of docs/vip5.md §3.2: 986 of 22,363 test targets (4.41 %) and 755 validation
+    /// targets (3.38 %) are max(history)+1 (counted by a separate Python pass over the file).
     #[test]
     fn beauty_max_plus_one_leak() {
         let sequences = beauty();

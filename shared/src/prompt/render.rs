@@ -1,4 +1,4 @@
-//! Filling a template's slots (VIP5-SPEC 2.1 and 2.3), exactly as the original formats them.
+//! Filling a template's slots (docs/vip5.md §2.1 and §2.3), exactly as the original formats them.
 
 use crate::error::{Result, Vip5Error};
 use crate::prompt::templates::Template;

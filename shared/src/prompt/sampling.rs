@@ -1,6 +1,6 @@
 //! Training and evaluation samples for the A (sequential) and B (direct) families and the C
-//! (explanation) family, as VIP5-SPEC 2.3 describes them. Every random choice comes from the RNG
-//! passed in, so a seeded run is reproducible.
+//! (explanation) family, as docs/vip5.md §2.3 describes them. Every random choice comes from the
+//! RNG passed in, so a seeded run is reproducible.
 
 use rand::Rng;
 use rand::seq::{IndexedRandom, SliceRandom};

@@ -1,4 +1,4 @@
-//! The 29 VIP5 prompt templates (VIP5-SPEC 2.2), byte-exact. Generated from the spec's table by
+//! The 29 VIP5 prompt templates (docs/vip5.md §2.2), byte-exact. Generated from the spec's table by
 //! `tests/gen/gen_templates.py`; `{slot}` marks a slot, `\n` is a newline character as in the
 //! original Python strings (note the double space in B-8).
 

@@ -1,4 +1,4 @@
-//! Token ids, whole-word ids and category ids of a prompt (VIP5-SPEC 1.2, 2.1).
+//! Token ids, whole-word ids and category ids of a prompt (docs/vip5.md §1.2, §2.1).
 
 use tokenizers::{AddedToken, Tokenizer};
 

@@ -25,7 +25,7 @@ pub struct T5DecoderBlock {
     pub layer: (T5LayerSelfAttention, T5LayerCrossAttention, T5LayerFF),
 }
 
-/// The encoder with VIP5's input pipeline (VIP5-SPEC 1.2).
+/// The encoder with VIP5's input pipeline (docs/vip5.md §1.2).
 #[derive(Module, Debug)]
 pub struct T5Encoder {
     pub block: Vec<T5EncoderBlock>,
