@@ -2,6 +2,7 @@
 
 mod allocator;
 mod bench;
+mod bench_model;
 mod compare;
 mod device;
 mod eval;
@@ -54,6 +55,8 @@ enum Command {
     BenchClip(bench::BenchClipArgs),
     /// Time a matmul with an f32 weight against a burn block-quantized (q8, 32) weight, per device.
     BenchQuant(bench::BenchQuantArgs),
+    /// Time the encoder and a recommendNext-style beam search on random weights, for bench/compare.sh.
+    BenchModel(bench_model::BenchModelArgs),
     /// Time training steps on fixed-shape random inputs (samples/s, peak memory), for bench/train_cpu.sh.
     BenchTrain(bench::BenchTrainArgs),
 }
@@ -163,6 +166,7 @@ fn main() -> Result<()> {
         Command::Trace(args) => trace::run(args),
         Command::BenchClip(args) => bench::run(args),
         Command::BenchQuant(args) => bench::run_quant(args),
+        Command::BenchModel(args) => bench_model::run(args),
         Command::BenchTrain(args) => bench::run_train(args),
     }
 }
