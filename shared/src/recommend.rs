@@ -150,6 +150,12 @@ impl Recommender {
         ScoredItem { id, key: item.key.clone(), title: item.title.clone(), score }
     }
 
+    /// The encoder input `recommend_next` builds for a history of model ids (oldest first): the
+    /// visitor template, the newest `max_history_items`, the bundle's photo features.
+    pub fn next_item_sample(&self, history: &[u32]) -> Result<EncoderSample> {
+        self.sample(history, SEQUENTIAL_TEMPLATE, None, &[])
+    }
+
     fn sample(
         &self,
         history: &[u32],
@@ -283,7 +289,7 @@ impl Recommender {
                 "no catalogue item is left to recommend after the history and the filters".into(),
             ));
         }
-        let sample = self.sample(&resolved.ids, SEQUENTIAL_TEMPLATE, None, &[])?;
+        let sample = self.next_item_sample(&resolved.ids)?;
         let mut out =
             self.constrained_beams(sample, Task::Sequential, mask, k.clamp(1, allowed)).await?;
         out.truncate(k.max(1));
@@ -300,7 +306,7 @@ impl Recommender {
         steps: usize,
     ) -> Result<Vec<crate::trace::Stage>> {
         let resolved = self.known_history(history)?;
-        let sample = self.sample(&resolved.ids, SEQUENTIAL_TEMPLATE, None, &[])?;
+        let sample = self.next_item_sample(&resolved.ids)?;
         let x = EncoderBatch::new(&[sample], &self.cfg)?.to_tensors(&self.device);
         crate::trace::trace_decoding(
             &self.model,

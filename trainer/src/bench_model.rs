@@ -10,12 +10,11 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
-use vip5::batch::{EncoderBatch, EncoderSample};
+use vip5::batch::EncoderBatch;
 use vip5::bundle::CatalogItem;
 use vip5::decode::{BeamConfig, beam_search};
 use vip5::prompt::PromptTokenizer;
-use vip5::prompt::personalize::{PersonalRequest, Truncation, build_personal_prompt};
-use vip5::recommend::{MAX_INPUT_TOKENS, Recommender, SEQUENTIAL_TEMPLATE};
+use vip5::recommend::Recommender;
 use vip5::{Task, Vip5Config, Vip5Model};
 
 use crate::device::{DeviceArg, make_device};
@@ -101,7 +100,7 @@ pub fn run(args: BenchModelArgs) -> Result<()> {
         (0..args.history).map(|j| ((j * step) % args.items) as u32 + 1).collect();
     let keys: Vec<String> =
         history.iter().map(|&i| rec.catalog[i as usize - 1].key.clone()).collect();
-    let sample = visitor_sample(&rec, &history)?;
+    let sample = rec.next_item_sample(&history)?;
 
     let mut rows = Vec::new();
     for &b in &args.batches {
@@ -122,9 +121,7 @@ pub fn run(args: BenchModelArgs) -> Result<()> {
     let beam = BeamConfig {
         num_beams: args.beams,
         num_return_sequences: args.beams,
-        max_length: 50,
-        length_penalty: 1.0,
-        early_stopping: true,
+        ..BeamConfig::default()
     };
     rows.push(timed("beam search, unconstrained", args.reps, || {
         pollster::block_on(beam_search(
@@ -186,29 +183,6 @@ pub fn run(args: BenchModelArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The prompt `recommend_next` encodes for this history (the visitor template, no photos).
-fn visitor_sample(rec: &Recommender, history: &[u32]) -> Result<EncoderSample> {
-    let prompt = build_personal_prompt(
-        &rec.tokenizer,
-        &PersonalRequest {
-            history,
-            user: None,
-            template_id: SEQUENTIAL_TEMPLATE,
-            item: None,
-            item_is_new: false,
-            candidates: &[],
-            n_vis_tokens: rec.cfg.n_vis_tokens,
-            max_input_tokens: MAX_INPUT_TOKENS,
-            truncation: Truncation::DropOldestItems,
-        },
-    )?;
-    Ok(EncoderSample {
-        input_ids: prompt.encoded.input_ids,
-        whole_word_ids: prompt.encoded.whole_word_ids,
-        vis_feats: vec![vec![0.0; rec.cfg.feat_dim]; prompt.image_items.len()],
-    })
 }
 
 fn timed(name: &str, reps: usize, mut run: impl FnMut() -> Result<()>) -> Result<Row> {

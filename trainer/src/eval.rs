@@ -281,12 +281,6 @@ pub fn run(args: EvalArgs) -> Result<()> {
         if !direct && !args.popularity_adjust.is_empty() {
             let base =
                 tokenizer.item_token_base().context("--popularity-adjust needs item tokens")?;
-            let mut counts = vec![0f64; cfg.item_tokens + 1];
-            for s in &prepared.sequences {
-                for &i in &s.items[..s.items.len().saturating_sub(2)] {
-                    counts[i as usize] += 1.0;
-                }
-            }
             let mut first = Vec::with_capacity(cases.len());
             for chunk in cases.chunks(args.batch_size.max(1) * 4) {
                 let samples: Vec<EncoderSample> = chunk.iter().map(|c| c.sample.clone()).collect();
@@ -323,7 +317,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     .map(|row| {
                         let mut r: Vec<(u32, f64)> = row
                             .iter()
-                            .map(|&(i, s)| (i, s - tau * (1.0 + counts[i as usize]).ln()))
+                            .map(|&(i, s)| {
+                                let count = baselines.popularity.count(i) as f64;
+                                (i, s - tau * (1.0 + count).ln())
+                            })
                             .collect();
                         r.sort_by(|a, b| b.1.total_cmp(&a.1));
                         r.truncate(20);

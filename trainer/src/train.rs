@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use vip5::batch::{EncoderBatch, EncoderSample};
 use vip5::data::counts::{CountMethod, CountParams, ItemCounts};
 use vip5::data::item_factors::{FactorParams, item_factors};
-use vip5::data::training_items;
+use vip5::data::{PopularityBaseline, training_items};
 use vip5::prompt::sampling::{
     SamplerConfig, Split, TrainingSample, UserRecord, direct_sample, sequential_sample,
     sequential_sample_at,
@@ -636,18 +636,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     // The first step's logit adjustment, per position of its vocabulary (yes/no: 0).
     let first_step_bias: Option<Vec<f32>> =
         first_step.as_ref().filter(|_| args.logit_adjust > 0.0).map(|vocab| {
-            let mut counts = vec![0u32; cfg.item_tokens + 1];
-            for s in &prepared.sequences {
-                for &i in vip5::data::training_items(s) {
-                    if let Some(c) = counts.get_mut(i as usize) {
-                        *c += 1;
-                    }
-                }
-            }
+            let popularity = PopularityBaseline::fit(&prepared.sequences);
             let mut bias = vec![0f32; vocab.len()];
-            for (item, &c) in counts.iter().enumerate().skip(1) {
-                if let Some(pos) = vocab.index_of_item(item as u32) {
-                    bias[pos] = (args.logit_adjust * (1.0 + c as f64).ln()) as f32;
+            for item in 1..=cfg.item_tokens as u32 {
+                if let Some(pos) = vocab.index_of_item(item) {
+                    let count = popularity.count(item) as f64;
+                    bias[pos] = (args.logit_adjust * (1.0 + count).ln()) as f32;
                 }
             }
             bias

@@ -1,6 +1,8 @@
 //! `trainer site`: the library from a site build, a bundle, an example page and the hosts'
 //! headers in one folder; every input checked before anything is written.
 
+use std::path::Path;
+
 mod common;
 use common::{temp_dir, trainer};
 
@@ -27,7 +29,8 @@ fn site_copies_the_library_and_bundle_and_checks_its_inputs() {
     ]);
     assert!(ok, "{err}");
     let out = dir.join("public");
-    let site = |extra: &[&str]| {
+    // `trainer site` with this dist/, a bundle, an output folder and further flags
+    let site_with = |bundle: &Path, out: &Path, extra: &[&str]| {
         let mut args = vec![
             "site",
             "--bundle",
@@ -40,6 +43,7 @@ fn site_copies_the_library_and_bundle_and_checks_its_inputs() {
         args.extend_from_slice(extra);
         trainer(&args)
     };
+    let site = |extra: &[&str]| site_with(&bundle, &out, extra);
 
     let (ok, stdout, err) = site(&["--json"]);
     assert!(ok, "{err}");
@@ -83,15 +87,7 @@ fn site_copies_the_library_and_bundle_and_checks_its_inputs() {
     // a missing library file names the file and the build step; nothing is written
     let fresh = dir.join("fresh");
     std::fs::remove_file(dist.join("vip5-web_bg.wasm")).unwrap();
-    let (ok, _, err) = trainer(&[
-        "site",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--dist",
-        dist.to_str().unwrap(),
-        "--out",
-        fresh.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = site_with(&bundle, &fresh, &[]);
     assert!(
         !ok && err.contains("vip5-web_bg.wasm is missing") && err.contains("build_site.sh"),
         "{err}"
@@ -102,30 +98,12 @@ fn site_copies_the_library_and_bundle_and_checks_its_inputs() {
     std::fs::write(dist.join("vip5-web_bg.wasm"), "wasm").unwrap();
     let not_bundle = dir.join("notes.gguf");
     std::fs::write(&not_bundle, "not a bundle").unwrap();
-    let (ok, _, err) = trainer(&[
-        "site",
-        "--bundle",
-        not_bundle.to_str().unwrap(),
-        "--dist",
-        dist.to_str().unwrap(),
-        "--out",
-        fresh.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = site_with(&not_bundle, &fresh, &[]);
     assert!(
         !ok && err.contains("notes.gguf") && err.contains("not a readable VIP5 bundle"),
         "{err}"
     );
-    let (ok, _, err) = trainer(&[
-        "site",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--clip",
-        bundle.to_str().unwrap(),
-        "--dist",
-        dist.to_str().unwrap(),
-        "--out",
-        fresh.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = site_with(&bundle, &fresh, &["--clip", bundle.to_str().unwrap()]);
     assert!(!ok && err.contains("is a model bundle, not a clip-vision bundle"), "{err}");
     assert!(!fresh.exists());
     std::fs::remove_dir_all(&dir).unwrap();
