@@ -48,9 +48,14 @@ work, as_json, threads = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
 rows = []
 def add(name, ours, ref, **extra):
     rows.append({"name": name, "ours_s": ours, "reference_s": ref, "ratio": ours / ref, **extra})
+agreement = {}
 for naming in ("numbers", "tokens"):
-    ours = {r["name"]: r for r in json.load(open(f"{work}/ours-{naming}.json"))["rows"]}
-    ref = {r["name"]: r for r in json.load(open(f"{work}/ref-{naming}.json"))["rows"]}
+    ours_doc, ref_doc = json.load(open(f"{work}/ours-{naming}.json")), json.load(open(f"{work}/ref-{naming}.json"))
+    # Same weights, same prompt: the constrained top-10 items must agree, or the rows time different work.
+    a, b = ours_doc["constrained_top_items"][:10], ref_doc["constrained_top_items"][:10]
+    agreement[naming] = {"top1_equal": a[:1] == b[:1], "top10_overlap": len(set(a) & set(b)) / max(len(a), 1)}
+    ours = {r["name"]: r for r in ours_doc["rows"]}
+    ref = {r["name"]: r for r in ref_doc["rows"]}
     for name in ours:
         add(f"{name} (t5-small, {'item tokens' if naming == 'tokens' else 'number ids'})",
             ours[name]["median_s"], ref[name]["median_s"])
@@ -69,7 +74,7 @@ ref = json.load(open(f"{work}/ref-numbers.json"))
 machine = {"cpu": subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
                                  capture_output=True, text=True).stdout.strip(),
            "threads": int(threads), "python": platform.python_version(),
-           "torch": ref["torch"], "transformers": ref["transformers"]}
+           "torch": ref["torch"], "transformers": ref["transformers"], "constrained_agreement": agreement}
 if as_json:
     print(json.dumps({"machine": machine, "rows": rows}, indent=2))
 else:
@@ -78,4 +83,6 @@ else:
     for r in rows:
         print(f"{r['name']:<72} {r['ours_s']:>10.4f} {r['reference_s']:>10.4f} {r['ratio']:>7.2f}")
     print("ratio = ours / PyTorch (below 1: ours is faster)")
+    for naming, a in agreement.items():
+        print(f"constrained answers, {naming}: top-1 {'equal' if a['top1_equal'] else 'DIFFERENT'}, top-10 overlap {a['top10_overlap']:.0%}")
 PY

@@ -52,7 +52,9 @@ vis_norm = RMSNorm(d * k)
 
 t5_state = {n: t for n, t in weights.items() if n in model.state_dict()}
 missing = model.load_state_dict(t5_state, strict=False).missing_keys
-missing = [m for m in missing if m != "lm_head.weight" or not cfg["tie_word_embeddings"]]
+# HF ties embed_tokens to `shared` (and lm_head too, when tied): those load with shared.weight.
+missing = [m for m in missing if not m.endswith("embed_tokens.weight")
+           and (m != "lm_head.weight" or not cfg["tie_word_embeddings"])]
 if missing:
     sys.exit(f"weights missing for {missing[:5]} ...")
 with torch.no_grad():
@@ -134,10 +136,17 @@ with torch.inference_mode():
 
     med, runs = timed(lambda: generate(True))
     rows.append({"name": "recommendNext, constrained", "median_s": med, "runs_s": runs})
+    # The constrained answer as item ids, for compare.sh to check both sides agree.
+    item_of = {tuple(seq): i for seq, i in zip(inputs["allowed_items"], inputs["allowed_item_ids"])}
+    top_items = []
+    for seq in generate(True).tolist():
+        body = seq[1:]  # after the start token, up to the first </s> (finished beams are padded)
+        body = body[: body.index(eos) + 1] if eos in body else body
+        top_items.append(item_of.get(tuple(body)))
     med, runs = timed(lambda: generate(False))
     rows.append({"name": "beam search, unconstrained", "median_s": med, "runs_s": runs})
 
 import transformers  # noqa: E402
 
 print(json.dumps({"side": "pytorch", "torch": torch.__version__, "transformers": transformers.__version__,
-                  "threads": args.threads, "rows": rows}, indent=2))
+                  "threads": args.threads, "constrained_top_items": top_items, "rows": rows}, indent=2))

@@ -73,6 +73,8 @@ struct Inputs<'a> {
     /// Token sequences (ending in `</s>`) of the items the constraint allows: every catalogue
     /// item outside the history.
     allowed_items: Vec<Vec<u32>>,
+    /// The item id of each sequence of `allowed_items`.
+    allowed_item_ids: Vec<u32>,
 }
 
 pub fn run(args: BenchModelArgs) -> Result<()> {
@@ -110,11 +112,14 @@ pub fn run(args: BenchModelArgs) -> Result<()> {
             Ok(())
         })?);
     }
+    // The constrained answer, for the harness to check that both sides computed the same thing.
+    let mut top_items = Vec::new();
     rows.push(timed("recommendNext, constrained", args.reps, || {
         let out = pollster::block_on(rec.recommend_next(&keys, args.beams, &[], None))?;
         if out.is_empty() {
             bail!("the constrained search returned nothing");
         }
+        top_items = out.iter().map(|r| r.id).collect();
         Ok(())
     })?);
     let x = EncoderBatch::new(std::slice::from_ref(&sample), &cfg)?.to_tensors(&device);
@@ -142,9 +147,11 @@ pub fn run(args: BenchModelArgs) -> Result<()> {
         write_atomic(&dir.join("model.safetensors"), &weights)?;
         write_atomic(&dir.join("config.json"), serde_json::to_string_pretty(&cfg)?.as_bytes())?;
         let naming = rec.tokenizer.item_naming();
-        let allowed_items = (1..=args.items as u32)
-            .filter(|i| !history.contains(i))
-            .map(|i| rec.tokenizer.encode_target(&naming.text(i)?, usize::MAX))
+        let allowed_item_ids: Vec<u32> =
+            (1..=args.items as u32).filter(|i| !history.contains(i)).collect();
+        let allowed_items = allowed_item_ids
+            .iter()
+            .map(|&i| rec.tokenizer.encode_target(&naming.text(i)?, usize::MAX))
             .collect::<vip5::Result<Vec<_>>>()?;
         let inputs = Inputs {
             input_ids: &sample.input_ids,
@@ -153,6 +160,7 @@ pub fn run(args: BenchModelArgs) -> Result<()> {
             beams: args.beams,
             max_length: beam.max_length,
             allowed_items,
+            allowed_item_ids,
         };
         write_atomic(&dir.join("inputs.json"), serde_json::to_string(&inputs)?.as_bytes())?;
     }
@@ -166,6 +174,7 @@ pub fn run(args: BenchModelArgs) -> Result<()> {
                 "items": args.items,
                 "item_tokens": args.item_tokens,
                 "prompt_tokens": sample.input_ids.len(),
+                "constrained_top_items": top_items,
                 "device": format!("{:?}", args.device),
                 "rows": rows,
             }))?
