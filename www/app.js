@@ -115,8 +115,12 @@ async function main() {
     clip,
     backend,
     onProgress: p => {
-      if (p.total) { $('progress').max = p.total; $('progress').value = p.loaded; }
-      $('load-info').textContent = p.stage === 'model' ? 'building the model…' : `${p.stage}: ${(p.loaded / 1e6).toFixed(1)} MB${p.total ? ` of ${(p.total / 1e6).toFixed(1)} MB` : ''}${p.cached ? ' (from cache)' : ''}`;
+      if (p.status === 'progress') {
+        if (p.total) { $('progress').max = p.total; $('progress').value = p.loaded; }
+        $('load-info').textContent = `${p.name}: ${(p.loaded / 1e6).toFixed(1)} MB${p.total ? ` of ${(p.total / 1e6).toFixed(1)} MB` : ''}${p.cached ? ' (from cache)' : ''}`;
+      } else if (p.status === 'done' && p.name === 'bundle') {
+        $('load-info').textContent = 'building the model…';
+      }
     },
   });
   const info = state.rec.info;

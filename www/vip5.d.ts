@@ -9,19 +9,38 @@ export declare class Vip5Error extends Error {
   readonly fatal: boolean;
 }
 
-/** A download (or Cache API read) in progress. */
-export interface Vip5Progress {
-  /** What is loading: the model bundle, the CLIP weights, or the model being built. */
-  stage: 'bundle' | 'clip' | 'model';
-  /** The URL as given to `Recommender.load`. */
-  url: string;
-  /** Bytes received so far. */
-  loaded: number;
-  /** Bytes in all (0 when the server sends no length). */
-  total: number;
-  /** Read from the Cache API instead of the network. */
-  cached: boolean;
-}
+/**
+ * A file's loading step, named and shaped like transformers.js's `progress_callback` events: per
+ * file `initiate`, then `download` (only when it comes from the network), `progress` as bytes
+ * arrive (once, at 100 %, for a Cache API read), and `done`.
+ */
+export type Vip5FileProgress =
+  | {
+      status: 'initiate' | 'download';
+      /** The URL as given to `Recommender.load`. */
+      file: string;
+    }
+  | {
+      status: 'progress';
+      file: string;
+      /** Bytes received so far. */
+      loaded: number;
+      /** Bytes in all (0 when the server sends no length). */
+      total: number;
+      /** Percent, 0-100 (null when the server sends no length). */
+      progress: number | null;
+      /** Read from the Cache API instead of the network. */
+      cached: boolean;
+    }
+  | { status: 'done'; file: string; cached: boolean };
+
+/**
+ * What `Recommender.load` reports: each file's steps with `name` saying which file (the model
+ * bundle or the CLIP weights), then `ready` once the model is built in the worker.
+ */
+export type Vip5Progress =
+  | (Vip5FileProgress & { name: 'bundle' | 'clip' })
+  | { status: 'ready'; name: 'model'; file: string; backend: 'webgpu' | 'cpu' };
 
 export interface RecommenderOptions {
   /** URL of a model bundle (`trainer export`, a `.gguf` file). */
@@ -38,7 +57,7 @@ export interface RecommenderOptions {
    * @default 'auto'
    */
   backend?: 'auto' | 'webgpu' | 'cpu';
-  /** Called as bytes arrive. */
+  /** Called at each loading step and as bytes arrive. */
   onProgress?: (progress: Vip5Progress) => void;
   /** URL of vip5-worker.js. @default 'vip5-worker.js' beside vip5.js */
   workerUrl?: string;
@@ -122,11 +141,11 @@ export declare class Recommender {
 /** The bytes of `url`, from the Cache API when this version is cached, else downloaded. */
 export declare function fetchCached(
   url: string,
-  onProgress?: (p: Omit<Vip5Progress, 'stage'>) => void,
+  onProgress?: (p: Vip5FileProgress) => void,
 ): Promise<{ bytes: Uint8Array; cached: boolean; seconds: number }>;
 
 /** Only the vision tensors of a Hugging Face CLIP `model.safetensors`, by Range requests. */
 export declare function fetchClipVision(
   url: string,
-  onProgress?: (p: Omit<Vip5Progress, 'stage'>) => void,
+  onProgress?: (p: Vip5FileProgress) => void,
 ): Promise<{ bytes: Uint8Array; config: string; cached: boolean; seconds: number }>;

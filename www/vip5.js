@@ -62,12 +62,26 @@ async function replaceCachedVersion(cache, prefix, key, response, url) {
   }
 }
 
+// Progress events, named and shaped like transformers.js's `progress_callback` ones: per file
+// `initiate`, then `download` (network only), `progress` as bytes arrive, `done`; `ready` once the
+// model is built (Recommender.load adds `name`).
+function progressEvent(file, loaded, total, cached) {
+  return { status: 'progress', file, loaded, total, progress: total ? (100 * loaded) / total : null, cached };
+}
+
+/** Reports a whole file read from the Cache API: progress at 100 %, then done. */
+function reportCached(file, length, onProgress) {
+  onProgress(progressEvent(file, length, length, true));
+  onProgress({ status: 'done', file, cached: true });
+}
+
 /**
  * The bytes of `url`, from the Cache API when this version is cached, else downloaded with
- * progress events ({ url, loaded, total, cached }) and cached. Returns { bytes, cached, seconds }.
+ * progress events (see `progressEvent`) and cached. Returns { bytes, cached, seconds }.
  */
 export async function fetchCached(url, onProgress = () => {}) {
   const started = performance.now();
+  onProgress({ status: 'initiate', file: url });
   const absolute = new URL(url, baseUrl()).href;
   const tag = await versionTag(absolute);
   const cache = 'caches' in self ? await caches.open(BUNDLE_CACHE).catch(() => null) : null;
@@ -78,10 +92,11 @@ export async function fetchCached(url, onProgress = () => {}) {
     if (!hit && tag === null) hit = await anyCachedVersion(cache, `${absolute}#v=`);
     if (hit) {
       const bytes = new Uint8Array(await hit.arrayBuffer());
-      onProgress({ url, loaded: bytes.length, total: bytes.length, cached: true });
+      reportCached(url, bytes.length, onProgress);
       return { bytes, cached: true, seconds: (performance.now() - started) / 1000 };
     }
   }
+  onProgress({ status: 'download', file: url });
   const response = await fetch(absolute, { cache: 'no-cache' }).catch(e => {
     throw new Vip5Error(`${url}: download failed (${e.message})`, { cause: e });
   });
@@ -95,7 +110,7 @@ export async function fetchCached(url, onProgress = () => {}) {
     if (done) break;
     chunks.push(value);
     loaded += value.length;
-    onProgress({ url, loaded, total, cached: false });
+    onProgress(progressEvent(url, loaded, total, false));
   }
   const bytes = new Uint8Array(loaded);
   let offset = 0;
@@ -103,6 +118,7 @@ export async function fetchCached(url, onProgress = () => {}) {
   if (cache && cacheKey) {
     await replaceCachedVersion(cache, `${absolute}#v=`, cacheKey, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }), url);
   }
+  onProgress({ status: 'done', file: url, cached: false });
   return { bytes, cached: false, seconds: (performance.now() - started) / 1000 };
 }
 
@@ -124,6 +140,7 @@ async function fetchRange(url, start, end) {
  */
 export async function fetchClipVision(url, onProgress = () => {}) {
   const started = performance.now();
+  onProgress({ status: 'initiate', file: url });
   const absolute = new URL(url, baseUrl()).href;
   const tag = await versionTag(absolute);
   const cache = 'caches' in self ? await caches.open(BUNDLE_CACHE).catch(() => null) : null;
@@ -136,9 +153,10 @@ export async function fetchClipVision(url, onProgress = () => {}) {
   const cachedConfig = hit?.headers.get('x-vip5-clip-config');
   if (hit && cachedConfig) {
     const bytes = new Uint8Array(await hit.arrayBuffer());
-    onProgress({ url, loaded: bytes.length, total: bytes.length, cached: true });
+    reportCached(url, bytes.length, onProgress);
     return { bytes, config: decodeURIComponent(cachedConfig), cached: true, seconds: (performance.now() - started) / 1000 };
   }
+  onProgress({ status: 'download', file: url });
   const configUrl = new URL('config.json', absolute).href;
   const configResponse = await fetch(configUrl, { cache: 'no-cache' }).catch(e => {
     throw new Vip5Error(`${configUrl}: download failed (${e.message})`, { cause: e });
@@ -167,7 +185,7 @@ export async function fetchClipVision(url, onProgress = () => {}) {
     const part = await fetchRange(absolute, base + sp.start, base + sp.end);
     parts.push({ ...sp, part });
     loaded += part.length;
-    onProgress({ url, loaded, total, cached: false });
+    onProgress(progressEvent(url, loaded, total, false));
   }
   // A new safetensors file with just these tensors.
   const newHeader = {};
@@ -191,6 +209,7 @@ export async function fetchClipVision(url, onProgress = () => {}) {
   if (cache && cacheKey) {
     await replaceCachedVersion(cache, prefix, cacheKey, new Response(bytes, { headers: { 'x-vip5-clip-config': encodeURIComponent(config) } }), url);
   }
+  onProgress({ status: 'done', file: url, cached: false });
   return { bytes, config, cached: false, seconds: (performance.now() - started) / 1000 };
 }
 
@@ -260,7 +279,7 @@ class WorkerClient {
       if (!p) return;
       this.pending.delete(data.id);
       if (data.ok) p.resolve(data.result);
-      else p.reject(new Vip5Error(data.error, { fatal: data.fatal }));
+      else p.reject(Object.assign(new Vip5Error(data.error, { fatal: data.fatal }), { deviceLost: data.lost }));
     };
     this.worker.onerror = e => {
       e.preventDefault?.();
@@ -288,6 +307,19 @@ class WorkerClient {
   }
 }
 
+/** Restarts `rec`'s worker on the CPU once, however many calls the lost device failed. */
+function recoverOnCpu(rec, reason) {
+  rec.recovery ??= (async () => {
+    console.warn(`vip5: the WebGPU device was lost (${reason}); moving to the CPU`);
+    rec.worker.restart();
+    rec.source.backend = 'cpu';
+    await rec.init();
+    rec.backendReasonText = `the WebGPU device was lost (${reason}): CPU fallback`;
+    if (rec.info) Object.assign(rec.info, { backend: rec.backendName, backendReason: rec.backendReasonText });
+  })().finally(() => { rec.recovery = null; });
+  return rec.recovery;
+}
+
 /** Private, on-device VIP5 recommendations for one visitor. */
 export class Recommender {
   /**
@@ -297,7 +329,10 @@ export class Recommender {
    *   Face CLIP `model.safetensors` (its `config.json` beside it; only the vision tower's byte
    *   ranges are fetched), for photos.
    * @param {'auto'|'webgpu'|'cpu'} [o.backend='auto']
-   * @param {(p: {url, loaded, total, cached, stage}) => void} [o.onProgress]
+   * @param {(p: Vip5Progress) => void} [o.onProgress] transformers.js-style (vip5.d.ts)
+   *   events: { status: 'initiate'|'download'|'done', name, file }, { status: 'progress', name,
+   *   file, loaded, total, progress, cached } and, once the model is built, { status: 'ready',
+   *   name: 'model', file, backend }; `name` is 'bundle' or 'clip'.
    * @param {string} [o.workerUrl='vip5-worker.js']
    */
   static async load({ bundle, clip, backend = 'auto', onProgress = () => {}, workerUrl } = {}) {
@@ -306,12 +341,12 @@ export class Recommender {
     const url = workerUrl ?? new URL('vip5-worker.js', import.meta.url).href;
     const [history, model, clipFile] = await Promise.all([
       HistoryStore.open(),
-      fetchCached(bundle, p => onProgress({ ...p, stage: 'bundle' })),
-      clip ? (String(clip).endsWith('.safetensors') ? fetchClipVision(clip, p => onProgress({ ...p, stage: 'clip' })) : fetchCached(clip, p => onProgress({ ...p, stage: 'clip' }))) : null,
+      fetchCached(bundle, p => onProgress({ name: 'bundle', ...p })),
+      clip ? (String(clip).endsWith('.safetensors') ? fetchClipVision(clip, p => onProgress({ name: 'clip', ...p })) : fetchCached(clip, p => onProgress({ name: 'clip', ...p }))) : null,
     ]);
     const rec = new Recommender(new WorkerClient(url), history, { bundle, backend, model, clipFile });
-    onProgress({ stage: 'model', url: bundle, loaded: 0, total: 0, cached: model.cached });
     await rec.init();
+    onProgress({ status: 'ready', name: 'model', file: bundle, backend: rec.backendName });
     rec.info = {
       backend: rec.backendName,
       backendReason: rec.backendReasonText,
@@ -345,11 +380,20 @@ export class Recommender {
     this.byKey = new Map(this.items.map(i => [i.key, i]));
   }
 
-  /** Runs `op` in the worker; a panic or a lost device restarts the worker and rethrows. */
-  async call(op, args, transfer) {
+  /**
+   * Runs `op` in the worker. A panic restarts the worker and rethrows; a lost WebGPU device
+   * restarts it on the CPU and answers the call there.
+   */
+  async call(op, args, transfer = []) {
+    // On WebGPU the device may be lost mid-call: keep what a retry needs (transfers detach).
+    const retryArgs = this.backendName === 'webgpu' && transfer.length ? structuredClone(args) : args;
     try {
       return await this.worker.call(op, args, transfer);
     } catch (e) {
+      if (e.deviceLost) {
+        await recoverOnCpu(this, e.deviceLost);
+        return this.worker.call(op, retryArgs);
+      }
       if (e.fatal) {
         this.worker.restart();
         await this.init().catch(err => console.error('vip5: restarting the worker failed:', err));
@@ -357,6 +401,7 @@ export class Recommender {
       throw e;
     }
   }
+
 
   /** `webgpu` or `cpu`. */
   backend() { return this.backendName; }

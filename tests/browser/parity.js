@@ -8,7 +8,13 @@ function imageData({ width, height, rgba }) {
 
 window.runParity = async (q, backend) => {
   const out = {};
-  const rec = await Recommender.load({ bundle: '/fixtures/bundle.gguf', clip: '/fixtures/clip.gguf', backend });
+  // The progress events of a first (network) and a second (Cache API) load.
+  out.progress = [];
+  // The production worker with test-only operations beside it (test-worker.js).
+  const workerUrl = '/fixtures/test-worker.js';
+  const rec = await Recommender.load({ bundle: '/fixtures/bundle.gguf', clip: '/fixtures/clip.gguf', backend, workerUrl, onProgress: p => out.progress.push(p) });
+  out.cachedProgress = [];
+  (await Recommender.load({ bundle: '/fixtures/bundle.gguf', backend, onProgress: p => out.cachedProgress.push(p) })).terminate();
   out.backend = rec.backend();
   out.reason = rec.backendReason();
   await rec.clearHistory();
@@ -27,6 +33,34 @@ window.runParity = async (q, backend) => {
   // and the next call answers as before.
   try { await rec.call('panicForTests', {}); out.panicError = null; } catch (e) { out.panicError = e.message; }
   out.afterPanic = await rec.score(q.score[0]);
+  // The production worker has no such operation.
+  const production = await Recommender.load({ bundle: '/fixtures/bundle.gguf', backend });
+  try { await production.call('panicForTests', {}); out.productionPanic = null; } catch (e) { out.productionPanic = { message: e.message, fatal: e.fatal }; }
+  production.terminate();
+  if (backend === 'webgpu') {
+    // What crosses between the GPU and the CPU: the load, then two recommendNext calls.
+    const counted = await Recommender.load({ bundle: '/fixtures/bundle.gguf', backend, workerUrl });
+    const counts = { load: await counted.worker.call('gpuCounts') };
+    await counted.recommendNext(q.k, { exclude: q.exclude });
+    counts.first = await counted.worker.call('gpuCounts');
+    await counted.recommendNext(q.k, { exclude: q.exclude });
+    counts.second = await counted.worker.call('gpuCounts');
+    await counted.score(q.score[0]);
+    counts.score = await counted.worker.call('gpuCounts');
+    out.gpuCounts = counts;
+    // A lost device (destroyed by the test) while recommendNext runs: the call is answered on the
+    // CPU, the backend says so, and later calls answer there.
+    const pending = counted.recommendNext(q.k, { exclude: q.exclude });
+    const destroyed = await counted.worker.call('destroyDevices');
+    const lost = { destroyed };
+    lost.pending = await pending.then(v => v, e => ({ error: e.message }));
+    lost.backend = counted.backend();
+    lost.reason = counted.backendReason();
+    lost.after = await counted.recommendNext(q.k, { exclude: q.exclude });
+    lost.score = await counted.score(q.score[0]);
+    out.deviceLost = lost;
+    counted.terminate();
+  }
   try { await Recommender.load({ bundle: '/fixtures/missing.gguf', backend }); out.missingError = null; } catch (e) { out.missingError = e.message; }
   try { await Recommender.load({ bundle: '/fixtures/queries.json', backend }); out.notBundleError = null; } catch (e) { out.notBundleError = e.message; }
   rec.terminate();

@@ -103,7 +103,7 @@ fn write_fixtures(dir: &Path) -> Value {
 
     std::fs::write(dir.join("demo_histories.json"), json!(DEMO_HISTORIES).to_string())
         .expect("write");
-    for page in ["parity.html", "parity.js", "fetch-worker.js"] {
+    for page in ["parity.html", "parity.js", "fetch-worker.js", "test-worker.js", "gpu-hooks.js"] {
         std::fs::copy(repo_root().join("tests/browser").join(page), dir.join(page))
             .expect("copy test page");
     }
@@ -195,6 +195,44 @@ fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
     }
 }
 
+/// `events` (what `Recommender.load` passed to `onProgress`) hold, for each `(name, bytes)` file,
+/// `initiate`, `download` (network only), `progress` events up to all its bytes and `done`, in that
+/// order, and end with one `ready` naming the backend.
+fn assert_progress(events: &Value, files: &[(&str, u64)], cached: bool, backend: &str) {
+    let events = events.as_array().expect("progress events");
+    for &(name, bytes) in files {
+        let mine: Vec<&Value> = events.iter().filter(|e| e["name"] == name).collect();
+        let statuses: Vec<&str> =
+            mine.iter().map(|e| e["status"].as_str().expect("status")).collect();
+        let mut want = vec!["initiate"];
+        if !cached {
+            want.push("download");
+        }
+        assert_eq!(statuses[..want.len()], want[..], "{name}: {statuses:?}");
+        assert_eq!(statuses.last(), Some(&"done"), "{name}: {statuses:?}");
+        let progress = &mine[want.len()..mine.len() - 1];
+        assert!(!progress.is_empty(), "{name}: no progress event: {statuses:?}");
+        let mut last = 0;
+        for e in progress {
+            assert_eq!(e["status"], "progress", "{name}: {e}");
+            assert_eq!(e["cached"], cached, "{name}: {e}");
+            assert_eq!(e["total"], bytes, "{name}: {e}");
+            let loaded = e["loaded"].as_u64().expect("loaded");
+            assert!(loaded >= last && loaded <= bytes, "{name}: {e}");
+            let percent = e["progress"].as_f64().expect("progress");
+            assert!((percent - 100.0 * loaded as f64 / bytes as f64).abs() < 1e-9, "{name}: {e}");
+            last = loaded;
+        }
+        assert_eq!(last, bytes, "{name}: the last progress event has all the bytes");
+        assert!(mine.iter().all(|e| e["file"].as_str().is_some_and(|f| f.ends_with(".gguf"))));
+    }
+    let ready = events.last().expect("events");
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["name"], "model");
+    assert_eq!(ready["backend"], backend);
+    assert_eq!(events.iter().filter(|e| e["status"] == "ready").count(), 1);
+}
+
 #[test]
 fn library_and_demo_site_in_headless_chromium_match_native() {
     let root = repo_root();
@@ -277,6 +315,17 @@ fn library_and_demo_site_in_headless_chromium_match_native() {
                 );
             }
         }
+        // transformers.js-shaped progress: initiate, download, progress..., done per file, then
+        // ready; a second load reads the bundle from the Cache API.
+        let size = |f: &str| std::fs::metadata(fixtures.join(f)).expect("fixture").len();
+        let backend = p["backend"].as_str().expect("backend");
+        assert_progress(
+            &p["progress"],
+            &[("bundle", size("bundle.gguf")), ("clip", size("clip.gguf"))],
+            false,
+            backend,
+        );
+        assert_progress(&p["cachedProgress"], &[("bundle", size("bundle.gguf"))], true, backend);
         // Same answers as the native library (q8_0 bundle, same code, another backend).
         assert_eq!(
             p["history"].as_array().expect("history").len(),
@@ -372,6 +421,51 @@ fn library_and_demo_site_in_headless_chromium_match_native() {
             (after - floats(&native["scores"])[0]).abs() < 1e-4,
             "{name}: after the restart {after}"
         );
+        // The production worker has no test operation (the panic lives in test-worker.js).
+        assert_eq!(p["productionPanic"]["fatal"], false, "{}", p["productionPanic"]);
+        assert!(
+            p["productionPanic"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("unknown operation panicForTests")),
+            "{}",
+            p["productionPanic"]
+        );
+        if name == "webgpu" {
+            // GPU traffic: one read-back per decoding step (a one-token-per-item bundle decodes
+            // the item and </s>: two), one per yes/no score; the weights are uploaded at load
+            // and a later call uploads only its inputs (run here: 4.4 MB at load, 6 KB after).
+            let counts = &p["gpuCounts"];
+            eprintln!("webgpu: GPU traffic {counts}");
+            for call in ["first", "second"] {
+                assert_eq!(counts[call]["readbacks"], 2, "recommendNext read-backs: {counts}");
+            }
+            assert_eq!(counts["score"]["readbacks"], 1, "{counts}");
+            let uploaded = |c: &str| counts[c]["writeBytes"].as_f64().expect("writeBytes");
+            assert!(uploaded("load") > 1e6, "the weights are uploaded at load: {counts}");
+            assert!(
+                uploaded("second") < 0.01 * uploaded("load"),
+                "a second recommendNext uploads weights again: {counts}"
+            );
+            // A lost device: the pending call and the later ones answer on the CPU, as natively.
+            let lost = &p["deviceLost"];
+            assert!(lost["destroyed"].as_u64().is_some_and(|n| n >= 1), "{lost}");
+            assert_eq!(lost["backend"], "cpu", "{lost}");
+            assert!(
+                lost["reason"].as_str().is_some_and(|r| r.contains("device was lost")),
+                "{lost}"
+            );
+            for call in ["pending", "after"] {
+                assert_eq!(ids(&lost[call]), ids(&native["next"]), "lost device, {call}: {lost}");
+                assert_close(
+                    &format!("lost device, {call}"),
+                    &floats(&lost[call]),
+                    &floats(&native["next"]),
+                    1e-4,
+                );
+            }
+            let score = lost["score"].as_f64().expect("score after the loss");
+            assert!((score - floats(&native["scores"])[0]).abs() < 1e-4, "{lost}");
+        }
 
         // The demo: DOM updates, no long main-thread task, a cached second visit, and requests
         // that do not depend on the history.

@@ -7,7 +7,11 @@ export async function visit(photo: ImageData): Promise<void> {
     bundle: 'model-q8_0.gguf',
     clip: 'clip-q8_0.gguf',
     backend: 'auto',
-    onProgress: (p: Vip5Progress) => console.log(p.stage, p.url, p.loaded, p.total, p.cached),
+    onProgress: (p: Vip5Progress) => {
+      if (p.status === 'progress') console.log(p.name, p.file, p.loaded, p.total, p.progress ?? '?', p.cached);
+      else if (p.status === 'ready') console.log(p.file, p.backend);
+      else console.log(p.status, p.name, p.file);
+    },
   });
   console.log(rec.backend(), rec.backendReason(), rec.info.loadSeconds, rec.info.steps[0]?.step);
   await rec.record('B004OHQR1Q');
@@ -35,5 +39,10 @@ export async function mistakes(): Promise<void> {
   const rec = await Recommender.load({ bundle: 'm.gguf' });
   // @ts-expect-error: scores are numbers
   const s: string = await rec.score('B004OHQR1Q');
+  await Recommender.load({
+    bundle: 'm.gguf',
+    // @ts-expect-error: only a 'progress' event carries byte counts
+    onProgress: (p: Vip5Progress) => console.log(p.loaded),
+  });
   console.log(s);
 }
