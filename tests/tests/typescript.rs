@@ -97,3 +97,88 @@ fn the_declarations_cover_vip5_js_and_type_check_a_page() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The library as a package: `npm pack` in the site build's `dist/` (its package.json lists the
+/// library's files only), the tarball installed into a page's own folder offline, and a
+/// TypeScript page there that imports `vip5` by name type-checks through the package's `types`.
+#[test]
+fn the_library_packs_and_installs_as_a_typed_module() {
+    let root = repo_root();
+    let dist = root.join("dist");
+    for f in ["package.json", "vip5-web_bg.wasm"] {
+        assert!(
+            dist.join(f).exists(),
+            "{} is missing: build the site (`bash scripts/build_site.sh`; scripts/test.sh does)",
+            dist.join(f).display()
+        );
+    }
+    let tsc = root.join("node_modules/.bin/tsc");
+    assert!(tsc.exists(), "{} is missing: run `npm ci` (scripts/test.sh does)", tsc.display());
+    let dir = std::env::temp_dir().join(format!("vip5-pack-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let page = dir.join("page");
+    std::fs::create_dir_all(&page).expect("mkdir");
+    let run = |cmd: &mut Command| {
+        let out = cmd.output().expect("running a tool (is Node.js installed?)");
+        assert!(
+            out.status.success(),
+            "{cmd:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let packed = run(Command::new("npm")
+        .current_dir(&dist)
+        .args(["pack", "--json", "--pack-destination"])
+        .arg(&dir));
+    let packed: serde_json::Value = serde_json::from_str(&packed).expect("npm pack --json");
+    let files: BTreeSet<String> = packed[0]["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path").to_string())
+        .collect();
+    let want: BTreeSet<String> = [
+        "package.json",
+        "vip5.js",
+        "vip5.d.ts",
+        "vip5-worker.js",
+        "vip5-web.js",
+        "vip5-web.d.ts",
+        "vip5-web_bg.wasm",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(files, want, "the tarball holds the library and nothing of the demo site");
+    let tarball = dir.join(packed[0]["filename"].as_str().expect("filename"));
+
+    std::fs::write(page.join("package.json"), r#"{ "name": "a-shop", "private": true }"#)
+        .expect("write");
+    run(Command::new("npm")
+        .current_dir(&page)
+        .args(["install", "--offline", "--no-audit", "--no-fund"])
+        .arg(&tarball));
+    for f in &want {
+        assert!(page.join("node_modules/vip5").join(f).is_file(), "installed package lacks {f}");
+    }
+    std::fs::write(
+        page.join("shop.ts"),
+        "import { Recommender, type ScoredItem } from 'vip5';\n\
+         export async function next(): Promise<ScoredItem[]> {\n\
+           const rec = await Recommender.load({ bundle: 'model-q8_0.gguf' });\n\
+           return rec.recommendNext(10);\n\
+         }\n\
+         // @ts-expect-error: the package's types are the facade's\n\
+         Recommender.load({ bundle: 1 });\n",
+    )
+    .expect("write");
+    run(Command::new(&tsc)
+        .current_dir(&page)
+        .args(["--noEmit", "--strict", "--target", "es2022", "--module", "es2022"])
+        .args(["--moduleResolution", "bundler", "--lib", "es2022,dom"])
+        .arg("shop.ts"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
