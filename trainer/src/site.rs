@@ -191,6 +191,8 @@ fn example_page() -> String {
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <meta http-equiv="Content-Security-Policy" content="{CSP}">
+  <!-- No favicon request (a missing one is a 404 in the console). -->
+  <link rel="icon" href="data:,">
   <title>Recommendations on this device</title>
 </head>
 <body>
@@ -218,7 +220,9 @@ import {{ Recommender }} from './vip5.js';
 const status = document.getElementById('status');
 const rec = await Recommender.load({{
   bundle: '{bundle}',{clip}
-  onProgress: p => {{ status.textContent = `${{p.stage}}: ${{p.loaded}} of ${{p.total || '?'}} bytes`; }},
+  onProgress: p => {{
+    if (p.status === 'progress') status.textContent = `${{p.name}}: ${{p.loaded}} of ${{p.total || '?'}} bytes`;
+  }},
 }});
 status.textContent = `Ready on ${{rec.backend()}} (${{rec.backendReason()}})`;
 
