@@ -13,9 +13,10 @@ use crate::device::{DeviceArg, make_device};
 
 #[derive(Args)]
 pub struct BenchClipArgs {
-    /// CLIP `model.safetensors` (its `config.json` beside it, else ViT-B/32).
+    /// CLIP `model.safetensors` (its `config.json` beside it, else ViT-B/32). Without it, ViT-B/32
+    /// with seeded random weights (the time does not depend on the values; bench/gpu.sh).
     #[arg(long)]
-    clip: PathBuf,
+    clip: Option<PathBuf>,
     /// Images to embed in the timed part.
     #[arg(long, default_value_t = 32)]
     images: usize,
@@ -30,16 +31,24 @@ pub fn run(args: BenchClipArgs) -> Result<()> {
     if args.batch == 0 || args.images == 0 {
         bail!("--images and --batch must be positive");
     }
-    let config = args.clip.with_file_name("config.json");
-    let cfg = if config.exists() {
-        ClipVisionConfig::from_hf_json(&std::fs::read_to_string(&config)?)?
-    } else {
-        ClipVisionConfig::vit_b_32()
+    let config = args.clip.as_ref().map(|c| c.with_file_name("config.json"));
+    let cfg = match config {
+        Some(config) if config.exists() => {
+            ClipVisionConfig::from_hf_json(&std::fs::read_to_string(&config)?)?
+        }
+        _ => ClipVisionConfig::vit_b_32(),
     };
     let device = make_device(args.device)?;
-    let bytes =
-        std::fs::read(&args.clip).with_context(|| format!("reading {}", args.clip.display()))?;
-    let (model, _) = load_clip_vision(ClipVision::new(&cfg, &device), &bytes)?;
+    device.seed(2022);
+    let model = ClipVision::new(&cfg, &device);
+    let model = match &args.clip {
+        Some(clip) => {
+            let bytes =
+                std::fs::read(clip).with_context(|| format!("reading {}", clip.display()))?;
+            load_clip_vision(model, &bytes)?.0
+        }
+        None => model,
+    };
     let s = cfg.image_size;
     let x = Tensor::<4>::random([args.batch, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
     // Warm-up (kernel compilation on GPUs, allocator growth on CPUs), then time whole batches.
