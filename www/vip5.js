@@ -385,14 +385,15 @@ export class Recommender {
    * restarts it on the CPU and answers the call there.
    */
   async call(op, args, transfer = []) {
-    // On WebGPU the device may be lost mid-call: keep what a retry needs (transfers detach).
-    const retryArgs = this.backendName === 'webgpu' && transfer.length ? structuredClone(args) : args;
+    // On WebGPU the device may be lost mid-call and the call asked again: send copies there
+    // (postMessage copies what it does not transfer), so `args` stays whole for the retry.
+    const sent = this.backendName === 'webgpu' ? [] : transfer;
     try {
-      return await this.worker.call(op, args, transfer);
+      return await this.worker.call(op, args, sent);
     } catch (e) {
       if (e.deviceLost) {
         await recoverOnCpu(this, e.deviceLost);
-        return this.worker.call(op, retryArgs);
+        return this.worker.call(op, args);
       }
       if (e.fatal) {
         this.worker.restart();
@@ -401,7 +402,6 @@ export class Recommender {
       throw e;
     }
   }
-
 
   /** `webgpu` or `cpu`. */
   backend() { return this.backendName; }
