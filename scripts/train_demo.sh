@@ -5,6 +5,7 @@
 #   bash scripts/train_demo.sh [work dir, default /tmp/vip5-demo]
 #   EPOCHS=6 VAL_ONLY=1 bash scripts/train_demo.sh DIR   # train + validation curve only (a candidate);
 #   VAL_ONLY=0 bash scripts/train_demo.sh DIR            # then the test figures, without retraining
+#   EXTRA_FLAGS="--distill-sharpen 2" ...               # a candidate beside the recipe
 # Figures in the README came from this script (2 cores, no GPU). Recipe choices were made on the
 # validation split (README, "The demo model"); the test split gives only the final figures.
 set -euo pipefail
@@ -25,7 +26,7 @@ if [ ! -s "$WORK/run/train_report.json" ]; then
   /usr/bin/time -v -o "$WORK/time-prepare-train.txt" timeout 7200 bash -c "
     $T prepare --sequential $B/sequential_data.txt --datamaps $B/datamaps.json --titles $B/item_short_titles.txt \
       --reindex-seed 2022 --out '$WORK/beauty-reindexed' &&
-    $T train --data '$WORK/beauty-reindexed' --out '$WORK/run' ${RECIPE[*]}"
+    $T train --data '$WORK/beauty-reindexed' --out '$WORK/run' ${RECIPE[*]} ${EXTRA_FLAGS:-}"
 fi
 grep -E "Elapsed|Maximum resident" "$WORK/time-prepare-train.txt"
 for q in q8_0 f32 q4_0; do

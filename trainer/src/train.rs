@@ -183,6 +183,12 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub distill_weight: f64,
+    /// Sharpening of that soft target: each item's co-occurrence share is raised to this power
+    /// and renormalised, so the strongest successors of the history carry more of the target
+    /// (the count's own top ranks are what NDCG rewards). 1 = the shares as counted.
+    #[arg(long, default_value_t = 1.0)]
+    #[serde(default = "unit_power")]
+    pub distill_sharpen: f64,
     /// Logit adjustment (Menon et al. 2021) of the first step: train on the item logits plus
     /// tau * ln(1 + the item's count in the training parts), so the model's own scores come out
     /// divided by that prior to the power tau and rarer items get their share of the ranking.
@@ -564,6 +570,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if !(args.logit_adjust.is_finite() && args.logit_adjust >= 0.0) {
         bail!("--logit-adjust must be a number >= 0, got {}", args.logit_adjust);
     }
+    if !(args.distill_sharpen.is_finite() && args.distill_sharpen > 0.0) {
+        bail!("--distill-sharpen must be a number > 0, got {}", args.distill_sharpen);
+    }
     if args.logit_adjust > 0.0 && !args.item_softmax {
         bail!("--logit-adjust needs --item-softmax (it adjusts the first step's item logits)");
     }
@@ -651,7 +660,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .filter(|_| args.item_softmax_rest)
         .map(|v| v.with_extra(cfg.eos_token_id));
     let teacher =
-        item_counts.as_ref().filter(|_| args.distill_weight > 0.0).map(|counts| Teacher { counts });
+        item_counts.as_ref().filter(|_| args.distill_weight > 0.0).map(|counts| Teacher { counts, sharpen: args.distill_sharpen });
 
     let mut optim = AdamWConfig::new()
         .with_epsilon(args.adam_eps as f32)
@@ -1016,8 +1025,27 @@ fn init_item_rows(
 }
 
 /// Soft targets from the windowed co-occurrence of the other users' training parts.
+fn unit_power() -> f64 {
+    1.0
+}
+
+/// Raises a distribution's shares to `power` and renormalises them to sum 1.
+fn sharpen(dist: &mut [(u32, f64)], power: f64) {
+    let mut total = 0.0;
+    for (_, p) in dist.iter_mut() {
+        *p = p.powf(power);
+        total += *p;
+    }
+    if total > 0.0 {
+        for (_, p) in dist.iter_mut() {
+            *p /= total;
+        }
+    }
+}
+
 struct Teacher<'a> {
     counts: &'a ItemCounts,
+    sharpen: f64,
 }
 
 impl Teacher<'_> {
@@ -1042,10 +1070,13 @@ impl Teacher<'_> {
                 [training_items(&prepared.sequences[u])],
                 self.counts.params(),
             );
-            let dist =
+            let mut dist =
                 self.counts.leave_one_out_distribution(&own, CountMethod::Cooccurrence, history);
             if dist.is_empty() {
                 continue;
+            }
+            if self.sharpen != 1.0 {
+                sharpen(&mut dist, self.sharpen);
             }
             for (item, p) in dist {
                 if let Some(i) = vocab.index_of_item(item) {
@@ -1183,7 +1214,18 @@ fn accumulate<M: Module>(model: &M, acc: &mut GradientsParams, mut more: Gradien
 
 #[cfg(test)]
 mod tests {
-    use super::shard_chunks;
+    use super::{shard_chunks, sharpen};
+
+    /// Squaring shares 0.5 / 0.3 / 0.2 gives 0.25 / 0.09 / 0.04 over 0.38.
+    #[test]
+    fn sharpening_squares_and_renormalises() {
+        let mut d = vec![(1, 0.5), (2, 0.3), (3, 0.2)];
+        sharpen(&mut d, 2.0);
+        let want = [0.25 / 0.38, 0.09 / 0.38, 0.04 / 0.38];
+        for ((_, got), want) in d.iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        }
+    }
 
     /// Every sample lands in exactly one chunk, and each thread pairs a short chunk with a long
     /// one (the batch is sorted by prompt length before this split).
