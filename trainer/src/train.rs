@@ -659,8 +659,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .as_ref()
         .filter(|_| args.item_softmax_rest)
         .map(|v| v.with_extra(cfg.eos_token_id));
-    let teacher =
-        item_counts.as_ref().filter(|_| args.distill_weight > 0.0).map(|counts| Teacher { counts, sharpen: args.distill_sharpen });
+    let teacher = item_counts
+        .as_ref()
+        .filter(|_| args.distill_weight > 0.0)
+        .map(|counts| Teacher { counts, sharpen: args.distill_sharpen });
 
     let mut optim = AdamWConfig::new()
         .with_epsilon(args.adam_eps as f32)
@@ -1024,25 +1026,11 @@ fn init_item_rows(
     Ok(model)
 }
 
-/// Soft targets from the windowed co-occurrence of the other users' training parts.
 fn unit_power() -> f64 {
     1.0
 }
 
-/// Raises a distribution's shares to `power` and renormalises them to sum 1.
-fn sharpen(dist: &mut [(u32, f64)], power: f64) {
-    let mut total = 0.0;
-    for (_, p) in dist.iter_mut() {
-        *p = p.powf(power);
-        total += *p;
-    }
-    if total > 0.0 {
-        for (_, p) in dist.iter_mut() {
-            *p /= total;
-        }
-    }
-}
-
+/// Soft targets from the windowed co-occurrence of the other users' training parts.
 struct Teacher<'a> {
     counts: &'a ItemCounts,
     sharpen: f64,
@@ -1070,13 +1058,14 @@ impl Teacher<'_> {
                 [training_items(&prepared.sequences[u])],
                 self.counts.params(),
             );
-            let mut dist =
-                self.counts.leave_one_out_distribution(&own, CountMethod::Cooccurrence, history);
+            let dist = self.counts.leave_one_out_distribution(
+                &own,
+                CountMethod::Cooccurrence,
+                history,
+                self.sharpen,
+            );
             if dist.is_empty() {
                 continue;
-            }
-            if self.sharpen != 1.0 {
-                sharpen(&mut dist, self.sharpen);
             }
             for (item, p) in dist {
                 if let Some(i) = vocab.index_of_item(item) {
@@ -1214,18 +1203,7 @@ fn accumulate<M: Module>(model: &M, acc: &mut GradientsParams, mut more: Gradien
 
 #[cfg(test)]
 mod tests {
-    use super::{shard_chunks, sharpen};
-
-    /// Squaring shares 0.5 / 0.3 / 0.2 gives 0.25 / 0.09 / 0.04 over 0.38.
-    #[test]
-    fn sharpening_squares_and_renormalises() {
-        let mut d = vec![(1, 0.5), (2, 0.3), (3, 0.2)];
-        sharpen(&mut d, 2.0);
-        let want = [0.25 / 0.38, 0.09 / 0.38, 0.04 / 0.38];
-        for ((_, got), want) in d.iter().zip(want) {
-            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
-        }
-    }
+    use super::shard_chunks;
 
     /// Every sample lands in exactly one chunk, and each thread pairs a short chunk with a long
     /// one (the batch is sorted by prompt length before this split).

@@ -195,13 +195,15 @@ impl ItemCounts {
 
     /// The next-item distribution over items outside `history` that the counts of everyone but
     /// one user give: `self`'s scores minus those of `own` (the counts of that user's own
-    /// training part), normalised to sum 1. A training sample's target is then predicted the way
-    /// a held-out target is, from other users' purchases only. Empty when nothing is left.
+    /// training part), each raised to `power` (1 = as counted; above 1 the strongest items carry
+    /// more of the mass), normalised to sum 1. A training sample's target is then predicted the
+    /// way a held-out target is, from other users' purchases only. Empty when nothing is left.
     pub fn leave_one_out_distribution(
         &self,
         own: &ItemCounts,
         method: CountMethod,
         history: &[u32],
+        power: f64,
     ) -> Vec<(u32, f64)> {
         let mut scores = self.scores(method, history);
         for (item, s) in own.scores(method, history) {
@@ -214,6 +216,11 @@ impl ItemCounts {
         let mut out: Vec<(u32, f64)> =
             scores.into_iter().filter(|&(i, s)| s > 1e-9 && !seen.contains(&i)).collect();
         out.sort_unstable_by_key(|&(i, _)| i);
+        if power != 1.0 {
+            for (_, s) in &mut out {
+                *s = s.powf(power);
+            }
+        }
         let total: f64 = out.iter().map(|&(_, s)| s).sum();
         if total > 0.0 {
             for (_, s) in &mut out {
@@ -321,14 +328,23 @@ mod tests {
         let data = [seq(1, &[1, 2, 0, 0]), seq(2, &[1, 3, 0, 0]), seq(3, &[1, 3, 0, 0])];
         let all = ItemCounts::fit(&data, CountParams::default());
         let own = ItemCounts::fit_parts([training_items(&data[0])], CountParams::default());
-        let d = all.leave_one_out_distribution(&own, CountMethod::LastItemTransitions, &[1]);
+        let d = all.leave_one_out_distribution(&own, CountMethod::LastItemTransitions, &[1], 1.0);
         // user 1's own 1 -> 2 is gone; the others' 1 -> 3 (twice) is all that is left
         assert_eq!(d, vec![(3, 1.0)]);
         let d = all.leave_one_out_distribution(
             &ItemCounts::fit_parts([], CountParams::default()),
             CountMethod::LastItemTransitions,
             &[1],
+            1.0,
         );
         assert_eq!(d, vec![(2, 1.0 / 3.0), (3, 2.0 / 3.0)]);
+        // squared: counts 1 and 2 become 1 and 4, over 5
+        let d = all.leave_one_out_distribution(
+            &ItemCounts::fit_parts([], CountParams::default()),
+            CountMethod::LastItemTransitions,
+            &[1],
+            2.0,
+        );
+        assert_eq!(d, vec![(2, 1.0 / 5.0), (3, 4.0 / 5.0)]);
     }
 }
