@@ -1,5 +1,6 @@
-//! `trainer features`: CLIP image features for a directory of product photos, or the original
-//! VIP5 `.npy` feature layout, written as one safetensors file keyed by item id (ASIN/SKU).
+//! `trainer features`: CLIP image features for a directory of product photos, for the photos a
+//! shop's catalogue names, or the original VIP5 `.npy` feature layout, written as one safetensors
+//! file keyed by item id (ASIN/SKU).
 
 use crate::files::write_atomic;
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use safetensors::tensor::TensorView;
 use vip5::clip::{
     ClipVision, ClipVisionConfig, decode_image, load_clip_vision, pixels_tensor, preprocess,
 };
+use vip5::data::shop::{CatalogOptions, Delimiter, parse_catalog};
 
 use crate::device::{DeviceArg, make_device};
 
@@ -27,12 +29,27 @@ pub struct FeaturesArgs {
     /// The CLIP's `config.json` (default: the file beside `--clip`, else ViT-B/32).
     #[arg(long)]
     clip_config: Option<PathBuf>,
-    /// Directory of photos named `<item id>.jpg|jpeg|png|webp` (e.g. `B004ZT0SSG.jpg`).
-    #[arg(long, required_unless_present = "npy_dir")]
+    /// Directory of photos named `<item id>.jpg|jpeg|png|webp` (e.g. `B004ZT0SSG.jpg`); with
+    /// `--catalog`, the folder its image paths are relative to.
+    #[arg(long, required_unless_present_any = ["npy_dir", "catalog"])]
     images: Option<PathBuf>,
+    /// The shop's catalogue (CSV/TSV with a header, as for `trainer prepare --catalog`): each row's
+    /// image column names its photo, relative to `--images` when given, else to the catalogue's
+    /// folder. Rows without an image are counted and skipped.
+    #[arg(long, conflicts_with = "npy_dir")]
+    catalog: Option<PathBuf>,
+    /// The item column of `--catalog`.
+    #[arg(long, default_value = "item_id", requires = "catalog")]
+    catalog_item_column: String,
+    /// The title column of `--catalog` (read only to check the file is a catalogue).
+    #[arg(long, default_value = "title", requires = "catalog")]
+    title_column: String,
+    /// The image column of `--catalog`.
+    #[arg(long, default_value = "image", requires = "catalog")]
+    image_column: String,
     /// Instead of computing: import the original VIP5 layout `<type>_features/<split>/<ASIN>.npy`
     /// (give the `<split>` directory).
-    #[arg(long, conflicts_with_all = ["clip", "images"])]
+    #[arg(long, conflicts_with_all = ["clip", "images", "catalog"])]
     npy_dir: Option<PathBuf>,
     /// Output safetensors file: one f32 vector per item, named by the item id.
     #[arg(long)]
@@ -88,6 +105,37 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 }
 
 const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
+
+/// The photo of every catalogue row that names one: (item key, path), paths relative to `base`
+/// (an absolute path is kept). Returns the rows without an image beside.
+fn catalog_photos(args: &FeaturesArgs, catalog: &Path) -> Result<(Vec<(String, PathBuf)>, usize)> {
+    let name = catalog.display().to_string();
+    let text = std::fs::read_to_string(catalog)
+        .with_context(|| format!("reading {}", catalog.display()))?;
+    let options = CatalogOptions {
+        delimiter: Delimiter::for_file_name(&name),
+        item_column: args.catalog_item_column.clone(),
+        title_column: args.title_column.clone(),
+        image_column: args.image_column.clone(),
+        ..Default::default()
+    };
+    let rows = parse_catalog(&text, &name, &options)?;
+    let base = match &args.images {
+        Some(dir) => dir.clone(),
+        None => catalog.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    let without = rows.iter().filter(|r| r.image.is_none()).count();
+    if without == rows.len() {
+        bail!(
+            "{name}: no row names an image in column `{}` (name the column with --image-column)",
+            args.image_column
+        );
+    }
+    let mut photos: Vec<(String, PathBuf)> =
+        rows.into_iter().filter_map(|r| Some((r.key, base.join(r.image?)))).collect();
+    photos.sort();
+    Ok((photos, without))
+}
 
 fn item_files(dir: &Path, extensions: &[&str]) -> Result<Vec<(String, PathBuf)>> {
     let mut files = Vec::new();
@@ -181,9 +229,18 @@ pub fn run(args: FeaturesArgs) -> Result<()> {
     if let Some(dir) = &args.npy_dir {
         return import_npy(dir, &args.out);
     }
-    let (Some(clip_path), Some(images)) = (&args.clip, &args.images) else {
-        bail!("--clip and --images are required unless --npy-dir is given");
+    let Some(clip_path) = &args.clip else {
+        bail!("--clip is required unless --npy-dir is given");
     };
+    // Where the photos are: the catalogue's image column, or a folder of `<item id>.<ext>`.
+    let (photos, without_image) = match (&args.catalog, &args.images) {
+        (Some(catalog), _) => catalog_photos(&args, catalog)?,
+        (None, Some(images)) => (item_files(images, &IMAGE_EXTENSIONS)?, 0),
+        (None, None) => bail!("give --images or --catalog (or --npy-dir)"),
+    };
+    if without_image > 0 {
+        eprintln!("{without_image} catalogue items have no image (no features; skipped)");
+    }
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
@@ -226,10 +283,8 @@ pub fn run(args: FeaturesArgs) -> Result<()> {
     } else {
         FeatureMap::new()
     };
-    let todo: Vec<(String, PathBuf)> = item_files(images, &IMAGE_EXTENSIONS)?
-        .into_iter()
-        .filter(|(item, _)| !features.contains_key(item))
-        .collect();
+    let todo: Vec<(String, PathBuf)> =
+        photos.into_iter().filter(|(item, _)| !features.contains_key(item)).collect();
     let bar = progress(todo.len() as u64, "CLIP features");
     let start = Instant::now();
     let (mut done, mut failed) = (0usize, 0usize);

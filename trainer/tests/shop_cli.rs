@@ -1,5 +1,6 @@
-//! A shop's own exports through the trainer: `prepare --interactions orders.csv --catalog
-//! products.csv`, then train, eval and export, on a small generated shop.
+//! A shop's own exports through the trainer: `features --catalog products.csv` (the photos the
+//! catalogue names, tiny CLIP), `prepare --interactions orders.csv --catalog products.csv
+//! --features`, then train, eval and export, on a small generated shop.
 
 use std::path::Path;
 
@@ -39,12 +40,75 @@ fn write_shop(dir: &Path) {
     }
     products.push_str("SKU-99,\"Never \"\"sold\"\"\",lip,\n");
     std::fs::write(dir.join("products.csv"), products).unwrap();
+
+    // Photos for SKU-00..SKU-19 (the fixtures' five PNGs in turn, named .jpg as shops do; the
+    // image is recognised by its bytes); SKU-20..23 are named in the catalogue but missing.
+    let photos = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/clip/photos");
+    let sources = [
+        "astronaut_240x240.png",
+        "chelsea_150x100.png",
+        "chelsea_301x200.png",
+        "coffee_330x220.png",
+        "rocket_227x341.png",
+    ];
+    std::fs::create_dir_all(dir.join("photos")).unwrap();
+    for sku in 0..20 {
+        std::fs::copy(photos.join(sources[sku % 5]), dir.join(format!("photos/{sku}.jpg")))
+            .unwrap();
+    }
 }
 
 #[test]
 fn a_shops_orders_and_catalogue_prepare_train_evaluate_and_export() {
     let dir = temp_dir("shop");
     write_shop(&dir);
+    let features = dir.join("features.safetensors");
+    let clip =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/clip/tiny/model.safetensors");
+    let (ok, stdout, stderr) = trainer(&[
+        "features",
+        "--clip",
+        clip.to_str().unwrap(),
+        "--catalog",
+        dir.join("products.csv").to_str().unwrap(),
+        "--catalog-item-column",
+        "product",
+        "--out",
+        features.to_str().unwrap(),
+        "--batch-size",
+        "8",
+    ]);
+    assert!(ok, "{stderr}");
+    // 20 photos found beside the catalogue; 4 named but missing, reported by name; SKU-99 has none
+    assert!(stdout.contains("wrote 20 features (20 new, 4 unreadable)"), "{stdout}");
+    assert!(stderr.contains("1 catalogue items have no image"), "{stderr}");
+    assert!(stderr.contains("photos/23.jpg"), "the missing photo is named: {stderr}");
+    let written = vip5::weights::read_safetensors(&std::fs::read(&features).unwrap()).unwrap();
+    assert_eq!(written.len(), 20);
+    assert!(written.contains_key("SKU-19") && !written.contains_key("SKU-20"));
+    assert!(written.values().all(|t| t.shape == [16] && t.data.iter().all(|x| x.is_finite())));
+    // the same photo gives the same features whichever SKU it belongs to (SKU-00 and SKU-05)
+    assert_eq!(written["SKU-00"].data, written["SKU-05"].data);
+    assert_ne!(written["SKU-00"].data, written["SKU-01"].data);
+
+    // a catalogue whose image column has another name: a clear error, no empty features file
+    let (ok, _, stderr) = trainer(&[
+        "features",
+        "--clip",
+        clip.to_str().unwrap(),
+        "--catalog",
+        dir.join("products.csv").to_str().unwrap(),
+        "--catalog-item-column",
+        "product",
+        "--image-column",
+        "photo",
+        "--out",
+        dir.join("none.safetensors").to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("no row names an image in column `photo`"), "{stderr}");
+    assert!(!dir.join("none.safetensors").exists());
+
     let prepared = dir.join("prepared");
     let (ok, stdout, stderr) = trainer(&[
         "prepare",
@@ -60,6 +124,8 @@ fn a_shops_orders_and_catalogue_prepare_train_evaluate_and_export() {
         dir.join("products.csv").to_str().unwrap(),
         "--catalog-item-column",
         "product",
+        "--features",
+        features.to_str().unwrap(),
         "--reindex-seed",
         "1",
         "--out",
@@ -69,6 +135,7 @@ fn a_shops_orders_and_catalogue_prepare_train_evaluate_and_export() {
     // 79 customers with 5..8 distinct products (C079 has 2, under the 5-core); 24 products
     assert!(stdout.contains("79 users, 24 items"), "{stdout}");
     assert!(stdout.contains("24 titles"), "{stdout}");
+    assert!(stdout.contains("features: 16-d for 20 items"), "{stdout}");
     for counted in [
         "warning: 1 rows with an empty user id",
         "warning: 80 repeat purchases (collapsed to the first)",
