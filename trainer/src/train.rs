@@ -746,9 +746,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     );
     bar.set_position(start_step as u64);
 
-    // Dropout draws from the device's one RNG, seeded per step: shards that share a device (the
-    // CPU) would draw in whatever order their threads run, so with dropout they take turns and
-    // every run draws the same masks.
+    // Dropout draws from one stream per device, seeded per step (the CPU: vip5's mask stream):
+    // shards that share a device would draw in whatever order their threads run, so with dropout
+    // they take turns and every run draws the same masks.
     let shared_rng = cfg.dropout_rate > 0.0 && args.device == DeviceArg::Cpu;
     let mut plan_epoch = usize::MAX;
     let mut plan = Vec::new();
@@ -762,8 +762,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             plan = epoch_plan(&args, &tasks, &prepared, epoch);
             plan_epoch = epoch;
         }
-        // Dropout draws from the device RNG: seed it per step so a resumed run draws the same.
+        // Dropout draws from the device RNG (the CPU: from vip5's mask stream): seed it per step
+        // so a resumed run draws the same.
         train_device.seed(mix(args.seed, step as u64, 1));
+        vip5::t5::dropout::seed_cpu_stream(mix(args.seed, step as u64, 1));
         let lr = learning_rate(step, total_steps, warmup, args.lr);
         let mut grads_total: Option<GradientsParams> = None;
         let mut loss_sum = 0.0;

@@ -14,7 +14,9 @@ pub fn bounded_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// GELU with the tanh approximation (HF `gelu_new`), used by VIP5's adapters and by gated-GELU T5.
 pub fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
-    let inner =
-        (x.clone() + x.clone().powi_scalar(3).mul_scalar(0.044715)).mul_scalar(SQRT_2_OVER_PI);
+    // x * x * x rather than powi_scalar(3): burn's CPU backend computes that with powf, element
+    // by element (1 % of a training step, perf), where two multiplies vectorise.
+    let cube = x.clone() * x.clone() * x.clone();
+    let inner = (x.clone() + cube.mul_scalar(0.044715)).mul_scalar(SQRT_2_OVER_PI);
     x.clone().mul_scalar(0.5) * bounded_tanh(inner).add_scalar(1.0)
 }

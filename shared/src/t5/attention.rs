@@ -1,11 +1,12 @@
 //! T5 multi-head attention with relative position bias and a key/value cache.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::config::Vip5Config;
+use crate::t5::dropout::Dropout;
 
 /// Additive value for masked attention logits. Large enough that `exp` underflows to 0 exactly,
 /// small enough that adding a position bias never overflows on any backend.
@@ -81,7 +82,7 @@ impl T5Attention {
                     .with_initializer(burn::nn::Initializer::Normal { mean: 0.0, std: std_kv })
                     .init(device)
             }),
-            dropout: DropoutConfig::new(cfg.dropout_rate).init(),
+            dropout: Dropout::new(cfg.dropout_rate),
             n_heads: cfg.num_heads,
             d_kv: cfg.d_kv,
             num_buckets: cfg.relative_attention_num_buckets,

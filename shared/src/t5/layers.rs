@@ -4,7 +4,7 @@
 #![allow(non_snake_case)]
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
@@ -12,6 +12,7 @@ use crate::adapter::{AdapterController, Task, apply_adapter};
 use crate::config::{FeedForward, Vip5Config};
 use crate::t5::activation::gelu_tanh;
 use crate::t5::attention::{LayerCache, T5Attention};
+use crate::t5::dropout::Dropout;
 use crate::t5::norm::T5LayerNorm;
 
 fn adapter_if(enabled: bool, cfg: &Vip5Config, device: &Device) -> Option<AdapterController> {
@@ -33,7 +34,7 @@ impl T5LayerSelfAttention {
             SelfAttention: T5Attention::new(cfg, has_relative_bias, device),
             layer_norm: T5LayerNorm::new(cfg.d_model, cfg.layer_norm_epsilon, device),
             attn_adapter: adapter_if(true, cfg, device),
-            dropout: DropoutConfig::new(cfg.dropout_rate).init(),
+            dropout: Dropout::new(cfg.dropout_rate),
         }
     }
 
@@ -72,7 +73,7 @@ impl T5LayerCrossAttention {
             EncDecAttention: T5Attention::new(cfg, false, device),
             layer_norm: T5LayerNorm::new(cfg.d_model, cfg.layer_norm_epsilon, device),
             enc_attn_adapter: adapter_if(cfg.add_adapter_cross_attn, cfg, device),
-            dropout: DropoutConfig::new(cfg.dropout_rate).init(),
+            dropout: Dropout::new(cfg.dropout_rate),
         }
     }
 
@@ -116,7 +117,7 @@ impl T5DenseActDense {
             wi_0: gated.then(|| linear(cfg.d_model, cfg.d_ff)),
             wi_1: gated.then(|| linear(cfg.d_model, cfg.d_ff)),
             wo: linear(cfg.d_ff, cfg.d_model),
-            dropout: DropoutConfig::new(cfg.dropout_rate).init(),
+            dropout: Dropout::new(cfg.dropout_rate),
         }
     }
 
@@ -145,7 +146,7 @@ impl T5LayerFF {
             DenseReluDense: T5DenseActDense::new(cfg, device),
             layer_norm: T5LayerNorm::new(cfg.d_model, cfg.layer_norm_epsilon, device),
             ff_adapter: adapter_if(true, cfg, device),
-            dropout: DropoutConfig::new(cfg.dropout_rate).init(),
+            dropout: Dropout::new(cfg.dropout_rate),
         }
     }
 

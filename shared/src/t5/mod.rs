@@ -2,6 +2,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod dropout;
 pub mod layers;
 pub mod norm;
 pub mod stack;

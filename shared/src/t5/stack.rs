@@ -2,13 +2,14 @@
 //! and the decoder stack.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig};
+use burn::nn::{Embedding, EmbeddingConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::adapter::Task;
 use crate::batch::{EncoderTensors, mask_bias};
 use crate::config::Vip5Config;
 use crate::t5::attention::{DecoderCache, LayerCache, MASK_VALUE};
+use crate::t5::dropout::Dropout;
 use crate::t5::layers::{T5LayerCrossAttention, T5LayerFF, T5LayerSelfAttention};
 use crate::t5::norm::T5LayerNorm;
 use crate::visual::VisualEmbedding;
@@ -57,7 +58,7 @@ impl T5Encoder {
                 .vip5_inputs
                 .then(|| EmbeddingConfig::new(cfg.category_vocab, cfg.d_model).init(device)),
             visual_embedding: cfg.vip5_inputs.then(|| VisualEmbedding::new(cfg, device)),
-            dropout: DropoutConfig::new(cfg.dropout_rate).init(),
+            dropout: Dropout::new(cfg.dropout_rate),
         }
     }
 
@@ -117,7 +118,7 @@ impl T5Decoder {
                 })
                 .collect(),
             final_layer_norm: T5LayerNorm::new(cfg.d_model, cfg.layer_norm_epsilon, device),
-            dropout: DropoutConfig::new(cfg.dropout_rate).init(),
+            dropout: Dropout::new(cfg.dropout_rate),
         }
     }
 
