@@ -103,8 +103,7 @@ pub fn run_train(args: BenchTrainArgs) -> Result<()> {
 
     let cfg = Vip5Config::preset(&args.preset)?;
     let device = make_device(args.device)?.autodiff();
-    device.seed(1);
-    vip5::t5::dropout::seed_cpu_stream(1);
+    vip5::t5::dropout::seed(&device, 1);
     let mode = if args.mode == crate::train::ModeArg::Adapters {
         TrainMode::Adapters
     } else {

@@ -764,8 +764,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         // Dropout draws from the device RNG (the CPU: from vip5's mask stream): seed it per step
         // so a resumed run draws the same.
-        train_device.seed(mix(args.seed, step as u64, 1));
-        vip5::t5::dropout::seed_cpu_stream(mix(args.seed, step as u64, 1));
+        vip5::t5::dropout::seed(&train_device, mix(args.seed, step as u64, 1));
         let lr = learning_rate(step, total_steps, warmup, args.lr);
         let mut grads_total: Option<GradientsParams> = None;
         let mut loss_sum = 0.0;

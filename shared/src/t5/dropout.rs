@@ -9,20 +9,26 @@
 //! (wgpu, CUDA) burn's own device-side random kernel draws it, as before.
 //!
 //! Reproducibility: the CPU masks depend only on the stream's seed and the order of the calls
-//! ([`seed_cpu_stream`], which the trainer calls once per step), not on threads or timing.
+//! ([`seed`], which the trainer calls once per step), not on threads or timing.
 
 use std::sync::Mutex;
 
 use burn::module::Module;
 use burn::nn::DropoutConfig;
-use burn::tensor::{Distribution, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 /// The CPU mask stream: (seed, calls since it was seeded).
 static CPU_STREAM: Mutex<(u64, u64)> = Mutex::new((0, 0));
 
-/// Restarts the CPU mask stream: the masks drawn after this call depend on `seed` and on their
+/// Seeds every dropout stream `device` draws from: the device's own RNG (burn's random kernel on
+/// a GPU) and the CPU mask stream. The masks drawn after this call depend on `seed` and on their
 /// order only.
-pub fn seed_cpu_stream(seed: u64) {
+pub fn seed(device: &Device, seed: u64) {
+    device.seed(seed);
+    seed_cpu_stream(seed);
+}
+
+fn seed_cpu_stream(seed: u64) {
     let mut stream = CPU_STREAM.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     *stream = (seed, 0);
 }
@@ -78,13 +84,13 @@ impl Dropout {
 
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let prob = self.inner.prob;
+        let device = input.device();
         // As burn's: only on a device that can take a backward pass, and only in layers that
         // take part in one.
-        if !self.inner.training.is_enabled() || !input.device().is_autodiff() || prob == 0.0 {
+        if !self.inner.training.is_enabled() || !device.is_autodiff() || prob == 0.0 {
             return input;
         }
         let keep = 1.0 - prob;
-        let device = input.device();
         if is_cpu(&device) {
             let shape = input.shape();
             let mask = cpu_mask(next_cpu_key(), shape.num_elements(), keep);
@@ -98,10 +104,10 @@ impl Dropout {
 
 /// Whether tensors on `device` live in host memory (burn's flex backend), where a mask built on
 /// the host costs nothing to hand over.
-fn is_cpu(device: &burn::tensor::Device) -> bool {
+fn is_cpu(device: &Device) -> bool {
     #[cfg(feature = "flex")]
     {
-        device.clone().inner() == burn::tensor::Device::flex()
+        device.clone().inner() == Device::flex()
     }
     #[cfg(not(feature = "flex"))]
     {
@@ -143,24 +149,25 @@ mod tests {
 
     #[test]
     fn stream_restarts_with_its_seed_and_moves_on_between_calls() {
-        seed_cpu_stream(3);
+        let device = Device::flex();
+        seed(&device, 3);
         let (first, second) = (next_cpu_key(), next_cpu_key());
-        seed_cpu_stream(3);
+        seed(&device, 3);
         assert_eq!(next_cpu_key(), first);
         assert_ne!(first, second);
     }
 
     #[test]
     fn forward_drops_and_scales_on_the_cpu_and_is_identity_without_autodiff() {
-        let device = burn::tensor::Device::flex();
+        let device = Device::flex();
         let dropout = Dropout::new(0.5);
         let x = Tensor::<2>::ones([64, 64], &device);
-        let same = dropout.forward(x.clone()).into_data().to_vec::<f32>().unwrap();
+        let same = dropout.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
         assert!(same.iter().all(|&v| v == 1.0));
 
         let ad = device.autodiff();
-        let y = dropout.forward(Tensor::<2>::ones([64, 64], &ad)).into_data().to_vec::<f32>();
-        let y = y.unwrap();
+        let y = dropout.forward(Tensor::<2>::ones([64, 64], &ad)).into_data();
+        let y = y.try_to_vec::<f32>().unwrap();
         let zeros = y.iter().filter(|&&v| v == 0.0).count();
         assert!((1800..2300).contains(&zeros), "{zeros} of 4096 dropped at p = 0.5");
         assert!(y.iter().all(|&v| v == 0.0 || v == 2.0));
