@@ -83,6 +83,28 @@ window.runParity = async (q, backend) => {
       demo?.terminate();
     }
   })();
+  // A t5-small-shaped bundle (random weights, the paper's size) on the asked backend, no fallback.
+  if (q.t5Small) out.t5SmallBundle = await (async () => {
+    let big;
+    try {
+      const t0 = performance.now();
+      big = await Recommender.load({ bundle: '/fixtures/t5-small-q8_0.gguf', backend });
+      const loadSeconds = (performance.now() - t0) / 1000;
+      await big.clearHistory();
+      for (const key of q.t5Small.history) await big.record(key);
+      const t1 = performance.now();
+      const next = await big.recommendNext(10);
+      const recommendSeconds = (performance.now() - t1) / 1000;
+      const scores = [];
+      for (const key of q.t5Small.score) scores.push(await big.score(key));
+      return { backend: big.backend(), reason: big.backendReason(), next, scores, loadSeconds, recommendSeconds, error: null };
+    } catch (e) {
+      return { backend: big?.backend(), reason: big?.backendReason(), next: [], scores: [], error: e.message };
+    } finally {
+      await big?.clearHistory();
+      big?.terminate();
+    }
+  })();
   // NaN weights on `auto`: the WebGPU self-check fails and the CPU path refuses to answer.
   out.nanBundle = await (async () => {
     const bad = await Recommender.load({ bundle: '/fixtures/nan-bundle.gguf', backend: 'auto' });

@@ -108,6 +108,7 @@ fn write_fixtures(dir: &Path) -> Value {
             .expect("copy test page");
     }
 
+    let t5_small = write_t5_small_fixture(dir);
     let (w, h) = (40usize, 30usize);
     let rgba: Vec<u8> =
         (0..w * h * 4).map(|i| if i % 4 == 3 { 255 } else { (i * 37 % 251) as u8 }).collect();
@@ -120,6 +121,7 @@ fn write_fixtures(dir: &Path) -> Value {
         "candidates": ["B000000005", "B000000006", "B000000007", "B000000050"],
         "image": { "width": w, "height": h, "rgba": rgba },
         "demoHistories": DEMO_HISTORIES,
+        "t5Small": t5_small["query"],
     });
     std::fs::write(dir.join("queries.json"), queries.to_string()).expect("write");
 
@@ -145,8 +147,38 @@ fn write_fixtures(dir: &Path) -> Value {
         .expect("features")
         .remove(0);
     let photo = pollster::block_on(rec.score_photo(&history, &feats)).expect("photo");
-    json!({ "next": next, "only": only, "scores": scores, "ranked": ranked, "features": feats, "photo": photo })
+    json!({ "next": next, "only": only, "scores": scores, "ranked": ranked, "features": feats, "photo": photo, "t5Small": t5_small })
 }
+
+/// A `t5-small`-shaped bundle (the paper's shape: number ids, 60 M parameters, q8_0) with seeded
+/// random weights and a 300-item catalogue, written to `dir`, and the native answers for a
+/// 20-item history: WebGPU must run the full-size model too, not only the small demo one.
+fn write_t5_small_fixture(dir: &Path) -> Value {
+    let device = flex();
+    device.seed(7);
+    let cfg = Vip5Config::t5_small();
+    let model = Vip5Model::new(&cfg, &device);
+    vip5::model::initialize_params(&model);
+    let tensors = read_safetensors(&save_safetensors(&model).expect("save")).expect("read");
+    let catalog: Vec<CatalogItem> = (1..=T5_SMALL_ITEMS)
+        .map(|i| CatalogItem { key: format!("T{i:05}"), title: format!("t5-small product {i}") })
+        .collect();
+    let features: Vec<f32> = (0..(T5_SMALL_ITEMS + 1) * cfg.feat_dim)
+        .map(|i| ((i * 7919 % 200) as f32 - 100.0) / 100.0)
+        .collect();
+    let bundle =
+        write_model_bundle(&cfg, &tensors, TOKENIZER, &catalog, Some(&features), GgmlType::Q8_0)
+            .expect("t5-small bundle");
+    std::fs::write(dir.join("t5-small-q8_0.gguf"), &bundle).expect("write");
+    let history: Vec<String> = (0..20).map(|i| format!("T{:05}", 1 + i * 13)).collect();
+    let score: Vec<String> = ["T00002", "T00150", "T00299"].map(String::from).to_vec();
+    let rec = Recommender::from_bundle(&bundle, device).expect("t5-small recommender");
+    let next = pollster::block_on(rec.recommend_next(&history, 10, &[], None)).expect("next");
+    let scores = pollster::block_on(rec.score(&history, &score)).expect("score");
+    json!({ "query": { "history": history, "score": score }, "next": next, "scores": scores })
+}
+
+const T5_SMALL_ITEMS: usize = 300;
 
 /// Two visitors of the demo shop with histories from two product lines (Beauty ASINs, the most
 /// bought items whose titles say "lipstick" and "shampoo").
@@ -377,6 +409,37 @@ fn library_and_demo_site_in_headless_chromium_match_native() {
             demo_here["error"].is_null(),
             "{name}: the demo bundle failed: {}",
             demo_here["error"]
+        );
+        // The t5-small-shaped bundle on this backend, no fallback: the native lists and scores
+        // (WebGPU within 1e-3, the wasm CPU path within 1e-4).
+        let big = &p["t5SmallBundle"];
+        let want = &native["t5Small"];
+        assert!(big["error"].is_null(), "{name}: the t5-small bundle failed: {}", big["error"]);
+        assert_eq!(
+            big["backend"],
+            if name == "webgpu" { "webgpu" } else { "cpu" },
+            "{name}: {}",
+            big["reason"]
+        );
+        assert_eq!(ids(&big["next"]), ids(&want["next"]), "{name}: t5-small top-10");
+        assert_eq!(ids(&big["next"]).len(), 10);
+        let tol = if name == "webgpu" { 1e-3 } else { 1e-4 };
+        assert_close(
+            &format!("{name}: t5-small recommendNext scores"),
+            &floats(&big["next"]),
+            &floats(&want["next"]),
+            tol,
+        );
+        assert_close(
+            &format!("{name}: t5-small score"),
+            &floats(&big["scores"]),
+            &floats(&want["scores"]),
+            tol,
+        );
+        eprintln!(
+            "{name}: t5-small-shaped bundle: native top-10 and scores; load {:.1} s, recommendNext(10) {:.1} s",
+            big["loadSeconds"].as_f64().unwrap_or(f64::NAN),
+            big["recommendSeconds"].as_f64().unwrap_or(f64::NAN)
         );
         // The forced self-check: NaN weights on `auto` fall back from WebGPU, saying why; the CPU
         // path then refuses to answer with a clear error, never an empty list.
