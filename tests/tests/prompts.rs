@@ -251,7 +251,12 @@ fn training_windows_follow_the_original_ranges() {
 
 #[test]
 fn samplers_are_seeded_and_build_the_original_samples() {
-    let user = UserRecord { id: 7, desc: "A2XYZ".into(), items: vec![3, 9, 27, 81, 243, 5, 6] };
+    let user = UserRecord {
+        id: 7,
+        desc: "A2XYZ".into(),
+        items: vec![3, 9, 27, 81, 243, 5, 6],
+        evaluated: true,
+    };
     let all_items: Vec<u32> = (1..=500).collect();
     let cfg = SamplerConfig::default();
     let titles = |i: u32| (i % 2 == 0).then(|| format!("title {i}"));
@@ -329,7 +334,12 @@ fn samplers_are_seeded_and_build_the_original_samples() {
 
 #[test]
 fn anonymous_share_speaks_of_the_visitor() {
-    let user = UserRecord { id: 7, desc: "A2XYZ".into(), items: vec![3, 9, 27, 81, 243, 5, 6] };
+    let user = UserRecord {
+        id: 7,
+        desc: "A2XYZ".into(),
+        items: vec![3, 9, 27, 81, 243, 5, 6],
+        evaluated: true,
+    };
     let all_items: Vec<u32> = (1..=500).collect();
     let cfg = SamplerConfig { anonymous_share: 1.0, ..SamplerConfig::default() };
     let mut rng = StdRng::seed_from_u64(3);
@@ -342,7 +352,12 @@ fn anonymous_share_speaks_of_the_visitor() {
 
 #[test]
 fn yes_no_share_sets_how_many_sequential_samples_ask_yes_or_no() {
-    let user = UserRecord { id: 7, desc: "A2XYZ".into(), items: vec![3, 9, 27, 81, 243, 5, 6] };
+    let user = UserRecord {
+        id: 7,
+        desc: "A2XYZ".into(),
+        items: vec![3, 9, 27, 81, 243, 5, 6],
+        evaluated: true,
+    };
     let all_items: Vec<u32> = (1..=500).collect();
     let yes_no_count = |share: Option<f64>, anonymous_share: f64| {
         let cfg =
@@ -458,7 +473,8 @@ fn item_tokens_write_each_item_as_one_token_and_one_word() {
         "{err}"
     );
     // the sampler writes targets the same way
-    let user = UserRecord { id: 7, desc: "v".into(), items: vec![5, 42, 100, 9, 11] };
+    let user =
+        UserRecord { id: 7, desc: "v".into(), items: vec![5, 42, 100, 9, 11], evaluated: true };
     let cfg = SamplerConfig { item_naming: tok.item_naming(), ..SamplerConfig::default() };
     let all: Vec<u32> = (1..=100).collect();
     let mut rng = StdRng::seed_from_u64(3);

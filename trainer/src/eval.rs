@@ -155,7 +155,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
         SplitArg::Val => Split::Validation,
         SplitArg::Test => Split::Test,
     };
-    let mut users: Vec<usize> = (0..prepared.sequences.len()).collect();
+    // Every user of a leave-one-out split; a temporal split's users with a test target.
+    let mut users: Vec<usize> =
+        (0..prepared.sequences.len()).filter(|&u| prepared.sequences[u].evaluated).collect();
     if let Some(n) = args.max_users {
         use rand::seq::SliceRandom;
         users.shuffle(&mut StdRng::seed_from_u64(args.seed));

@@ -6,6 +6,8 @@
 //! - `sequences.txt`: `user item item ...` in time order (model item numbers)
 //! - `items.tsv`: `id<TAB>key<TAB>title` (key = ASIN/SKU, the stable id a shop uses)
 //! - `users.tsv`: `id<TAB>key`
+//! - `training_only_users.txt` (temporal split only): the users who train but are not evaluated,
+//!   one id per line
 //! - `features.safetensors` (optional): `features` `[items + 1, dim]` f32, row = item id (row 0 and
 //!   items without a photo are zero: the documented placeholder), `has_photo` `[items + 1]` u8
 
@@ -18,7 +20,9 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use vip5::data::shop::{
     CatalogOptions, Delimiter, InteractionOptions, Repeats, parse_catalog, parse_interactions,
+    parse_timestamp,
 };
+use vip5::data::temporal::{TemporalSummary, cutoff_for_last_days, temporal_split};
 use vip5::data::{
     ItemPermutation, UserSequence, dataset_stats, parse_raw_sequences, parse_sequential_data,
     reindex_items,
@@ -60,6 +64,15 @@ pub struct PrepareArgs {
     /// leave-one-out needs a training, a validation and a test item).
     #[arg(long, default_value_t = 5, requires = "interactions")]
     min_user_interactions: usize,
+    /// Temporal split of `--interactions` instead of leave-one-out: purchases at or after this
+    /// time (ISO 8601 date or date-time, or Unix seconds) are the test period; each user's first
+    /// one is that user's test target, and everything before it trains.
+    #[arg(long, requires = "interactions", conflicts_with = "test_days")]
+    test_after: Option<String>,
+    /// Temporal split holding out the last N days (before the newest purchase) as the test
+    /// period, e.g. 30 for "how would it have done last month".
+    #[arg(long, requires = "interactions")]
+    test_days: Option<u32>,
     /// k-core filter of `--interactions`: items bought fewer times are dropped.
     #[arg(long, default_value_t = 5, requires = "interactions")]
     min_item_interactions: usize,
@@ -116,6 +129,10 @@ pub struct Manifest {
     pub items_with_photo: usize,
     pub warnings: BTreeMap<String, usize>,
     pub sources: BTreeMap<String, String>,
+    /// A temporal split's cutoff and counts; `None`: leave-one-out. Its training-only users are
+    /// listed in `training_only_users.txt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temporal: Option<TemporalSummary>,
 }
 
 pub const FORMAT: &str = "vip5-prepared-1";
@@ -196,6 +213,7 @@ fn datamaps_keys(json: &serde_json::Value, field: &str, path: &Path) -> Result<V
 pub fn run(args: PrepareArgs) -> Result<()> {
     let mut warnings: BTreeMap<String, usize> = BTreeMap::new();
     let mut sources = BTreeMap::new();
+    let mut temporal = None;
     let (mut sequences, item_keys, user_keys) =
         match (&args.sequential, &args.raw, &args.interactions) {
             (Some(seq_path), None, None) => {
@@ -239,14 +257,14 @@ pub fn run(args: PrepareArgs) -> Result<()> {
                 (remapped.sequences, remapped.item_names, remapped.user_names)
             }
             (None, None, Some(path)) => {
-                read_shop_interactions(path, &args, &mut sources, &mut warnings)?
+                read_shop_interactions(path, &args, &mut sources, &mut warnings, &mut temporal)?
             }
             _ => bail!("give either --sequential with --datamaps, --raw, or --interactions"),
         };
 
-    // Leave-one-out needs a training item, a validation item and a test item.
+    // An evaluated user needs a training item, a validation item and a test item.
     let before = sequences.len();
-    sequences.retain(|s| s.items.len() >= 3);
+    sequences.retain(|s| s.items.len() >= if s.evaluated { 3 } else { 1 });
     if before != sequences.len() {
         warnings.insert("users with fewer than 3 items (skipped)".into(), before - sequences.len());
     }
@@ -359,6 +377,7 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         items_with_photo,
         warnings,
         sources,
+        temporal,
     };
     let prepared = Prepared { manifest, sequences, item_keys, titles, user_keys, features };
     write_prepared(&args.out, &prepared)?;
@@ -379,6 +398,17 @@ pub fn run(args: PrepareArgs) -> Result<()> {
             if m.successor_index { ", numbered along training successor chains" } else { "" }
         )
     );
+    if let Some(t) = &m.temporal {
+        println!(
+            "temporal split at {} (Unix seconds): {} users evaluated (test = first purchase from then on), {} train only (nothing after the cutoff), {} with one purchase before it (train only), {} with every purchase after it (dropped); {} later purchases dropped",
+            t.cutoff,
+            t.evaluated_users,
+            t.training_only_users,
+            t.too_little_history,
+            t.only_after_cutoff,
+            t.later_purchases_dropped
+        );
+    }
     for (what, n) in &m.warnings {
         eprintln!("warning: {n} {what}");
     }
@@ -392,6 +422,7 @@ fn read_shop_interactions(
     args: &PrepareArgs,
     sources: &mut BTreeMap<String, String>,
     warnings: &mut BTreeMap<String, usize>,
+    temporal: &mut Option<TemporalSummary>,
 ) -> Result<(Vec<UserSequence>, Vec<String>, Vec<String>)> {
     if args.min_user_interactions < 3 {
         bail!(
@@ -420,8 +451,24 @@ fn read_shop_interactions(
     for (reason, n) in &summary.skipped {
         warnings.insert(reason.clone(), *n);
     }
-    sources.insert("interactions".into(), name);
-    Ok((shop.remapped.sequences, shop.remapped.item_names, shop.remapped.user_names))
+    sources.insert("interactions".into(), name.clone());
+    let cutoff = match (&args.test_after, args.test_days) {
+        (Some(text), _) => Some(parse_timestamp(text).with_context(|| {
+            format!(
+                "--test-after `{text}`: expected an ISO 8601 date or date-time, or Unix seconds"
+            )
+        })?),
+        (None, Some(days)) => Some(cutoff_for_last_days(&shop.timestamps, days)?),
+        (None, None) => None,
+    };
+    let mut sequences = shop.remapped.sequences;
+    if let Some(cutoff) = cutoff {
+        let (split, summary) = temporal_split(&sequences, &shop.timestamps, cutoff)
+            .with_context(|| format!("temporal split of {name}"))?;
+        sequences = split;
+        *temporal = Some(summary);
+    }
+    Ok((sequences, shop.remapped.item_names, shop.remapped.user_names))
 }
 
 pub fn write_prepared(dir: &Path, p: &Prepared) -> Result<()> {
@@ -446,6 +493,18 @@ pub fn write_prepared(dir: &Path, p: &Prepared) -> Result<()> {
         writeln!(users, "{}\t{key}", i + 1)?;
     }
     write_atomic(&dir.join("users.tsv"), &users)?;
+    let training_only = dir.join("training_only_users.txt");
+    if p.manifest.temporal.is_some() {
+        let mut ids = Vec::new();
+        for s in p.sequences.iter().filter(|s| !s.evaluated) {
+            writeln!(ids, "{}", s.user)?;
+        }
+        write_atomic(&training_only, &ids)?;
+    } else if training_only.exists() {
+        // A leave-one-out folder prepared over a temporal one: no user is training-only.
+        std::fs::remove_file(&training_only)
+            .with_context(|| format!("removing {}", training_only.display()))?;
+    }
     if let Some((dim, data)) = &p.features {
         let rows = data.len() / dim;
         let mut has = vec![0u8; rows];
@@ -483,8 +542,21 @@ pub fn read_prepared(dir: &Path) -> Result<Prepared> {
             manifest.format
         );
     }
-    let sequences = parse_sequential_data(&read(&dir.join("sequences.txt"))?)
+    let mut sequences = parse_sequential_data(&read(&dir.join("sequences.txt"))?)
         .with_context(|| format!("in {}/sequences.txt", dir.display()))?;
+    if manifest.temporal.is_some() {
+        let path = dir.join("training_only_users.txt");
+        let mut training_only = std::collections::HashSet::new();
+        for (n, line) in read(&path)?.lines().enumerate() {
+            let id: u32 = line.trim().parse().with_context(|| {
+                format!("{} line {}: `{line}` is not a user id", path.display(), n + 1)
+            })?;
+            training_only.insert(id);
+        }
+        for s in &mut sequences {
+            s.evaluated = !training_only.contains(&s.user);
+        }
+    }
     let mut item_keys = Vec::new();
     let mut titles = HashMap::new();
     for (n, line) in read(&dir.join("items.tsv"))?.lines().enumerate() {

@@ -279,12 +279,14 @@ fn epoch_plan(
     let mut plan = Vec::new();
     for &task in tasks {
         for (u, seq) in prepared.sequences.iter().enumerate() {
+            let train = training_items(seq).len();
             if task == Task::Sequential && args.sequential_windows == WindowsArg::Every {
-                // targets at positions 1 ..= n-3: the training part without its first item
-                for end in 1..seq.items.len().saturating_sub(2) {
+                // targets at every training position but the first
+                for end in 1..train {
                     plan.push(PlanEntry { task, user: u, end: Some(end) });
                 }
-            } else {
+            } else if train >= if task == Task::Sequential { 3 } else { 1 } {
+                // (a training-only user of a temporal split may have too few for a window)
                 let per_user = if task == Task::Sequential {
                     args.sequential_per_user
                 } else {
@@ -328,6 +330,7 @@ impl SampleSource<'_> {
                 .cloned()
                 .unwrap_or_else(|| seq.user.to_string()),
             items: seq.items.clone(),
+            evaluated: seq.evaluated,
         };
         let titles = |i: u32| self.prepared.titles.get(&i).cloned();
         Ok(match task {

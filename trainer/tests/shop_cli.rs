@@ -263,3 +263,135 @@ fn shop_input_errors_name_the_file_line_and_column() {
     assert!(!ok && stderr.contains("--min-user-interactions must be at least 3"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `prepare --test-after` / `--test-days`: the temporal split a shop asks for ("how would it have
+/// done last month"), then train and eval on it. The generated shop's customers buy on 1..8
+/// March (C(c) buys 5 + c % 4 products, one a day); the April repeats collapse away.
+#[test]
+fn a_temporal_split_holds_out_the_purchases_after_the_cutoff() {
+    let dir = temp_dir("shop-temporal");
+    write_shop(&dir);
+    let orders = dir.join("orders.csv");
+    let prepare = |out: &Path, split: &[&str]| {
+        let mut args = vec![
+            "prepare",
+            "--interactions",
+            orders.to_str().unwrap(),
+            "--user-column",
+            "customer",
+            "--item-column",
+            "sku",
+            "--time-column",
+            "ordered_at",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(split);
+        trainer(&args)
+    };
+    let prepared = dir.join("temporal");
+    let (ok, stdout, stderr) = prepare(&prepared, &["--test-after", "2024-03-06"]);
+    assert!(ok, "{stderr}");
+    // 79 customers: those with 6..8 products (c % 4 != 0: 59) bought on day 6 or later and are
+    // evaluated; those with 5 (c % 4 == 0: 20) bought only before it and train only.
+    assert!(stdout.contains("59 users evaluated") && stdout.contains("20 train only"), "{stdout}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(prepared.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["temporal"]["cutoff"], 1_709_683_200, "2024-03-06T00:00Z");
+    // purchases after each evaluated user's test target: 1 for the 20 customers with 7
+    // products (c % 4 == 2), 2 for the 19 with 8 (c % 4 == 3, C079 excluded)
+    assert_eq!(manifest["temporal"]["later_purchases_dropped"], 20 + 2 * 19);
+    let items = std::fs::read_to_string(prepared.join("items.tsv")).unwrap();
+    let keys: Vec<&str> = items.lines().map(|l| l.split('\t').nth(1).unwrap()).collect();
+    let training_only: Vec<String> =
+        std::fs::read_to_string(prepared.join("training_only_users.txt"))
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+    assert_eq!(training_only.len(), 20);
+    for line in std::fs::read_to_string(prepared.join("sequences.txt")).unwrap().lines() {
+        let mut fields = line.split(' ');
+        let user = fields.next().unwrap().to_string();
+        let items: Vec<&str> = fields.map(|i| keys[i.parse::<usize>().unwrap() - 1]).collect();
+        // days 1..5 before the cutoff, plus the day-6 purchase (the test target) when there is one
+        let want = if training_only.contains(&user) { 5 } else { 6 };
+        assert_eq!(items.len(), want, "user {user}: {items:?}");
+    }
+    // C001 (user 2): its day-6 purchase, SKU-05, is its test target
+    let c001 = std::fs::read_to_string(prepared.join("sequences.txt")).unwrap();
+    let c001: Vec<&str> = c001.lines().nth(1).unwrap().split(' ').skip(1).collect();
+    assert_eq!(keys[c001[5].parse::<usize>().unwrap() - 1], "SKU-05");
+
+    let run = dir.join("run");
+    let (ok, _, stderr) = trainer(&[
+        "train",
+        "--data",
+        prepared.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--preset",
+        "tiny",
+        "--mode",
+        "scratch",
+        "--item-tokens",
+        "--tasks",
+        "sequential",
+        "--sequential-windows",
+        "every",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--seed",
+        "3",
+    ]);
+    assert!(ok, "{stderr}");
+    for split in ["val", "test"] {
+        let (ok, stdout, stderr) = trainer(&[
+            "eval",
+            "--data",
+            prepared.to_str().unwrap(),
+            "--model",
+            run.to_str().unwrap(),
+            "--split",
+            split,
+            "--prompts",
+            "A-3",
+            "--beams",
+            "4",
+            "--json",
+        ]);
+        assert!(ok, "{stderr}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let rows = v["rows"].as_array().unwrap();
+        assert!(!rows.is_empty());
+        // only the evaluated users, for the model and every baseline
+        assert!(rows.iter().all(|r| r["users"] == 59), "{split}: {stdout}");
+    }
+
+    // The last N days: the cutoff is N days before the newest purchase (2024-03-08T10:59Z).
+    let days = dir.join("days");
+    let (ok, _, stderr) = prepare(&days, &["--test-days", "3"]);
+    assert!(ok, "{stderr}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(days.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["temporal"]["cutoff"], 1_709_895_540 - 3 * 86_400);
+    // Leave-one-out into the same folder: no training-only list is left behind.
+    let (ok, _, stderr) = prepare(&days, &[]);
+    assert!(ok, "{stderr}");
+    assert!(!days.join("training_only_users.txt").exists());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(days.join("manifest.json")).unwrap())
+            .unwrap();
+    assert!(manifest.get("temporal").is_none(), "{manifest}");
+
+    // Clear errors: a cutoff after every purchase, an unreadable date.
+    let (ok, _, stderr) = prepare(&dir.join("late"), &["--test-after", "2030-01-01"]);
+    assert!(!ok && stderr.contains("nothing to test"), "{stderr}");
+    let (ok, _, stderr) = prepare(&dir.join("bad"), &["--test-after", "last month"]);
+    assert!(!ok && stderr.contains("--test-after `last month`"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

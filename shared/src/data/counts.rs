@@ -237,7 +237,7 @@ mod tests {
     use crate::data::Split;
 
     fn seq(user: u32, items: &[u32]) -> UserSequence {
-        UserSequence { user, items: items.to_vec() }
+        UserSequence::new(user, items.to_vec())
     }
 
     #[test]

@@ -29,12 +29,24 @@ use crate::metrics::{RankingMetrics, scores_from_ranking};
 pub mod counts;
 pub mod item_factors;
 pub mod shop;
+pub mod temporal;
 
 /// One user's items in time order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSequence {
     pub user: u32,
     pub items: Vec<u32>,
+    /// `true`: the last two items are this user's validation and test targets (leave-one-out,
+    /// and the evaluated users of a temporal split). `false`: every item trains and the user is
+    /// never evaluated (a temporal split's user with no purchase after the cutoff).
+    pub evaluated: bool,
+}
+
+impl UserSequence {
+    /// An evaluated user (leave-one-out: the last two items are held out).
+    pub fn new(user: u32, items: Vec<u32>) -> Self {
+        Self { user, items, evaluated: true }
+    }
 }
 
 /// Parses `sequential_data.txt`: one line per user, `user_id item_id item_id ...` in time order,
@@ -65,7 +77,7 @@ pub fn parse_sequential_data(text: &str) -> Result<Vec<UserSequence>> {
                 format!("user {user} was already given on line {first_line}"),
             ));
         }
-        sequences.push(UserSequence { user, items });
+        sequences.push(UserSequence::new(user, items));
     }
     Ok(sequences)
 }
@@ -174,7 +186,7 @@ pub fn parse_raw_sequences(text: &str) -> Result<RemappedSequences> {
         let user = next_id(remapped.user_names.len(), line_number)?;
         remapped.user_ids.insert(reviewer.to_owned(), user);
         remapped.user_names.push(reviewer.to_owned());
-        remapped.sequences.push(UserSequence { user, items });
+        remapped.sequences.push(UserSequence::new(user, items));
     }
     Ok(remapped)
 }
@@ -230,9 +242,11 @@ pub struct SplitExample<'a> {
     pub target: u32,
 }
 
-/// The items a user trains on: all but the validation and test items (the last two).
+/// The items a user trains on: all but the validation and test items (the last two) of an
+/// evaluated user, all of a training-only one.
 pub fn training_items(sequence: &UserSequence) -> &[u32] {
-    &sequence.items[..sequence.items.len().saturating_sub(2)]
+    let held_out = if sequence.evaluated { 2 } else { 0 };
+    &sequence.items[..sequence.items.len().saturating_sub(held_out)]
 }
 
 /// The user's validation or test example. The history must not be empty, so a validation example
@@ -248,6 +262,12 @@ pub fn split_example(sequence: &UserSequence, split: Split) -> Result<SplitExamp
         Split::Validation => 2,
         Split::Test => 1,
     };
+    if !sequence.evaluated {
+        return Err(Vip5Error::Input(format!(
+            "user {} is not evaluated (temporal split: no purchase after the cutoff)",
+            sequence.user
+        )));
+    }
     let length = sequence.items.len();
     if length < held_out + 1 {
         return Err(Vip5Error::Input(format!(
@@ -264,9 +284,9 @@ pub fn split_example(sequence: &UserSequence, split: Split) -> Result<SplitExamp
     })
 }
 
-/// [`split_example`] for every user, in order.
+/// [`split_example`] for every evaluated user, in order (training-only users have none).
 pub fn split_examples(sequences: &[UserSequence], split: Split) -> Result<Vec<SplitExample<'_>>> {
-    sequences.iter().map(|sequence| split_example(sequence, split)).collect()
+    sequences.iter().filter(|s| s.evaluated).map(|s| split_example(s, split)).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,7 +418,7 @@ impl ItemPermutation {
                         })
                     })
                     .collect::<Result<Vec<u32>>>()?;
-                Ok(UserSequence { user: sequence.user, items })
+                Ok(UserSequence { items, ..sequence.clone() })
             })
             .collect()
     }
@@ -543,7 +563,7 @@ mod tests {
     }
 
     fn sequence(user: u32, items: &[u32]) -> UserSequence {
-        UserSequence { user, items: items.to_vec() }
+        UserSequence::new(user, items.to_vec())
     }
 
     #[test]

@@ -340,7 +340,7 @@ pub fn parse_interactions(
         summary.kept += items.len();
         remapped.user_ids.insert(user.clone(), id);
         remapped.user_names.push(user);
-        remapped.sequences.push(UserSequence { user: id, items });
+        remapped.sequences.push(UserSequence::new(id, items));
         timestamps.push(times);
     }
     Ok(ShopInteractions { remapped, timestamps, summary })

@@ -21,6 +21,20 @@ pub struct UserRecord {
     /// `{user_desc}` for this user (reviewer name, else reviewer id).
     pub desc: String,
     pub items: Vec<u32>,
+    /// [`UserSequence::evaluated`]: whether the last two items are held out.
+    pub evaluated: bool,
+}
+
+impl UserRecord {
+    /// The items this user trains on ([`crate::data::training_items`]).
+    pub fn training_items(&self) -> &[u32] {
+        let held_out = if self.evaluated { 2 } else { 0 };
+        &self.items[..self.items.len().saturating_sub(held_out)]
+    }
+
+    fn sequence(&self) -> UserSequence {
+        UserSequence { user: self.id, items: self.items.clone(), evaluated: self.evaluated }
+    }
 }
 
 /// A prompt with its target text.
@@ -94,18 +108,31 @@ pub fn sequential_window(
                     "a training window needs at least 5 items (the user has {n})"
                 )));
             }
-            let len = n + 1;
-            let end = rng.random_range(2.max(len - 6)..=len - 4);
-            let start = rng.random_range(1..=3.min(end - 1));
-            // positions count the user at 0, so item position p is items[p - 1]
-            Ok((items[start - 1..end].to_vec(), items[end]))
+            training_window(&items[..n - 2], rng)
         }
         Split::Validation | Split::Test => {
-            let seq = UserSequence { user: 0, items: items.to_vec() };
+            let seq = UserSequence::new(0, items.to_vec());
             let ex = split_example(&seq, split)?;
             Ok((ex.history.to_vec(), ex.target))
         }
     }
+}
+
+/// [`sequential_window`]'s training draw over a user's training items alone (`t` of them, at
+/// least 3): the same positions, written for the training part (the full sequence with the
+/// user in front has t + 3 positions), so a training-only user draws from all its items.
+pub fn training_window(train: &[u32], rng: &mut impl Rng) -> Result<(Vec<u32>, u32)> {
+    let t = train.len();
+    if t < 3 {
+        return Err(Vip5Error::Input(format!(
+            "a training window needs at least 3 training items (the user has {t})"
+        )));
+    }
+    let len = t + 3;
+    let end = rng.random_range(2.max(len - 6)..=len - 4);
+    let start = rng.random_range(1..=3.min(end - 1));
+    // positions count the user at 0, so item position p is train[p - 1]
+    Ok((train[start - 1..end].to_vec(), train[end]))
 }
 
 /// One uniformly random item of `all_items` the user never interacted with.
@@ -195,11 +222,19 @@ pub fn sequential_sample(
     cfg: &SamplerConfig,
     rng: &mut impl Rng,
 ) -> Result<TrainingSample> {
-    let (history, target) = sequential_window(&user.items, split, rng)?;
+    let (history, target) = match split {
+        Split::Train => training_window(user.training_items(), rng)?,
+        Split::Validation | Split::Test => {
+            let seq = user.sequence();
+            let ex = split_example(&seq, split)?;
+            (ex.history.to_vec(), ex.target)
+        }
+    };
     sequential_sample_from(user, history, target, template, all_items, cfg, rng)
 }
 
-/// A sequential (A-family) training sample whose target is `user.items[end]` and whose history
+/// A sequential (A-family) training sample whose target is `user.items[end]` (a training item)
+/// and whose history
 /// is the items before it (the newest `max_history_items`): every position of a training part
 /// can be a target, not only the last few that [`sequential_window`] draws from.
 pub fn sequential_sample_at(
@@ -210,10 +245,10 @@ pub fn sequential_sample_at(
     cfg: &SamplerConfig,
     rng: &mut impl Rng,
 ) -> Result<TrainingSample> {
-    if end == 0 || end >= user.items.len() {
+    let train = user.training_items().len();
+    if end == 0 || end >= train {
         return Err(Vip5Error::Input(format!(
-            "a window ending at position {end} needs 1 <= end < {} (the user's items)",
-            user.items.len()
+            "a window ending at position {end} needs 1 <= end < {train} (the user's training items)"
         )));
     }
     sequential_sample_from(
@@ -281,14 +316,16 @@ pub fn direct_sample(
 ) -> Result<TrainingSample> {
     let n = user.items.len();
     let target = match split {
-        Split::Train if n >= 3 => *user.items[..n - 2].choose(rng).expect("non-empty"),
-        Split::Validation if n >= 2 => user.items[n - 2],
-        Split::Test if n >= 1 => user.items[n - 1],
-        _ => {
-            return Err(Vip5Error::Input(format!(
-                "a {split:?} direct sample needs more items (the user has {n})"
-            )));
+        Split::Train => user.training_items().choose(rng).copied(),
+        Split::Validation | Split::Test => {
+            split_example(&user.sequence(), split).ok().map(|ex| ex.target)
         }
+    };
+    let Some(target) = target else {
+        return Err(Vip5Error::Input(format!(
+            "a {split:?} direct sample needs more items (the user has {n}{})",
+            if user.evaluated { "" } else { ", none held out" }
+        )));
     };
     let (template, anonymous) = match template {
         Some(t) => (t, false),
