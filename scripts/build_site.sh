@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Builds the static site (www/ + the wasm library) into dist/ with trunk, offline. Skipped when
 # dist/ was built by this script after the last change to its sources (web/, shared/, www/,
-# Cargo.toml, Cargo.lock, Trunk.toml); arguments (trunk's flags) or FORCE=1 always rebuild.
+# Cargo.toml, Cargo.lock, Trunk.toml, .cargo/); arguments (trunk's flags) or FORCE=1 always rebuild.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vip5-rs/target}"
 STAMP=dist/.vip5-build-stamp
 SOURCES=(web shared www Cargo.toml Cargo.lock Trunk.toml)
+# Build flags (rustflags, target features) change the wasm too.
+[ -d .cargo ] && SOURCES+=(.cargo)
 if [ $# -eq 0 ] && [ "${FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && [ -f dist/index.html ] &&
   [ -z "$(find "${SOURCES[@]}" -newer "$STAMP" -print -quit)" ]; then
   echo "dist/ is up to date (built $(date -r "$STAMP" '+%F %T')); FORCE=1 rebuilds"
