@@ -11,6 +11,8 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 bash scripts/setup.sh
 # Formatting first: seconds, and it names the file (rustfmt.toml: 100 columns).
 cargo fmt --all --check
+# Lints as errors, every native target (the wasm-only engine is linted by its own build's warnings).
+cargo clippy --release --workspace --all-targets -- -D warnings
 # The browser tests load dist/.
 bash scripts/build_site.sh
 

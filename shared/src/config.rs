@@ -249,14 +249,14 @@ impl Vip5Config {
             ));
         }
         if self.use_adapter
-            && (self.reduction_factor == 0 || self.d_model % self.reduction_factor != 0)
+            && (self.reduction_factor == 0 || !self.d_model.is_multiple_of(self.reduction_factor))
         {
             return bad(format!(
                 "reduction_factor {} must divide d_model {}",
                 self.reduction_factor, self.d_model
             ));
         }
-        if (self.d_model * self.n_vis_tokens) % 2 != 0 {
+        if !(self.d_model * self.n_vis_tokens).is_multiple_of(2) {
             return bad(
                 "d_model * n_vis_tokens must be even (the mapping network halves it)".into()
             );

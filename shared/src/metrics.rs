@@ -18,6 +18,11 @@ use serde::Serialize;
 
 use crate::error::{Result, Vip5Error};
 
+/// One user's scored items, `(item, score)`.
+pub type ScoredList = Vec<(u32, f64)>;
+/// One user's scored items and true targets, as [`RankingMetrics::evaluate`] reads them.
+pub type ScoredUser<'a> = (&'a [(u32, f64)], &'a [u32]);
+
 // ---------------------------------------------------------------------------------------------
 // Ranking metrics
 
@@ -151,7 +156,7 @@ pub fn scores_from_beam_items(beams: impl IntoIterator<Item = Option<u32>>) -> V
 
 /// Scores for an already ranked list (best first): the item at 0-based rank j gets -(j+1), the
 /// beam convention, so that [`rank_by_score`] gives the list back unchanged.
-pub fn scores_from_ranking(ranked: &[u32]) -> Vec<(u32, f64)> {
+pub fn scores_from_ranking(ranked: &[u32]) -> ScoredList {
     ranked.iter().enumerate().map(|(rank, &item)| (item, -((rank + 1) as f64))).collect()
 }
 
@@ -686,7 +691,7 @@ mod tests {
         let first = four_scored();
         // User 2: ranked [7, 8], truth 7 at rank 1.
         let second = vec![(7, -1.0), (8, -2.0)];
-        let users: Vec<(&[(u32, f64)], &[u32])> =
+        let users: Vec<ScoredUser> =
             vec![(first.as_slice(), [20].as_slice()), (second.as_slice(), [7].as_slice())];
         let metrics = RankingMetrics::evaluate(users, &mut rng).unwrap();
         // HR@1: (0 + 1) / 2; HR@5, HR@10: (1 + 1) / 2; NDCG@5, NDCG@10: (0.5 + 1) / 2.
@@ -725,7 +730,7 @@ mod tests {
         assert!(hit_rate_of_ranking(&[1, 2], &[1], 0).is_err());
         assert!(ndcg_of_ranking(&[1, 2], &[], 5).is_err());
         assert!(ndcg_of_ranking(&[1, 1], &[1], 5).is_err());
-        let none: Vec<(&[(u32, f64)], &[u32])> = Vec::new();
+        let none: Vec<ScoredUser> = Vec::new();
         assert!(RankingMetrics::evaluate(none, &mut rng).is_err());
     }
 
@@ -777,7 +782,7 @@ mod tests {
                 assert_close(ndcg, as_f64(&case["ndcg"][&key]), &format!("case {index} NDCG@{k}"));
             }
         }
-        let inputs: Vec<(Vec<(u32, f64)>, Vec<u32>)> = cases
+        let inputs: Vec<(ScoredList, Vec<u32>)> = cases
             .iter()
             .map(|case| (scored_list(&case["scored"]), u32_list(&case["truth"])))
             .collect();

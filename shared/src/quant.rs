@@ -83,7 +83,7 @@ impl GgmlType {
 
     /// Bytes `n` values take, or an error when `n` does not fill whole blocks or overflows.
     pub fn byte_len(self, n: usize) -> Result<usize> {
-        if n % self.block_len() != 0 {
+        if !n.is_multiple_of(self.block_len()) {
             return Err(Vip5Error::Bundle(format!(
                 "{} values do not fill whole {} blocks of {}",
                 n,

@@ -251,10 +251,10 @@ impl Recommender {
         .await?;
         let mut out: Vec<ScoredItem> = Vec::new();
         for h in hyps.into_iter().flatten() {
-            if let Some(id) = self.trie.item_of(&h.tokens) {
-                if !out.iter().any(|s| s.id == id) {
-                    out.push(self.scored(id, h.score));
-                }
+            if let Some(id) = self.trie.item_of(&h.tokens)
+                && !out.iter().any(|s| s.id == id)
+            {
+                out.push(self.scored(id, h.score));
             }
         }
         Ok(out)

@@ -107,20 +107,21 @@ pub fn load_checkpoint(
     let mut tensors = tensors;
     let mut truncated_vocab_rows = 0;
     // HF stores the tied table as `shared.weight`; some exports only keep the stack aliases.
-    if !tensors.contains_key("shared.weight") {
-        if let Some(t) = tensors.get("encoder.embed_tokens.weight").cloned() {
-            tensors.insert("shared.weight".into(), t);
-        }
+    if !tensors.contains_key("shared.weight")
+        && let Some(t) = tensors.get("encoder.embed_tokens.weight").cloned()
+    {
+        tensors.insert("shared.weight".into(), t);
     }
     tensors.remove("encoder.embed_tokens.weight");
     tensors.remove("decoder.embed_tokens.weight");
     for name in ["shared.weight", "lm_head.weight"] {
-        if let Some(t) = tensors.get_mut(name) {
-            if t.shape.len() == 2 && t.shape[0] > cfg.vocab_size {
-                truncated_vocab_rows = t.shape[0] - cfg.vocab_size;
-                t.data.truncate(cfg.vocab_size * t.shape[1]);
-                t.shape[0] = cfg.vocab_size;
-            }
+        if let Some(t) = tensors.get_mut(name)
+            && t.shape.len() == 2
+            && t.shape[0] > cfg.vocab_size
+        {
+            truncated_vocab_rows = t.shape[0] - cfg.vocab_size;
+            t.data.truncate(cfg.vocab_size * t.shape[1]);
+            t.shape[0] = cfg.vocab_size;
         }
     }
 

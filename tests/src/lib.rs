@@ -100,6 +100,8 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
     let (mut worst, mut at) = (0.0f32, 0usize);
     for (i, (a, b)) in got.iter().zip(want).enumerate() {
         let d = (a - b).abs();
+        // `!(d <= worst)`, not `d > worst`: a NaN difference counts as the worst.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if !(d <= worst) {
             worst = d;
             at = i;

@@ -121,13 +121,14 @@ fn clip_bundle_round_trips_and_is_not_a_model() {
     let clip = ClipVision::new(&cfg, &device);
     let tensors = read_safetensors(&save_safetensors(&clip).expect("save")).expect("read");
     let pixels: Vec<f32> = (0..3 * 32 * 32).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
-    let want = to_vec(clip.forward(pixels_tensor(&[pixels.clone()], 32, &device))).1;
+    let want = to_vec(clip.forward(pixels_tensor(std::slice::from_ref(&pixels), 32, &device))).1;
     for quant in [GgmlType::F32, GgmlType::Q8_0] {
         let bytes = write_clip_bundle(&cfg, &tensors, quant).expect("write");
         let bundle = Bundle::from_bytes(&bytes).expect("read");
         assert_eq!(bundle.clip_config().expect("config"), cfg);
         let (loaded, _, _) = bundle.load_clip(&device).expect("load");
-        let got = to_vec(loaded.forward(pixels_tensor(&[pixels.clone()], 32, &device))).1;
+        let got =
+            to_vec(loaded.forward(pixels_tensor(std::slice::from_ref(&pixels), 32, &device))).1;
         let diff = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
         assert!(diff < if quant == GgmlType::F32 { 1e-6 } else { 5e-2 }, "{quant:?}: {diff}");
         let err = bundle.load_model(&device).expect_err("a CLIP bundle is not a model").to_string();

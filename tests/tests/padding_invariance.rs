@@ -24,7 +24,7 @@ fn logits_do_not_depend_on_batch_neighbours() {
     device.seed(3);
     let cfg = Vip5Config::tiny();
     let model = Vip5Model::new(&cfg, &device);
-    let samples = vec![sample(9, 2, &cfg, 1), sample(17, 3, &cfg, 2), sample(5, 1, &cfg, 3)];
+    let samples = [sample(9, 2, &cfg, 1), sample(17, 3, &cfg, 2), sample(5, 1, &cfg, 3)];
     let targets: Vec<Vec<i64>> = vec![vec![0, 5, 6], vec![0, 7, 8], vec![0, 9, 10]];
     let run = |idx: &[usize]| {
         let s: Vec<EncoderSample> = idx.iter().map(|&i| samples[i].clone()).collect();

@@ -259,7 +259,7 @@ fn samplers_are_seeded_and_build_the_original_samples() {
     };
     let all_items: Vec<u32> = (1..=500).collect();
     let cfg = SamplerConfig::default();
-    let titles = |i: u32| (i % 2 == 0).then(|| format!("title {i}"));
+    let titles = |i: u32| i.is_multiple_of(2).then(|| format!("title {i}"));
     let run = |seed: u64| {
         let mut rng = StdRng::seed_from_u64(seed);
         (0..50)

@@ -190,7 +190,7 @@ pub struct BenchQuantArgs {
 pub fn run_quant(args: BenchQuantArgs) -> Result<()> {
     use burn::tensor::TensorData;
     use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
-    if args.n % 32 != 0 || args.reps == 0 {
+    if !args.n.is_multiple_of(32) || args.reps == 0 {
         bail!("--n must be a multiple of 32 and --reps positive");
     }
     let device = make_device(args.device)?;

@@ -142,10 +142,10 @@ fn item_files(dir: &Path, extensions: &[&str]) -> Result<Vec<(String, PathBuf)>>
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let path = entry?.path();
         let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-        if let (Some(stem), Some(ext)) = (path.file_stem().and_then(|s| s.to_str()), ext) {
-            if extensions.contains(&ext.as_str()) {
-                files.push((stem.to_string(), path));
-            }
+        if let (Some(stem), Some(ext)) = (path.file_stem().and_then(|s| s.to_str()), ext)
+            && extensions.contains(&ext.as_str())
+        {
+            files.push((stem.to_string(), path));
         }
     }
     files.sort();
@@ -174,7 +174,7 @@ pub fn read_npy_f32(bytes: &[u8]) -> Result<Vec<f32>> {
         bail!("Fortran-ordered arrays are not supported");
     }
     let data = &bytes[start + header_len..];
-    if data.len() % 4 != 0 {
+    if !data.len().is_multiple_of(4) {
         bail!("truncated .npy data");
     }
     Ok(data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())

@@ -383,7 +383,7 @@ pub fn run(args: PrepareArgs) -> Result<()> {
     write_prepared(&args.out, &prepared)?;
     let m = &prepared.manifest;
     println!(
-        "prepared {}: {} users, {} items, {} interactions, {} titles, features: {}{}",
+        "prepared {}: {} users, {} items, {} interactions, {} titles, features: {}{}{}",
         args.out.display(),
         m.users,
         m.items,
@@ -392,11 +392,8 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         m.feature_dim
             .map(|d| format!("{d}-d for {} items", m.items_with_photo))
             .unwrap_or_else(|| "none (zero placeholder)".into()),
-        format!(
-            "{}{}",
-            m.reindex_seed.map(|s| format!(", items re-indexed with seed {s}")).unwrap_or_default(),
-            if m.successor_index { ", numbered along training successor chains" } else { "" }
-        )
+        m.reindex_seed.map(|s| format!(", items re-indexed with seed {s}")).unwrap_or_default(),
+        if m.successor_index { ", numbered along training successor chains" } else { "" }
     );
     if let Some(t) = &m.temporal {
         println!(

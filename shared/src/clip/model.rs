@@ -119,7 +119,7 @@ impl ClipVisionConfig {
                 self.patch_size, self.image_size
             ));
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(format!(
                 "num_attention_heads {} must divide hidden_size {}",
                 self.num_attention_heads, self.hidden_size

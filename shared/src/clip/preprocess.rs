@@ -7,7 +7,7 @@ use crate::error::{Result, Vip5Error};
 
 /// CLIP's per-channel mean and std (OpenAI).
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
-pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_1];
+pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 
 /// Largest accepted image side: bigger inputs are refused rather than exhausting memory.
 pub const MAX_IMAGE_SIDE: usize = 16_384;

@@ -24,7 +24,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::error::{Result, Vip5Error};
-use crate::metrics::{RankingMetrics, scores_from_ranking};
+use crate::metrics::{RankingMetrics, ScoredList, scores_from_ranking};
 
 pub mod counts;
 pub mod item_factors;
@@ -522,7 +522,7 @@ pub fn evaluate_recommendations<F>(
 where
     F: FnMut(&SplitExample<'_>) -> Vec<u32>,
 {
-    let scored: Vec<(Vec<(u32, f64)>, [u32; 1])> = examples
+    let scored: Vec<(ScoredList, [u32; 1])> = examples
         .iter()
         .map(|example| (scores_from_ranking(&recommend(example)), [example.target]))
         .collect();
