@@ -116,3 +116,72 @@ fn a_checkpoint_without_vision_tensors_is_a_clear_error() {
     assert!(stderr.contains("no CLIP vision tensors"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A full disk while the features file is written (injected as a file-size limit: EFBIG, the same
+/// error path as ENOSPC): the run stops saying which file and that the previous one is intact;
+/// that file holds every batch written before and reads back; resuming with room again ends
+/// with the features of an uninterrupted run.
+#[test]
+fn a_write_error_keeps_the_last_features_file_and_resumes() {
+    let dir = temp_dir("features-full-disk");
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let sources = ["coffee_330x220.png", "chelsea_150x100.png", "astronaut_240x240.png"];
+    for i in 0..30 {
+        std::fs::copy(
+            fixtures().join("photos").join(sources[i % 3]),
+            images.join(format!("B{i:09}.png")),
+        )
+        .unwrap();
+    }
+    let clip = fixtures().join("tiny/model.safetensors");
+    let args = |out: &Path| {
+        vec![
+            "features".to_string(),
+            "--clip".into(),
+            clip.display().to_string(),
+            "--images".into(),
+            images.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+            "--batch-size".into(),
+            "1".into(),
+        ]
+    };
+    let bin = env!("CARGO_BIN_EXE_trainer");
+    let whole = dir.join("whole.safetensors");
+    let refs: Vec<String> = args(&whole);
+    let (ok, _, stderr) = trainer(&refs.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{stderr}");
+    assert!(std::fs::metadata(&whole).unwrap().len() > 2048, "30 features pass the 1 KiB limit");
+
+    // A 1 KiB file-size limit: the file grows one feature per batch until a write passes it.
+    let cut = dir.join("cut.safetensors");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 1; exec \"$0\" \"$@\"")
+        .arg(bin)
+        .args(args(&cut))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cut.tmp") && stderr.contains("cut.safetensors is unchanged"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("File too large"), "{stderr}");
+    assert!(!dir.join("cut.tmp").exists(), "no half-written file is left");
+    let kept = read_keys(&cut);
+    assert!(!kept.is_empty() && kept.len() < 30, "{} features kept", kept.len());
+    assert!(std::fs::metadata(&cut).unwrap().len() <= 1024);
+
+    // With room again: only the rest is computed, and the file equals the uninterrupted run's.
+    let refs = args(&cut);
+    let (ok, stdout, stderr) = trainer(&refs.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains(&format!("resuming: {} items already done", kept.len())), "{stderr}");
+    assert!(stdout.contains(&format!("wrote 30 features ({} new, 0 unreadable)", 30 - kept.len())));
+    assert_eq!(std::fs::read(&cut).unwrap(), std::fs::read(&whole).unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}
