@@ -21,8 +21,8 @@ use vip5::data::counts::{CountMethod, CountParams, ItemCounts};
 use vip5::data::item_factors::{FactorParams, item_factors};
 use vip5::data::{PopularityBaseline, training_items};
 use vip5::prompt::sampling::{
-    SamplerConfig, Split, TrainingSample, UserRecord, direct_sample, sequential_sample,
-    sequential_sample_at,
+    MIN_TRAINING_WINDOW_ITEMS, SamplerConfig, Split, TrainingSample, UserRecord, direct_sample,
+    sequential_sample, sequential_sample_at,
 };
 use vip5::prompt::{NO_TOKEN_ID, YES_TOKEN_ID};
 use vip5::prompt::{PromptTokenizer, encode_rendered};
@@ -268,6 +268,15 @@ fn tasks_of(args: &TrainArgs) -> Result<Vec<Task>> {
         .collect()
 }
 
+/// The fewest training items a task's sample is drawn from: a user below it gets none (a
+/// training-only user of a temporal split may have that few).
+fn min_training_items(task: Task) -> usize {
+    match task {
+        Task::Sequential => MIN_TRAINING_WINDOW_ITEMS,
+        _ => 1,
+    }
+}
+
 /// The epoch's sample plan, shuffled with a seed derived from the run seed and the epoch, so any
 /// step can be rebuilt without replaying earlier steps.
 fn epoch_plan(
@@ -285,8 +294,7 @@ fn epoch_plan(
                 for end in 1..train {
                     plan.push(PlanEntry { task, user: u, end: Some(end) });
                 }
-            } else if train >= if task == Task::Sequential { 3 } else { 1 } {
-                // (a training-only user of a temporal split may have too few for a window)
+            } else if train >= min_training_items(task) {
                 let per_user = if task == Task::Sequential {
                     args.sequential_per_user
                 } else {

@@ -58,6 +58,60 @@ fn write_shop(dir: &Path) {
     }
 }
 
+/// Trains the tiny preset on a prepared shop: one-token items from a PPMI factorisation, every
+/// training window, soft targets, one epoch.
+fn train_tiny(prepared: &Path, run: &Path) {
+    let (ok, _, stderr) = trainer(&[
+        "train",
+        "--data",
+        prepared.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--preset",
+        "tiny",
+        "--mode",
+        "scratch",
+        "--item-tokens",
+        "--tasks",
+        "sequential",
+        "--sequential-windows",
+        "every",
+        "--item-init",
+        "ppmi-svd",
+        "--item-softmax",
+        "--distill-weight",
+        "0.5",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--seed",
+        "3",
+    ]);
+    assert!(ok, "{stderr}");
+}
+
+/// `trainer eval` of A-3 on `split` (beam 4): the table's rows and the raw output.
+fn eval_a3(prepared: &Path, run: &Path, split: &str) -> (Vec<serde_json::Value>, String) {
+    let (ok, stdout, stderr) = trainer(&[
+        "eval",
+        "--data",
+        prepared.to_str().unwrap(),
+        "--model",
+        run.to_str().unwrap(),
+        "--split",
+        split,
+        "--prompts",
+        "A-3",
+        "--beams",
+        "4",
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    (v["rows"].as_array().unwrap().clone(), stdout)
+}
+
 #[test]
 fn a_shops_orders_and_catalogue_prepare_train_evaluate_and_export() {
     let dir = temp_dir("shop");
@@ -162,49 +216,8 @@ fn a_shops_orders_and_catalogue_prepare_train_evaluate_and_export() {
     assert_eq!(first, ["SKU-00", "SKU-10", "SKU-20", "SKU-06", "SKU-16"]);
 
     let run = dir.join("run");
-    let (ok, _, stderr) = trainer(&[
-        "train",
-        "--data",
-        prepared.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--preset",
-        "tiny",
-        "--mode",
-        "scratch",
-        "--item-tokens",
-        "--tasks",
-        "sequential",
-        "--sequential-windows",
-        "every",
-        "--item-init",
-        "ppmi-svd",
-        "--item-softmax",
-        "--distill-weight",
-        "0.5",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "--seed",
-        "3",
-    ]);
-    assert!(ok, "{stderr}");
-    let (ok, stdout, stderr) = trainer(&[
-        "eval",
-        "--data",
-        prepared.to_str().unwrap(),
-        "--model",
-        run.to_str().unwrap(),
-        "--prompts",
-        "A-3",
-        "--beams",
-        "4",
-        "--json",
-    ]);
-    assert!(ok, "{stderr}");
-    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let rows = v["rows"].as_array().unwrap();
+    train_tiny(&prepared, &run);
+    let (rows, stdout) = eval_a3(&prepared, &run, "test");
     assert!(rows.iter().any(|r| r["method"] == "co-occurrence" && r["users"] == 79), "{stdout}");
     assert!(rows.iter().any(|r| r["method"] == "vip5 constrained" && r["users"] == 79), "{stdout}");
 
@@ -325,47 +338,9 @@ fn a_temporal_split_holds_out_the_purchases_after_the_cutoff() {
     assert_eq!(keys[c001[5].parse::<usize>().unwrap() - 1], "SKU-05");
 
     let run = dir.join("run");
-    let (ok, _, stderr) = trainer(&[
-        "train",
-        "--data",
-        prepared.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--preset",
-        "tiny",
-        "--mode",
-        "scratch",
-        "--item-tokens",
-        "--tasks",
-        "sequential",
-        "--sequential-windows",
-        "every",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "--seed",
-        "3",
-    ]);
-    assert!(ok, "{stderr}");
+    train_tiny(&prepared, &run);
     for split in ["val", "test"] {
-        let (ok, stdout, stderr) = trainer(&[
-            "eval",
-            "--data",
-            prepared.to_str().unwrap(),
-            "--model",
-            run.to_str().unwrap(),
-            "--split",
-            split,
-            "--prompts",
-            "A-3",
-            "--beams",
-            "4",
-            "--json",
-        ]);
-        assert!(ok, "{stderr}");
-        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-        let rows = v["rows"].as_array().unwrap();
+        let (rows, stdout) = eval_a3(&prepared, &run, split);
         assert!(!rows.is_empty());
         // only the evaluated users, for the model and every baseline
         assert!(rows.iter().all(|r| r["users"] == 59), "{split}: {stdout}");

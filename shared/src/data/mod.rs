@@ -245,8 +245,14 @@ pub struct SplitExample<'a> {
 /// The items a user trains on: all but the validation and test items (the last two) of an
 /// evaluated user, all of a training-only one.
 pub fn training_items(sequence: &UserSequence) -> &[u32] {
-    let held_out = if sequence.evaluated { 2 } else { 0 };
-    &sequence.items[..sequence.items.len().saturating_sub(held_out)]
+    training_part(&sequence.items, sequence.evaluated)
+}
+
+/// [`training_items`] of a user's `items` given [`UserSequence::evaluated`]: the one rule for
+/// what is held out, shared with the sampler's user records.
+pub fn training_part(items: &[u32], evaluated: bool) -> &[u32] {
+    let held_out = if evaluated { 2 } else { 0 };
+    &items[..items.len().saturating_sub(held_out)]
 }
 
 /// The user's validation or test example. The history must not be empty, so a validation example

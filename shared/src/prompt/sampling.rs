@@ -7,7 +7,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 
 use crate::adapter::Task;
 pub use crate::data::Split;
-use crate::data::{UserSequence, split_example};
+use crate::data::{UserSequence, split_example, training_part};
 use crate::error::{Result, Vip5Error};
 use crate::prompt::personalize::{ANONYMOUS_VISITOR, prompt_history};
 use crate::prompt::render::{HistorySeparator, ItemNaming, RenderedPrompt, Slots, render};
@@ -28,8 +28,7 @@ pub struct UserRecord {
 impl UserRecord {
     /// The items this user trains on ([`crate::data::training_items`]).
     pub fn training_items(&self) -> &[u32] {
-        let held_out = if self.evaluated { 2 } else { 0 };
-        &self.items[..self.items.len().saturating_sub(held_out)]
+        training_part(&self.items, self.evaluated)
     }
 
     fn sequence(&self) -> UserSequence {
@@ -111,19 +110,26 @@ pub fn sequential_window(
             training_window(&items[..n - 2], rng)
         }
         Split::Validation | Split::Test => {
-            let seq = UserSequence::new(0, items.to_vec());
-            let ex = split_example(&seq, split)?;
-            Ok((ex.history.to_vec(), ex.target))
+            held_out_window(&UserSequence::new(0, items.to_vec()), split)
         }
     }
 }
+
+/// The validation or test (history, target) of `sequence` ([`split_example`]).
+fn held_out_window(sequence: &UserSequence, split: Split) -> Result<(Vec<u32>, u32)> {
+    let ex = split_example(sequence, split)?;
+    Ok((ex.history.to_vec(), ex.target))
+}
+
+/// The fewest training items a [`training_window`] can be drawn from.
+pub const MIN_TRAINING_WINDOW_ITEMS: usize = 3;
 
 /// [`sequential_window`]'s training draw over a user's training items alone (`t` of them, at
 /// least 3): the same positions, written for the training part (the full sequence with the
 /// user in front has t + 3 positions), so a training-only user draws from all its items.
 pub fn training_window(train: &[u32], rng: &mut impl Rng) -> Result<(Vec<u32>, u32)> {
     let t = train.len();
-    if t < 3 {
+    if t < MIN_TRAINING_WINDOW_ITEMS {
         return Err(Vip5Error::Input(format!(
             "a training window needs at least 3 training items (the user has {t})"
         )));
@@ -224,11 +230,7 @@ pub fn sequential_sample(
 ) -> Result<TrainingSample> {
     let (history, target) = match split {
         Split::Train => training_window(user.training_items(), rng)?,
-        Split::Validation | Split::Test => {
-            let seq = user.sequence();
-            let ex = split_example(&seq, split)?;
-            (ex.history.to_vec(), ex.target)
-        }
+        Split::Validation | Split::Test => held_out_window(&user.sequence(), split)?,
     };
     sequential_sample_from(user, history, target, template, all_items, cfg, rng)
 }
@@ -314,18 +316,14 @@ pub fn direct_sample(
     cfg: &SamplerConfig,
     rng: &mut impl Rng,
 ) -> Result<TrainingSample> {
-    let n = user.items.len();
     let target = match split {
-        Split::Train => user.training_items().choose(rng).copied(),
-        Split::Validation | Split::Test => {
-            split_example(&user.sequence(), split).ok().map(|ex| ex.target)
-        }
-    };
-    let Some(target) = target else {
-        return Err(Vip5Error::Input(format!(
-            "a {split:?} direct sample needs more items (the user has {n}{})",
-            if user.evaluated { "" } else { ", none held out" }
-        )));
+        Split::Train => *user.training_items().choose(rng).ok_or_else(|| {
+            Vip5Error::Input(format!(
+                "a training direct sample needs a training item (the user has {} items)",
+                user.items.len()
+            ))
+        })?,
+        Split::Validation | Split::Test => split_example(&user.sequence(), split)?.target,
     };
     let (template, anonymous) = match template {
         Some(t) => (t, false),
