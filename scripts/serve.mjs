@@ -1,7 +1,8 @@
 // A static file server for the built site: the demo (`scripts/demo.sh`) and the browser tests
 // (`tests/browser/run.mjs`). Serves the MIME types a page needs (`.wasm` as application/wasm),
-// honours HTTP Range (the CLIP reader fetches byte ranges), answers HEAD, never leaves its roots,
-// and injects nothing into the pages (trunk serve's reload script broke the demo's CSP).
+// honours HTTP Range and If-Range (the CLIP reader fetches byte ranges; a cut download resumes),
+// answers HEAD, never leaves its roots, and injects nothing into the pages (trunk serve's reload
+// script broke the demo's CSP).
 //
 //   node scripts/serve.mjs [dir=dist] [port=8080]
 import { createServer } from 'node:http';
@@ -50,7 +51,9 @@ export function staticServer(mounts, { onRequest } = {}) {
         etag: `"${info.size}-${Math.trunc(info.mtimeMs)}"`,
         'cache-control': 'no-cache',
       };
-      const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+      // If-Range: the range only when the client's copy is this version, else the whole file.
+      const ifRange = req.headers['if-range'];
+      const range = ifRange && ifRange !== headers.etag ? null : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
       if (range) {
         const start = Number(range[1]);
         const end = range[2] ? Math.min(Number(range[2]), body.length - 1) : body.length - 1;

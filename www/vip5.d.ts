@@ -32,7 +32,31 @@ export type Vip5FileProgress =
       /** Read from the Cache API instead of the network. */
       cached: boolean;
     }
-  | { status: 'done'; file: string; cached: boolean };
+  | { status: 'done'; file: string; cached: boolean }
+  | {
+      /** The download was cut or stalled; it is tried again (from `loaded` where it can). */
+      status: 'retry';
+      file: string;
+      /** The try about to start, 2.. `attempts`. */
+      attempt: number;
+      attempts: number;
+      /** Bytes kept from the tries so far (0 when it starts again from the beginning). */
+      loaded: number;
+      total: number;
+      /** Why the last try failed ("no data for 30 s", "network error", ...). */
+      reason: string;
+    };
+
+/** How a download that fails halfway is tried again (`RecommenderOptions.download`). */
+export interface DownloadOptions {
+  /** Tries in all, the first included. @default 3 */
+  attempts?: number;
+  /** Seconds without a byte after which a try counts as stalled and is aborted. @default 30 */
+  stallSeconds?: number;
+}
+
+/** The defaults of `DownloadOptions`. */
+export declare const DOWNLOAD_DEFAULTS: Readonly<Required<DownloadOptions>>;
 
 /**
  * What `Recommender.load` reports: each file's steps with `name` saying which file (the model
@@ -61,6 +85,11 @@ export interface RecommenderOptions {
   onProgress?: (progress: Vip5Progress) => void;
   /** URL of vip5-worker.js. @default 'vip5-worker.js' beside vip5.js */
   workerUrl?: string;
+  /**
+   * Retries of a download cut or stalled halfway: resumed with a Range request when the server
+   * honours it for the same version, else started again. Nothing partial is ever cached.
+   */
+  download?: DownloadOptions;
 }
 
 /** One catalogue item of the bundle. */
@@ -142,10 +171,12 @@ export declare class Recommender {
 export declare function fetchCached(
   url: string,
   onProgress?: (p: Vip5FileProgress) => void,
+  options?: DownloadOptions,
 ): Promise<{ bytes: Uint8Array; cached: boolean; seconds: number }>;
 
 /** Only the vision tensors of a Hugging Face CLIP `model.safetensors`, by Range requests. */
 export declare function fetchClipVision(
   url: string,
   onProgress?: (p: Vip5FileProgress) => void,
+  options?: DownloadOptions,
 ): Promise<{ bytes: Uint8Array; config: string; cached: boolean; seconds: number }>;

@@ -76,11 +76,91 @@ function reportCached(file, length, onProgress) {
 }
 
 /**
- * The bytes of `url`, from the Cache API when this version is cached, else downloaded with
- * progress events (see `progressEvent`) and cached. Returns { bytes, cached, seconds }.
+ * How a download that fails halfway is retried: `attempts` tries in all, and a stall of
+ * `stallSeconds` without a byte counts as a failure. Recommender.load's `download` option.
  */
-export async function fetchCached(url, onProgress = () => {}) {
+export const DOWNLOAD_DEFAULTS = Object.freeze({ attempts: 3, stallSeconds: 30 });
+
+/** A failure no retry can mend (HTTP 404, not a bundle): thrown at once. */
+function permanent(error) { error.permanent = true; return error; }
+
+/** `bytes ${start}-${end}/${total}` -> { start, total }, or null. */
+function contentRange(response) {
+  const m = /^bytes (\d+)-\d+\/(\d+)$/.exec(response.headers.get('content-range') ?? '');
+  return m ? { start: Number(m[1]), total: Number(m[2]) } : null;
+}
+
+/**
+ * The whole body of `absolute`, with progress events. A download cut or stalled halfway is tried
+ * again (`options.attempts` in all): from where it stopped when the server honours Range for this
+ * same version (If-Range with its ETag or Last-Modified), else from the start. Every try's bytes
+ * stay in memory until the length is complete; nothing partial is returned or cached.
+ */
+async function download(absolute, file, onProgress, { attempts, stallSeconds }) {
+  let chunks = [];
+  let loaded = 0;
+  let total = 0;
+  let validator = null;
+  let lastReason = '';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const controller = new AbortController();
+    let stalled = false;
+    let timer;
+    const watch = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => { stalled = true; controller.abort(); }, stallSeconds * 1000);
+    };
+    try {
+      const resume = loaded > 0 && validator !== null;
+      const headers = resume ? { range: `bytes=${loaded}-`, 'if-range': validator } : {};
+      watch();
+      const response = await fetch(absolute, { cache: 'no-cache', headers, signal: controller.signal });
+      if (!response.ok) throw permanent(new Vip5Error(`${file}: HTTP ${response.status} ${response.statusText} (bundle not found?)`));
+      const range = response.status === 206 ? contentRange(response) : null;
+      if (!(resume && range && range.start === loaded && range.total === total)) {
+        // A fresh start: a first try, a server without Range, or a new version of the file.
+        chunks = [];
+        loaded = 0;
+        total = Number(response.headers.get('content-length')) || 0;
+        const etag = response.headers.get('etag');
+        validator = etag && !etag.startsWith('W/') ? etag : response.headers.get('last-modified');
+      }
+      const reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        watch();
+        chunks.push(value);
+        loaded += value.length;
+        onProgress(progressEvent(file, loaded, total, false));
+      }
+      clearTimeout(timer);
+      if (total && loaded !== total) throw new Error(`the connection closed after ${loaded} of ${total} bytes`);
+      const bytes = new Uint8Array(loaded);
+      let offset = 0;
+      for (const c of chunks) { bytes.set(c, offset); offset += c.length; }
+      return bytes;
+    } catch (e) {
+      clearTimeout(timer);
+      if (e.permanent) throw e;
+      lastReason = stalled ? `no data for ${stallSeconds} s` : e.message;
+      if (attempt < attempts) {
+        onProgress({ status: 'retry', file, attempt: attempt + 1, attempts, loaded, total, reason: lastReason });
+        await new Promise(r => setTimeout(r, 250 * attempt));
+      }
+    }
+  }
+  throw new Vip5Error(`${file}: download failed after ${attempts} attempts (${lastReason}; ${loaded} of ${total || '?'} bytes arrived). Nothing was cached; loading again retries`);
+}
+
+/**
+ * The bytes of `url`, from the Cache API when this version is cached, else downloaded with
+ * progress events (see `progressEvent`; a `retry` event for each new try) and cached once whole.
+ * `options`: see DOWNLOAD_DEFAULTS. Returns { bytes, cached, seconds }.
+ */
+export async function fetchCached(url, onProgress = () => {}, options = {}) {
   const started = performance.now();
+  const opts = downloadOptions(options);
   onProgress({ status: 'initiate', file: url });
   const absolute = new URL(url, baseUrl()).href;
   const tag = await versionTag(absolute);
@@ -97,24 +177,7 @@ export async function fetchCached(url, onProgress = () => {}) {
     }
   }
   onProgress({ status: 'download', file: url });
-  const response = await fetch(absolute, { cache: 'no-cache' }).catch(e => {
-    throw new Vip5Error(`${url}: download failed (${e.message})`, { cause: e });
-  });
-  if (!response.ok) throw new Vip5Error(`${url}: HTTP ${response.status} ${response.statusText} (bundle not found?)`);
-  const total = Number(response.headers.get('content-length')) || 0;
-  const reader = response.body.getReader();
-  const chunks = [];
-  let loaded = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.length;
-    onProgress(progressEvent(url, loaded, total, false));
-  }
-  const bytes = new Uint8Array(loaded);
-  let offset = 0;
-  for (const c of chunks) { bytes.set(c, offset); offset += c.length; }
+  const bytes = await download(absolute, url, onProgress, opts);
   if (cache && cacheKey) {
     await replaceCachedVersion(cache, `${absolute}#v=`, cacheKey, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }), url);
   }
@@ -122,24 +185,50 @@ export async function fetchCached(url, onProgress = () => {}) {
   return { bytes, cached: false, seconds: (performance.now() - started) / 1000 };
 }
 
+/** `options` checked and completed from DOWNLOAD_DEFAULTS. */
+function downloadOptions(options) {
+  const o = { ...DOWNLOAD_DEFAULTS, ...options };
+  if (!Number.isInteger(o.attempts) || o.attempts < 1) throw new Vip5Error(`download.attempts must be a whole number >= 1, not ${options.attempts}`);
+  if (!(o.stallSeconds > 0)) throw new Vip5Error(`download.stallSeconds must be a number > 0, not ${options.stallSeconds}`);
+  return o;
+}
+
 // ---------------------------------------------------------------------------------------------
 // CLIP from a Hugging Face `model.safetensors`: only the vision tower's byte ranges
 
 const isVisionTensor = name => name.startsWith('vision_model.') || name === 'visual_projection.weight';
 
-async function fetchRange(url, start, end) {
-  const r = await fetch(url, { headers: { range: `bytes=${start}-${end - 1}` }, cache: 'no-cache' });
-  if (r.status !== 206) throw new Vip5Error(`${url}: the server answered ${r.status} to a Range request (it must honour HTTP Range to fetch only CLIP's vision tower)`);
-  return new Uint8Array(await r.arrayBuffer());
+/** Bytes [start, end) of `url` by one Range request, tried again like `download` when it fails. */
+async function fetchRange(url, start, end, { attempts, stallSeconds }) {
+  let lastReason = '';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error(`no answer for ${stallSeconds} s`)), stallSeconds * 1000);
+    try {
+      const r = await fetch(url, { headers: { range: `bytes=${start}-${end - 1}` }, cache: 'no-cache', signal: controller.signal });
+      if (r.status !== 206) throw permanent(new Vip5Error(`${url}: the server answered ${r.status} to a Range request (it must honour HTTP Range to fetch only CLIP's vision tower)`));
+      const bytes = new Uint8Array(await r.arrayBuffer());
+      if (bytes.length !== end - start) throw new Error(`the connection closed after ${bytes.length} of ${end - start} bytes`);
+      return bytes;
+    } catch (e) {
+      if (e.permanent) throw e;
+      lastReason = controller.signal.aborted ? String(controller.signal.reason?.message ?? 'stalled') : e.message;
+      if (attempt < attempts) await new Promise(r => setTimeout(r, 250 * attempt));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  throw new Vip5Error(`${url}: bytes ${start}-${end - 1} failed after ${attempts} attempts (${lastReason}). Nothing was cached; loading again retries`);
 }
 
 /**
  * A safetensors file holding only the vision tensors of a Hugging Face CLIP checkpoint, fetched
  * with Range requests (the header first, then the vision tensors' ranges), and cached like a
- * bundle. Returns { bytes, config, cached, seconds }; `config` is the `config.json` beside it.
+ * bundle. `options`: see DOWNLOAD_DEFAULTS. Returns { bytes, config, cached, seconds }; `config` is the `config.json` beside it.
  */
-export async function fetchClipVision(url, onProgress = () => {}) {
+export async function fetchClipVision(url, onProgress = () => {}, options = {}) {
   const started = performance.now();
+  const opts = downloadOptions(options);
   onProgress({ status: 'initiate', file: url });
   const absolute = new URL(url, baseUrl()).href;
   const tag = await versionTag(absolute);
@@ -163,10 +252,10 @@ export async function fetchClipVision(url, onProgress = () => {}) {
   });
   if (!configResponse.ok) throw new Vip5Error(`${configUrl}: HTTP ${configResponse.status} (the CLIP config.json must sit beside model.safetensors)`);
   const config = await configResponse.text();
-  const lenBytes = await fetchRange(absolute, 0, 8);
+  const lenBytes = await fetchRange(absolute, 0, 8, opts);
   const headerLen = Number(new DataView(lenBytes.buffer).getBigUint64(0, true));
   if (headerLen > 100_000_000) throw new Vip5Error(`${url} is not a safetensors file (header of ${headerLen} bytes)`);
-  const header = JSON.parse(new TextDecoder().decode(await fetchRange(absolute, 8, 8 + headerLen)));
+  const header = JSON.parse(new TextDecoder().decode(await fetchRange(absolute, 8, 8 + headerLen, opts)));
   const base = 8 + headerLen;
   const names = Object.keys(header).filter(n => n !== '__metadata__' && isVisionTensor(n));
   if (names.length === 0) throw new Vip5Error(`${url} has no CLIP vision tensors (vision_model.*, visual_projection.weight)`);
@@ -182,7 +271,7 @@ export async function fetchClipVision(url, onProgress = () => {}) {
   let loaded = 0;
   const parts = [];
   for (const sp of spans) {
-    const part = await fetchRange(absolute, base + sp.start, base + sp.end);
+    const part = await fetchRange(absolute, base + sp.start, base + sp.end, opts);
     parts.push({ ...sp, part });
     loaded += part.length;
     onProgress(progressEvent(url, loaded, total, false));
@@ -333,16 +422,21 @@ export class Recommender {
    *   events: { status: 'initiate'|'download'|'done', name, file }, { status: 'progress', name,
    *   file, loaded, total, progress, cached } and, once the model is built, { status: 'ready',
    *   name: 'model', file, backend }; `name` is 'bundle' or 'clip'.
+   *   A download cut or stalled halfway is tried again: { status: 'retry', name, file, attempt,
+   *   attempts, loaded, total, reason }.
    * @param {string} [o.workerUrl='vip5-worker.js']
+   * @param {{attempts?: number, stallSeconds?: number}} [o.download] how often a failed download
+   *   is tried (3 in all) and how long without a byte counts as a stall (30 s); see
+   *   DOWNLOAD_DEFAULTS.
    */
-  static async load({ bundle, clip, backend = 'auto', onProgress = () => {}, workerUrl } = {}) {
+  static async load({ bundle, clip, backend = 'auto', onProgress = () => {}, workerUrl, download: retry = {} } = {}) {
     if (!bundle) throw new Vip5Error('Recommender.load needs { bundle: "<url of a .gguf model bundle>" }');
     const started = performance.now();
     const url = workerUrl ?? new URL('vip5-worker.js', import.meta.url).href;
     const [history, model, clipFile] = await Promise.all([
       HistoryStore.open(),
-      fetchCached(bundle, p => onProgress({ name: 'bundle', ...p })),
-      clip ? (String(clip).endsWith('.safetensors') ? fetchClipVision(clip, p => onProgress({ name: 'clip', ...p })) : fetchCached(clip, p => onProgress({ name: 'clip', ...p }))) : null,
+      fetchCached(bundle, p => onProgress({ name: 'bundle', ...p }), retry),
+      clip ? (String(clip).endsWith('.safetensors') ? fetchClipVision(clip, p => onProgress({ name: 'clip', ...p }), retry) : fetchCached(clip, p => onProgress({ name: 'clip', ...p }), retry)) : null,
     ]);
     const rec = new Recommender(new WorkerClient(url), history, { bundle, backend, model, clipFile });
     await rec.init();

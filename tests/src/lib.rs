@@ -197,8 +197,8 @@ pub fn keys(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-/// A page's recommender over a random `tiny` model (seeded) and a catalogue `SKU001..`.
-pub fn tiny_recommender(items: usize, seed: u64) -> vip5::recommend::Recommender {
+/// A bundle of a random `tiny` model (seeded) and a catalogue `SKU001..`, as a page loads it.
+pub fn tiny_bundle(items: usize, seed: u64) -> Vec<u8> {
     use vip5::bundle::{CatalogItem, write_model_bundle};
     let cfg = Vip5Config::tiny();
     let device = flex();
@@ -210,14 +210,12 @@ pub fn tiny_recommender(items: usize, seed: u64) -> vip5::recommend::Recommender
     let catalog: Vec<CatalogItem> = (1..=items)
         .map(|i| CatalogItem { key: format!("SKU{i:03}"), title: format!("item {i}") })
         .collect();
-    let bytes = write_model_bundle(
-        &cfg,
-        &tensors,
-        T5_TOKENIZER,
-        &catalog,
-        None,
-        vip5::quant::GgmlType::F32,
-    )
-    .expect("bundle");
-    vip5::recommend::Recommender::from_bundle(&bytes, device).expect("recommender")
+    write_model_bundle(&cfg, &tensors, T5_TOKENIZER, &catalog, None, vip5::quant::GgmlType::F32)
+        .expect("bundle")
+}
+
+/// A page's recommender over `tiny_bundle(items, seed)`.
+pub fn tiny_recommender(items: usize, seed: u64) -> vip5::recommend::Recommender {
+    vip5::recommend::Recommender::from_bundle(&tiny_bundle(items, seed), flex())
+        .expect("recommender")
 }
