@@ -15,6 +15,9 @@ cargo fmt --all --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 # The browser tests load dist/.
 bash scripts/build_site.sh
+# ... and the wasm with its test-only export, for the worker-restart check (after the site: both
+# builds write target/wasm32-unknown-unknown/release/vip5_web.wasm).
+bash scripts/build_test_wasm.sh
 
 # One profile (release) and one set of rustflags for every test: a second profile would be a
 # second full burn build.

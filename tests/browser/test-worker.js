@@ -1,9 +1,11 @@
 // The production worker (vip5-worker.js) with test-only operations beside it, for parity.js:
 // a Rust panic on purpose, destroying the WebGPU device (a lost device), and the GPU traffic
-// counts. Served only by the test server; the production worker has none of these.
+// counts. Served only by the test server; the production worker has none of these. It runs the
+// production worker's code against the test build of the wasm (test-wasm/: the same library
+// with `__panicForTests`, scripts/build_test_wasm.sh); the site's wasm has no such export.
 import { counts, devices } from './gpu-hooks.js';
-import '/vip5-worker.js';
-import { __panicForTests } from '/vip5-web.js';
+import './test-wasm/vip5-worker.js';
+import { __panicForTests } from './test-wasm/vip5-web.js';
 
 const production = self.onmessage;
 const testOps = {

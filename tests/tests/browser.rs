@@ -24,6 +24,14 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
+/// Where scripts/build_test_wasm.sh puts the wasm with its test-only export.
+fn test_wasm_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    target.join("test-wasm")
+}
+
 fn require(path: &Path, how: &str) {
     assert!(path.exists(), "{} is missing: {how}", path.display());
 }
@@ -106,6 +114,14 @@ fn write_fixtures(dir: &Path) -> Value {
     for page in ["parity.html", "parity.js", "fetch-worker.js", "test-worker.js", "gpu-hooks.js"] {
         std::fs::copy(repo_root().join("tests/browser").join(page), dir.join(page))
             .expect("copy test page");
+    }
+    // The production worker beside the test build of the wasm (with `__panicForTests`).
+    let test_wasm = dir.join("test-wasm");
+    std::fs::create_dir_all(&test_wasm).expect("mkdir");
+    std::fs::copy(repo_root().join("www/vip5-worker.js"), test_wasm.join("vip5-worker.js"))
+        .expect("copy the worker");
+    for file in ["vip5-web.js", "vip5-web_bg.wasm"] {
+        std::fs::copy(test_wasm_dir().join(file), test_wasm.join(file)).expect("copy test wasm");
     }
 
     let t5_small = write_t5_small_fixture(dir);
@@ -274,6 +290,13 @@ fn library_and_demo_site_in_headless_chromium_match_native() {
         "build the site with `trunk build --release` (scripts/test.sh does)",
     );
     require(&dist.join("vip5.js"), "build the site with `trunk build --release`");
+    require(
+        &test_wasm_dir().join("vip5-web_bg.wasm"),
+        "build the test wasm with `bash scripts/build_test_wasm.sh` (scripts/test.sh does)",
+    );
+    // The site's wasm has no test-only export: a page cannot crash the worker on purpose.
+    let glue = std::fs::read_to_string(dist.join("vip5-web.js")).expect("dist/vip5-web.js");
+    assert!(!glue.contains("__panicForTests"), "dist/vip5-web.js exports the test-only panic");
     require(
         &root.join("node_modules/playwright-core"),
         "run `npm ci` at the repository root (scripts/test.sh does)",

@@ -325,7 +325,9 @@ pub fn start() {
 }
 
 /// Panics on purpose: the browser test checks that a panic rejects the call with its message and
-/// that the worker comes back. Not part of the documented API.
+/// that the worker comes back. Only in the test build (`--features test-hooks`,
+/// scripts/build_test_wasm.sh); the site's wasm has no such export.
+#[cfg(feature = "test-hooks")]
 #[wasm_bindgen(js_name = __panicForTests)]
 pub fn panic_for_tests() {
     panic!("deliberate panic for the worker-restart test");
