@@ -1,6 +1,6 @@
 // The library under faults, for tests/browser/faults.mjs: downloads cut or stalled by the test
 // server, a Cache API that is out of quota, and the history across reloads and after a wipe.
-import { Recommender } from '/vip5.js';
+import { Recommender, fetchCached, fetchClipVision } from '/vip5.js';
 
 /** The Cache API entries for `path` (any version) and their byte lengths. */
 async function cached(path) {
@@ -102,4 +102,18 @@ window.useHistory = async keys => {
   const score = await rec.score(keys[0]);
   const ranked = await rec.rankCandidates(keys.slice(0, 3));
   return { next: next.map(r => r.key), score, ranked: ranked.map(r => r.key) };
+};
+
+// Offline (the node side turns the network off between the two calls): a bundle and a Hugging
+// Face CLIP read by Range requests both come from the Cache API, the CLIP with its config.json.
+window.fetchBoth = async () => {
+  const result = {};
+  try {
+    const bundle = await fetchCached('/fixtures/bundle.gguf');
+    const clip = await fetchClipVision('/fixtures/clip/model.safetensors');
+    Object.assign(result, { bundleBytes: bundle.bytes.length, bundleCached: bundle.cached, clipBytes: clip.bytes.length, clipCached: clip.cached, clipConfig: clip.config });
+  } catch (e) {
+    result.error = e.message;
+  }
+  return result;
 };

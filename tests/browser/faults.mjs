@@ -75,10 +75,11 @@ try {
   page.on('pageerror', e => result.console.push(`pageerror: ${e.message}`));
   await page.goto(`${origin}/fixtures/faults.html`);
   // A library without a stall timeout would wait for the stalled download forever: fail instead.
+  let guard;
   result.downloads = await Promise.race([
     page.evaluate(() => window.downloadFaults()),
-    new Promise((_, reject) => setTimeout(() => reject(new Error('the downloads did not finish within 120 s (a stall never detected?)')), 120_000)),
-  ]);
+    new Promise((_, reject) => { guard = setTimeout(() => reject(new Error('the downloads did not finish within 300 s (a stall never detected?)')), 300_000); }),
+  ]).finally(() => clearTimeout(guard));
 
   // The history survives a reload, and the wipe empties IndexedDB.
   const keys = JSON.parse(args.keys ?? '[]');
@@ -94,6 +95,14 @@ try {
   const between = requests.length;
   result.long = await page.evaluate(k => window.useHistory(k), keys.slice(0, 20));
   result.historyRequests = { short: requests.slice(before, between), long: requests.slice(between) };
+
+  // Offline: what was fetched online once comes from the Cache API (bundle and CLIP by Range).
+  result.online = await page.evaluate(() => window.fetchBoth());
+  await context.setOffline(true);
+  const offlineFrom = requests.length;
+  result.offline = await page.evaluate(() => window.fetchBoth());
+  result.offlineRequests = requests.slice(offlineFrom);
+  await context.setOffline(false);
 } catch (e) {
   result.failure = String(e?.stack ?? e);
 } finally {
@@ -104,3 +113,4 @@ try {
 result.requests = requests;
 await writeFile(join(out, 'faults.json'), JSON.stringify(result, null, 2));
 console.log(`faults report: ${join(out, 'faults.json')}`);
+process.exit(0);

@@ -53,6 +53,30 @@ fn downloads_cut_or_stalled_halfway_resume_and_nothing_partial_is_kept() {
     for page in ["faults.html", "faults.js"] {
         std::fs::copy(root.join("tests/browser").join(page), dir.join(page)).expect("copy page");
     }
+    // A Hugging Face CLIP layout: a vision tensor, a text tensor the page must not fetch, and
+    // the config.json beside it.
+    let vision = vec![7u8; 64 * 4];
+    let text = vec![0u8; 1024 * 4];
+    let views = vec![
+        (
+            "vision_model.embeddings.class_embedding",
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![64], &vision)
+                .expect("view"),
+        ),
+        (
+            "text_model.embeddings.token_embedding.weight",
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1024], &text)
+                .expect("view"),
+        ),
+    ];
+    std::fs::create_dir_all(dir.join("clip")).expect("mkdir");
+    std::fs::write(
+        dir.join("clip/model.safetensors"),
+        safetensors::serialize(views, None).expect("serialize"),
+    )
+    .expect("write");
+    std::fs::write(dir.join("clip/config.json"), r#"{"vision_config":{"patch_size":16}}"#)
+        .expect("write");
     let keys: Vec<String> = (1..=20).map(|i| format!("SKU{i:03}")).collect();
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-faults");
     let status = Command::new("node")
@@ -185,4 +209,24 @@ fn downloads_cut_or_stalled_halfway_resume_and_nothing_partial_is_kept() {
     assert_eq!(report["historyRequests"]["short"], serde_json::json!([]));
     assert_eq!(report["historyRequests"]["long"], serde_json::json!([]));
     assert_ne!(report["short"]["next"], report["long"]["next"], "the histories were really used");
+
+    // Offline, a second time: the bundle and the Range-read CLIP (with its config) come from the
+    // Cache API, and nothing reaches the server.
+    let online = &report["online"];
+    assert!(online["error"].is_null(), "{online}");
+    assert_eq!(online["clipCached"], false, "the first CLIP read is from the network");
+    let offline = &report["offline"];
+    assert!(offline["error"].is_null(), "offline: {offline}");
+    assert_eq!(offline["bundleCached"], true, "{offline}");
+    assert_eq!(offline["clipCached"], true, "{offline}");
+    assert_eq!(offline["bundleBytes"].as_u64(), Some(n));
+    assert_eq!(offline["clipBytes"], online["clipBytes"]);
+    assert_eq!(offline["clipConfig"], r#"{"vision_config":{"patch_size":16}}"#);
+    assert_eq!(report["offlineRequests"], serde_json::json!([]), "nothing reached the server");
+    let clip_file = std::fs::metadata(dir.join("clip/model.safetensors")).expect("clip").len();
+    let clip_bytes = online["clipBytes"].as_u64().expect("clip bytes");
+    assert!(
+        clip_bytes > 256 && clip_bytes < clip_file - 4096,
+        "only the vision tensor (and a header) kept: {clip_bytes} of {clip_file} bytes"
+    );
 }
