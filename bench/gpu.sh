@@ -7,7 +7,8 @@
 #
 # The GPU machine has no Rust and no network, so the binary travels (under 5 minutes there):
 #   bash bench/gpu.sh --pack                 # here: release build, stripped and gzipped into .gpu/,
-#                                            # the Vulkan loader's .debs into .gl/ (both git-ignored)
+#                                            # the Vulkan loader's .debs into .gl/ (both
+#                                            # git-ignored)
 #   bash bench/gpu.sh [--json]               # there, with .gpu and .gl carried
 #   DEVICES="wgpu cuda" REPS=5 PRESET=t5-small bash bench/gpu.sh
 # Locally (Mesa's lavapipe stands in for a GPU: correctness only) the build's own binary is used.
@@ -26,7 +27,8 @@ if [ "${1:-}" = --pack ]; then
   o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64)
   mkdir -p /tmp/amd64/partial
   apt-get "${o[@]}" update -qq
-  (cd .gl && apt-get "${o[@]}" download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+  (cd .gl &&
+    apt-get "${o[@]}" download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
   du -sh .gpu .gl
   exit 0
 fi
@@ -52,7 +54,8 @@ fi
 DEVICES=${DEVICES:-wgpu}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$work/gpu.txt" 2>/dev/null ||
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader \
+  >"$work/gpu.txt" 2>/dev/null ||
   echo "no nvidia-smi" >"$work/gpu.txt"
 
 for dev in $DEVICES; do
@@ -60,18 +63,19 @@ for dev in $DEVICES; do
   for naming in numbers tokens; do
     flag=()
     [ $naming = tokens ] && flag=(--item-tokens)
-    "$T" bench-model --preset "$PRESET" --items "$ITEMS" "${flag[@]}" --reps "$REPS" --device "$dev" --json \
-      >"$work/model-$dev-$naming.json"
+    "$T" bench-model --preset "$PRESET" --items "$ITEMS" "${flag[@]}" --reps "$REPS" \
+      --device "$dev" --json >"$work/model-$dev-$naming.json"
   done
   # 3. CLIP ViT-B/32, seeded random weights.
   for b in 1 16; do
-    "$T" bench-clip --images $((b * REPS)) --batch $b --device "$dev" | tail -1 >"$work/clip-$dev-$b.txt"
+    "$T" bench-clip --images $((b * REPS)) --batch $b --device "$dev" |
+      tail -1 >"$work/clip-$dev-$b.txt"
   done
   # 4. Training steps (the t5-small row follows PRESET, for a quick check on tiny).
   for spec in "$PRESET adapters 16" "demo adapters 32" "demo full 32"; do
     set -- $spec
-    "$T" bench-train --preset "$1" --mode "$2" --batch "$3" --input-len 64 --images 8 --target-len 4 \
-      --steps "$REPS" --device "$dev" | tail -1 >"$work/train-$dev-$1-$2.txt"
+    "$T" bench-train --preset "$1" --mode "$2" --batch "$3" --input-len 64 --images 8 \
+      --target-len 4 --steps "$REPS" --device "$dev" | tail -1 >"$work/train-$dev-$1-$2.txt"
   done
 done
 
@@ -86,13 +90,15 @@ for dev in devices:
         doc = json.load(open(f"{work}/model-{dev}-{naming}.json"))
         label = "item tokens" if naming == "tokens" else "number ids"
         for r in doc["rows"]:
-            rows.append({"device": dev, "name": f"{r['name']} ({preset}, {label})", "ours_s": r["median_s"]})
+            rows.append({"device": dev, "name": f"{r['name']} ({preset}, {label})",
+                         "ours_s": r["median_s"]})
     for b in (1, 16):
         rows.append({"device": dev, "name": f"CLIP ViT-B/32 image embedding, batch {b} (per batch)",
                      "ours_s": b / value(f"{work}/clip-{dev}-{b}.txt", "images_per_s")})
     for p, mode in ((preset, "adapters"), ("demo", "adapters"), ("demo", "full")):
         path = f"{work}/train-{dev}-{p}-{mode}.txt"
-        rows.append({"device": dev, "name": f"training step, {p} {mode}", "ours_s": value(path, "step_s"),
+        rows.append({"device": dev, "name": f"training step, {p} {mode}",
+                     "ours_s": value(path, "step_s"),
                      "host_peak_rss_mb": int(value(path, "peak_rss_mb"))})
 gpu = open(f"{work}/gpu.txt").read().strip()
 if as_json:

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vip5-rs/target}"
-args=(--preset "${PRESET:-demo}" --mode "${MODE:-adapters}" --batch "${BATCH:-32}" --input-len 64 --images 8 --target-len 4 --steps "${STEPS:-10}")
+args=(--preset "${PRESET:-demo}" --mode "${MODE:-adapters}" --batch "${BATCH:-32}" --input-len 64 \
+  --images 8 --target-len 4 --steps "${STEPS:-10}")
 cargo build --release -q --workspace
 rs=$(RAYON_NUM_THREADS=2 "$CARGO_TARGET_DIR/release/trainer" bench-train "${args[@]}" | tail -1)
 py=$(python3 bench/train_cpu.py "${args[@]}" --threads 2 2>/dev/null | tail -1)

@@ -7,4 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vip5-rs/target}
 VIP5_KILLS=${1:-20} cargo nextest run --release --workspace --no-capture \
-  -E 'binary(faults) & test(killed_at_random)' 2>&1 | grep -E "kills|kill [0-9]+:|PASS|FAIL|panicked|Summary"
+  -E 'binary(faults) & test(killed_at_random)' 2>&1 |
+  grep -E "kills|kill [0-9]+:|PASS|FAIL|panicked|Summary"

@@ -11,6 +11,7 @@
 #   epoch names the next item; the first step trains on item logits + 0.3 ln(1 + training count)
 #   (logit adjustment), so the model's own scores come out divided by the popularity prior and rare
 #   items are not pushed down.
-RECIPE=(--preset demo --mode scratch --item-tokens --tasks sequential --sequential-windows every --item-init ppmi-svd
-  --item-softmax --item-softmax-rest --distill-weight 0.5 --distill-sharpen 2 --yes-no-share 0.05 --logit-adjust 0.3 --data-parallel 2 --epochs "$EPOCHS" --batch-size 128 --lr 2e-3
-  --max-history-items 10 --dropout 0 --seed 2022 --checkpoint-every 200 --device cpu)
+RECIPE=(--preset demo --mode scratch --item-tokens --tasks sequential --sequential-windows every
+  --item-init ppmi-svd --item-softmax --item-softmax-rest --distill-weight 0.5 --distill-sharpen 2
+  --yes-no-share 0.05 --logit-adjust 0.3 --data-parallel 2 --epochs "$EPOCHS" --batch-size 128
+  --lr 2e-3 --max-history-items 10 --dropout 0 --seed 2022 --checkpoint-every 200 --device cpu)

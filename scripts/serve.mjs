@@ -53,7 +53,10 @@ export function staticServer(mounts, { onRequest } = {}) {
       };
       // If-Range: the range only when the client's copy is this version, else the whole file.
       const ifRange = req.headers['if-range'];
-      const range = ifRange && ifRange !== headers.etag ? null : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+      const range =
+        ifRange && ifRange !== headers.etag
+          ? null
+          : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
       if (range) {
         const start = Number(range[1]);
         const end = range[2] ? Math.min(Number(range[2]), body.length - 1) : body.length - 1;
@@ -61,7 +64,11 @@ export function staticServer(mounts, { onRequest } = {}) {
           res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
           return;
         }
-        res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 });
+        res.writeHead(206, {
+          ...headers,
+          'content-range': `bytes ${start}-${end}/${body.length}`,
+          'content-length': end - start + 1,
+        });
         res.end(req.method === 'HEAD' ? undefined : body.subarray(start, end + 1));
         return;
       }
@@ -77,5 +84,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const dir = process.argv[2] ?? 'dist';
   const port = Number(process.argv[3] ?? 8080);
   const server = staticServer({ '/': dir });
-  server.listen(port, '127.0.0.1', () => console.log(`serving ${resolve(dir)} on http://127.0.0.1:${port}/ (Ctrl-C stops it)`));
+  server.listen(port, '127.0.0.1', () =>
+    console.log(`serving ${resolve(dir)} on http://127.0.0.1:${port}/ (Ctrl-C stops it)`),
+  );
 }

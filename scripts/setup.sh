@@ -17,12 +17,14 @@ if ((${#need_apt[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
-    echo "missing Debian packages: ${need_apt[*]} (install them, e.g. sudo apt-get install ${need_apt[*]})" >&2
+    echo "missing Debian packages: ${need_apt[*]} (install them, e.g." \
+      "sudo apt-get install ${need_apt[*]})" >&2
     exit 1
   fi
 fi
 
-rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
+  rustup target add wasm32-unknown-unknown
 
 cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 
@@ -37,6 +39,7 @@ if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "0.21.14" ]; then
 fi
 
 # package-lock.json pins binaryen, playwright-core and typescript.
-if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] || [ ! -x node_modules/.bin/tsc ]; then
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] ||
+  [ ! -x node_modules/.bin/tsc ]; then
   npm ci --no-audit --no-fund
 fi

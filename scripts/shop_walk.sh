@@ -25,7 +25,8 @@ step() {
   local t0
   t0=$(date +%s.%N)
   "$@" > "$OUT/$name.log" 2>&1 || { cat "$OUT/$name.log"; exit 1; }
-  printf '%-9s %7.1f s   %s\n' "$name" "$(echo "$(date +%s.%N) - $t0" | bc)" "$(grep -v '^warning' "$OUT/$name.log" | tail -1 | cut -c1-110)"
+  printf '%-9s %7.1f s   %s\n' "$name" "$(echo "$(date +%s.%N) - $t0" | bc)" \
+    "$(grep -v '^warning' "$OUT/$name.log" | tail -1 | cut -c1-110)"
 }
 
 # Customers buy from one of two product lines over 120 days, a purchase every few days; the same
@@ -38,7 +39,8 @@ awk -v c="$CUSTOMERS" -v p="$PRODUCTS" 'BEGIN {
       s = (s * 1103515245 + 12345) % 2147483648
       sku = 2 * ((u + 7 * j + s % 3) % int(p / 2)) + u % 2
       day += 1 + s % 9; if (day > 119) break
-      printf "%d,C%05d,SKU-%04d,%s,%d\n", ++order, u, sku, strftime("%Y-%m-%dT%H:%M:%SZ", 1704067200 + day * 86400 + (s % 86400), 1), 1 + s % 2
+      printf "%d,C%05d,SKU-%04d,%s,%d\n", ++order, u, sku,
+        strftime("%Y-%m-%dT%H:%M:%SZ", 1704067200 + day * 86400 + (s % 86400), 1), 1 + s % 2
     }
   }
 }' > "$OUT/orders.csv"
@@ -53,17 +55,18 @@ photos=(tests/fixtures/clip/photos/*.png)
 } > "$OUT/products.csv"
 echo "shop: $(($(wc -l < "$OUT/orders.csv") - 1)) order rows, $PRODUCTS products, in $OUT"
 
-step features $T features --clip tests/fixtures/clip/tiny/model.safetensors --catalog "$OUT/products.csv" \
-  --catalog-item-column product --out "$OUT/features.safetensors"
+step features $T features --clip tests/fixtures/clip/tiny/model.safetensors \
+  --catalog "$OUT/products.csv" --catalog-item-column product --out "$OUT/features.safetensors"
 step prepare $T prepare --interactions "$OUT/orders.csv" --catalog "$OUT/products.csv" \
   --catalog-item-column product --user-column customer --item-column sku --time-column ordered_at \
   --features "$OUT/features.safetensors" --test-days "$TEST_DAYS" --out "$OUT/prepared"
-step train $T train --data "$OUT/prepared" --out "$OUT/run" --preset "$PRESET" --mode scratch --item-tokens \
-  --tasks sequential --sequential-windows every --item-init ppmi-svd --item-softmax --distill-weight 0.5 \
-  --epochs "$EPOCHS" --batch-size 16 --seed 1
+step train $T train --data "$OUT/prepared" --out "$OUT/run" --preset "$PRESET" --mode scratch \
+  --item-tokens --tasks sequential --sequential-windows every --item-init ppmi-svd --item-softmax \
+  --distill-weight 0.5 --epochs "$EPOCHS" --batch-size 16 --seed 1
 step eval-val $T eval --data "$OUT/prepared" --model "$OUT/run" --split val --prompts A-3
 step eval-test $T eval --data "$OUT/prepared" --model "$OUT/run" --split test --prompts A-3
-step export $T export --model "$OUT/run" --data "$OUT/prepared" --quant q8_0 --out "$OUT/model-q8_0.gguf"
+step export $T export --model "$OUT/run" --data "$OUT/prepared" --quant q8_0 \
+  --out "$OUT/model-q8_0.gguf"
 if [ -f dist/vip5.js ]; then
   step site $T site --bundle "$OUT/model-q8_0.gguf" --out "$OUT/public"
 fi

@@ -11,8 +11,10 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 bash scripts/setup.sh
 # Formatting first: seconds, and it names the file (rustfmt.toml: 100 columns).
 cargo fmt --all --check
-# Lints as errors, every native target (the wasm-only engine is linted by its own build's warnings).
+# Lints as errors, every native target, then the wasm-only engine (web/src/engine.rs) with its
+# test hooks (a check build for wasm32: about 2 minutes cold).
 cargo clippy --release --workspace --all-targets -- -D warnings
+cargo clippy --release -p vip5-web --target wasm32-unknown-unknown --all-features -- -D warnings
 # The browser tests load dist/.
 bash scripts/build_site.sh
 # ... and the wasm with its test-only export, for the worker-restart check (after the site: both

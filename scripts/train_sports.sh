@@ -13,18 +13,23 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vip5-rs/target}
 cargo build --release --workspace
 T=$CARGO_TARGET_DIR/release/trainer
 mkdir -p "$WORK"
-[ -s "$WORK/sports-reindexed/sequential_data.txt" ] || $T prepare --sequential "$SRC/sequential_data.txt" --datamaps "$SRC/datamaps.json" --titles "$SRC/item_short_titles.txt" \
-  --reindex-seed 2022 --out "$WORK/sports-reindexed"
+[ -s "$WORK/sports-reindexed/sequential_data.txt" ] || $T prepare \
+  --sequential "$SRC/sequential_data.txt" --datamaps "$SRC/datamaps.json" \
+  --titles "$SRC/item_short_titles.txt" --reindex-seed 2022 --out "$WORK/sports-reindexed"
 for split in val test; do
-  $T eval --data "$WORK/sports-reindexed" --split $split --prompts A-3 --json > "$WORK/baselines-$split.json"
+  $T eval --data "$WORK/sports-reindexed" --split $split --prompts A-3 --json \
+    > "$WORK/baselines-$split.json"
 done
 [ "${BASELINES_ONLY:-0}" = 1 ] && exit 0
 # A run cut short (session end, kill) continues from its last checkpoint when started again.
-resume=(); [ -d "$WORK/run/checkpoints" ] && [ ! -s "$WORK/run/train_report.json" ] && resume=(--resume)
+resume=()
+[ -d "$WORK/run/checkpoints" ] && [ ! -s "$WORK/run/train_report.json" ] && resume=(--resume)
 [ -s "$WORK/run/train_report.json" ] ||
-  /usr/bin/time -v -o "$WORK/time-train.txt" $T train --data "$WORK/sports-reindexed" --out "$WORK/run" "${RECIPE[@]}" "${resume[@]}"
-$T eval --data "$WORK/sports-reindexed" --model "$WORK/run" --split test --prompts A-3 --decoding constrained \
-  --json --rankings-out "$WORK/rankings.jsonl" > "$WORK/eval-test.json"
+  /usr/bin/time -v -o "$WORK/time-train.txt" $T train --data "$WORK/sports-reindexed" \
+    --out "$WORK/run" "${RECIPE[@]}" "${resume[@]}"
+$T eval --data "$WORK/sports-reindexed" --model "$WORK/run" --split test --prompts A-3 \
+  --decoding constrained --json --rankings-out "$WORK/rankings.jsonl" > "$WORK/eval-test.json"
 for base in "last-item transitions" "co-occurrence"; do
-  $T compare-rankings --a "$WORK/rankings.jsonl" --a-method "$base" --b "$WORK/rankings.jsonl" --b-method "vip5 constrained" --json
+  $T compare-rankings --a "$WORK/rankings.jsonl" --a-method "$base" --b "$WORK/rankings.jsonl" \
+    --b-method "vip5 constrained" --json
 done > "$WORK/compare-baselines.jsonl"

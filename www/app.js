@@ -42,7 +42,8 @@ function renderItems() {
   const q = $('search').value.trim().toLowerCase();
   const matches = [];
   for (const item of state.rec.catalog()) {
-    if (!q || item.title.toLowerCase().includes(q) || item.key.toLowerCase() === q) matches.push(item);
+    if (!q || item.title.toLowerCase().includes(q) || item.key.toLowerCase() === q)
+      matches.push(item);
     if (matches.length >= 60) break;
   }
   $('items').replaceChildren(...matches.map(item => {
@@ -61,14 +62,22 @@ async function askScore(item, li) {
   try {
     const p = await state.rec.score(item.key);
     let s = li.querySelector('.score');
-    if (!s) { s = document.createElement('span'); s.className = 'score'; li.insertBefore(s, li.querySelector('button')); }
+    if (!s) {
+      s = document.createElement('span');
+      s.className = 'score';
+      li.insertBefore(s, li.querySelector('button'));
+    }
     s.textContent = `${Math.round(100 * p)} % match`;
   } catch (e) { showError(e); }
 }
 
 async function renderHistory() {
   const history = await state.rec.history();
-  $('history').replaceChildren(...history.map(e => itemRow(state.byKey.get(e.key) ?? { key: e.key, title: '(not in this catalogue)' })));
+  $('history').replaceChildren(
+    ...history.map(e =>
+      itemRow(state.byKey.get(e.key) ?? { key: e.key, title: '(not in this catalogue)' }),
+    ),
+  );
 }
 
 async function refreshRecommendations() {
@@ -84,7 +93,9 @@ async function refreshRecommendations() {
   $('rec-time').textContent = `(${ms.toFixed(0)} ms)`;
   // Best first (the list numbers them); the beam's log-probability means nothing to a visitor.
   $('recs').replaceChildren(...recs.map(r => itemRow(r, { onClick: add, label: 'add' })));
-  document.body.dataset.recommendations = String(Number(document.body.dataset.recommendations ?? 0) + 1);
+  document.body.dataset.recommendations = String(
+    Number(document.body.dataset.recommendations ?? 0) + 1,
+  );
 }
 
 async function add(item) {
@@ -117,7 +128,10 @@ async function main() {
     onProgress: p => {
       if (p.status === 'progress') {
         if (p.total) { $('progress').max = p.total; $('progress').value = p.loaded; }
-        $('load-info').textContent = `${p.name}: ${(p.loaded / 1e6).toFixed(1)} MB${p.total ? ` of ${(p.total / 1e6).toFixed(1)} MB` : ''}${p.cached ? ' (from cache)' : ''}`;
+        $('load-info').textContent =
+          `${p.name}: ${(p.loaded / 1e6).toFixed(1)} MB` +
+          `${p.total ? ` of ${(p.total / 1e6).toFixed(1)} MB` : ''}` +
+          `${p.cached ? ' (from cache)' : ''}`;
       } else if (p.status === 'done' && p.name === 'bundle') {
         $('load-info').textContent = 'building the model…';
       }
@@ -125,15 +139,22 @@ async function main() {
   });
   const info = state.rec.info;
   for (const item of state.rec.catalog()) state.byKey.set(item.key, item);
-  $('bundle-info').textContent = `${bundle}: ${(info.bundleBytes / 1e6).toFixed(1)} MB, ${state.rec.catalog().length} items`;
+  $('bundle-info').textContent =
+    `${bundle}: ${(info.bundleBytes / 1e6).toFixed(1)} MB, ${state.rec.catalog().length} items`;
   $('backend').textContent = `${state.rec.backend()} (${state.rec.backendReason()})`;
-  $('load-info').textContent = `${((performance.now() - started) / 1000).toFixed(2)} s, ${info.cached ? 'from the browser cache (no download)' : 'downloaded, now cached'}`;
+  $('load-info').textContent =
+    `${((performance.now() - started) / 1000).toFixed(2)} s, ` +
+    `${info.cached ? 'from the browser cache (no download)' : 'downloaded, now cached'}`;
   $('progress').hidden = true;
   document.body.dataset.backend = state.rec.backend();
   document.body.dataset.cached = String(info.cached);
   $('photo-result').textContent = clip ? 'drop a photo' : 'needs a CLIP bundle (?clip=URL)';
   $('search').addEventListener('input', renderItems);
-  $('clear').addEventListener('click', async () => { await state.rec.clearHistory(); await renderHistory(); await refreshRecommendations(); });
+  $('clear').addEventListener('click', async () => {
+    await state.rec.clearHistory();
+    await renderHistory();
+    await refreshRecommendations();
+  });
   const drop = $('drop');
   drop.addEventListener('dragover', e => { e.preventDefault(); drop.classList.add('over'); });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));

@@ -1,5 +1,6 @@
 // The vip5 Web Worker: loads the wasm module and answers the page's calls, so that the page's
-// main thread never runs the model. Messages: { id, op, args } -> { id, ok, result | error, fatal }.
+// main thread never runs the model. Messages: { id, op, args } -> { id, ok, result | error,
+// fatal }.
 import init, { Engine } from './vip5-web.js';
 
 let engine = null;
@@ -44,7 +45,8 @@ function message(e) {
 // A wasm trap (a Rust panic compiles to `unreachable`) leaves the module unusable: the page
 // restarts the worker.
 function isFatal(e) {
-  return e instanceof WebAssembly.RuntimeError || /unreachable|device (was )?lost|out of memory/i.test(message(e));
+  return e instanceof WebAssembly.RuntimeError ||
+    /unreachable|device (was )?lost|out of memory/i.test(message(e));
 }
 
 const ops = {
@@ -62,10 +64,16 @@ const ops = {
     const t2 = performance.now();
     const catalog = JSON.parse(engine.catalogJson());
     const t3 = performance.now();
-    const timings = [{ step: 'wasm', ms: t1 - t0 }, ...engine.loadTimings(), { step: 'engine total', ms: t2 - t1 }, { step: 'catalog to JS', ms: t3 - t2 }];
+    const timings = [
+      { step: 'wasm', ms: t1 - t0 },
+      ...engine.loadTimings(),
+      { step: 'engine total', ms: t2 - t1 },
+      { step: 'catalog to JS', ms: t3 - t2 },
+    ];
     return { backend: engine.backend(), reason: engine.backendReason(), catalog, timings };
   },
-  recommendNext: ({ history, k, exclude, only }) => engine.recommendNext(history, k, exclude, only ?? undefined),
+  recommendNext: ({ history, k, exclude, only }) =>
+    engine.recommendNext(history, k, exclude, only ?? undefined),
   rankCandidates: ({ history, candidates }) => engine.rankCandidates(history, candidates),
   score: ({ history, items }) => engine.score(history, items),
   embedImage: async ({ rgba, width, height }) => engine.embedImage(rgba, width, height),
@@ -86,15 +94,18 @@ self.onmessage = async ({ data: { id, op, args } }) => {
     if (pending.delete(id)) self.postMessage({ id, ok: true, result });
   } catch (e) {
     const fatal = isFatal(e);
-    // A trap on WebGPU may be the lost device's doing, its `lost` event not seen yet: wait a moment.
-    if (fatal && backendInUse !== 'cpu' && !deviceLost) await Promise.race([lost, new Promise(r => setTimeout(r, 100))]);
+    // A trap on WebGPU may be the lost device's doing, its `lost` event not seen yet: wait a
+    // moment.
+    if (fatal && backendInUse !== 'cpu' && !deviceLost)
+      await Promise.race([lost, new Promise(r => setTimeout(r, 100))]);
     if (!pending.delete(id)) return; // answered already (the device was lost)
     if (deviceLost) {
       self.postMessage({ id, ok: false, ...lostError() });
       return;
     }
     // After a trap, the Rust panic message (left by the panic hook) says more than "unreachable".
-    const error = fatal && self.__vip5LastPanic ? `${self.__vip5LastPanic} (${message(e)})` : message(e);
+    const error =
+      fatal && self.__vip5LastPanic ? `${self.__vip5LastPanic} (${message(e)})` : message(e);
     self.__vip5LastPanic = undefined;
     self.postMessage({ id, ok: false, error, fatal });
   }

@@ -1,5 +1,6 @@
-//! VIP5's bottleneck adapters (docs/vip5.md §1.4), named as in the original code so its checkpoints
-//! load by name: `<sublayer>.<attn|enc_attn|ff>_adapter.adapters.<task>.{down,up}_sampler`.
+//! VIP5's bottleneck adapters (docs/vip5.md §1.4), named as in the original code so its
+//! checkpoints load by name:
+//! `<sublayer>.<attn|enc_attn|ff>_adapter.adapters.<task>.{down,up}_sampler`.
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -7,7 +8,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Vip5Config;
-use crate::t5::activation::gelu_tanh;
+use crate::nn::activation::gelu_tanh;
 
 /// The three task families of VIP5 (prompt families A, B, C).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

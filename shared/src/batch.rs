@@ -1,5 +1,6 @@
-//! Host-side encoder batches: token ids, whole-word ids and image features of several prompts,
-//! padded into rectangular buffers, plus the indices that route visual tokens to placeholders.
+//! Host-side batches: the encoder's token ids, whole-word ids and image features of several
+//! prompts, padded into rectangular buffers, plus the indices that route visual tokens to
+//! placeholders; and the decoder's teacher-forced inputs and labels ([`TargetBatch`]).
 
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
@@ -94,7 +95,8 @@ impl EncoderBatch {
                 }
                 if ww as usize >= cfg.whole_word_vocab {
                     return Err(Vip5Error::Input(format!(
-                        "prompt {b}: whole-word id {ww} exceeds the table ({} rows); the prompt is too long",
+                        "prompt {b}: whole-word id {ww} exceeds the table ({} rows); the prompt \
+                         is too long",
                         cfg.whole_word_vocab
                     )));
                 }
@@ -105,7 +107,8 @@ impl EncoderBatch {
                 if id == cfg.visual_token_id {
                     if placeholder >= s.vis_feats.len() * k {
                         return Err(Vip5Error::Input(format!(
-                            "prompt {b}: more visual placeholders than image tokens ({} images x {k})",
+                            "prompt {b}: more visual placeholders than image tokens \
+                             ({} images x {k})",
                             s.vis_feats.len()
                         )));
                     }
@@ -160,9 +163,54 @@ impl EncoderBatch {
 /// Additive attention mask `[B, 1, 1, L]` from a 1/0 padding mask.
 pub fn mask_bias(attention_mask: Tensor<2>) -> Tensor<4> {
     let [b, l] = attention_mask.dims();
-    attention_mask
-        .neg()
-        .add_scalar(1.0)
-        .mul_scalar(crate::t5::attention::MASK_VALUE)
-        .reshape([b, 1, 1, l])
+    attention_mask.neg().add_scalar(1.0).mul_scalar(crate::nn::MASK_VALUE).reshape([b, 1, 1, l])
+}
+/// Decoder inputs and labels of a batch, padded.
+#[derive(Debug, Clone)]
+pub struct TargetBatch {
+    pub batch: usize,
+    pub len: usize,
+    /// `[0, t0, .., t_{n-2}]` per row (start token 0), padded with 0.
+    pub decoder_input_ids: Vec<i64>,
+    /// `t0 .. t_{n-1}` (ending in `</s>`), padded with 0 (masked out by `mask`).
+    pub labels: Vec<i64>,
+    /// 1 on real target tokens.
+    pub mask: Vec<f32>,
+    /// Per-row loss weight.
+    pub weights: Vec<f32>,
+}
+
+impl TargetBatch {
+    /// `faithful`: weight 1/len(target) as the original; otherwise 1.
+    pub fn new(targets: &[Vec<u32>], start: u32, faithful: bool) -> Self {
+        let batch = targets.len();
+        let len = targets.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let mut out = Self {
+            batch,
+            len,
+            decoder_input_ids: vec![0; batch * len],
+            labels: vec![0; batch * len],
+            mask: vec![0.0; batch * len],
+            weights: vec![1.0; batch],
+        };
+        for (b, t) in targets.iter().enumerate() {
+            for (i, &tok) in t.iter().enumerate() {
+                out.labels[b * len + i] = tok as i64;
+                out.mask[b * len + i] = 1.0;
+                out.decoder_input_ids[b * len + i] =
+                    if i == 0 { start as i64 } else { t[i - 1] as i64 };
+            }
+            if faithful && !t.is_empty() {
+                out.weights[b] = 1.0 / t.len() as f32;
+            }
+        }
+        out
+    }
+
+    pub fn decoder_inputs(&self, device: &Device) -> Tensor<2, Int> {
+        Tensor::from_data(
+            TensorData::new(self.decoder_input_ids.clone(), [self.batch, self.len]),
+            device,
+        )
+    }
 }

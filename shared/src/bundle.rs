@@ -26,8 +26,8 @@ use crate::weights::{LoadReport, NamedTensor, apply_checkpoint};
 pub const BUNDLE_VERSION: u32 = 1;
 /// `general.architecture` of every bundle.
 pub const ARCHITECTURE: &str = "vip5";
-/// Matrices with fewer values than this (4 KiB of f32) stay f32: quantizing them saves nothing worth
-/// their precision.
+/// Matrices with fewer values than this (4 KiB of f32) stay f32: quantizing them saves nothing
+/// worth their precision.
 pub const SMALL_TABLE: usize = 1024;
 
 /// The optional tensor of item image features, `[items + 1, feat_dim]` (row = item id; row 0 and
@@ -213,13 +213,15 @@ impl<'a> Bundle<'a> {
         let arch = gguf.get_str("general.architecture")?;
         if arch != ARCHITECTURE {
             return Err(Vip5Error::Bundle(format!(
-                "a GGUF file for the `{arch}` architecture, not a VIP5 bundle (export one with `trainer export`)"
+                "a GGUF file for the `{arch}` architecture, not a VIP5 bundle (export one with \
+                 `trainer export`)"
             )));
         }
         let version = gguf.get_u64(KEY_VERSION)?;
         if version == 0 || version > u64::from(BUNDLE_VERSION) {
             return Err(Vip5Error::Bundle(format!(
-                "bundle format version {version}; this library reads versions 1 to {BUNDLE_VERSION}: update vip5 or re-export the bundle"
+                "bundle format version {version}; this library reads versions 1 to \
+                 {BUNDLE_VERSION}: update vip5 or re-export the bundle"
             )));
         }
         let kind = match gguf.get_str(KEY_KIND)? {
@@ -343,7 +345,8 @@ impl<'a> Bundle<'a> {
         };
         if info.shape != [items + 1, feat_dim] {
             return Err(Vip5Error::Bundle(format!(
-                "item features have shape {:?}; {} catalogue items of {feat_dim}-d features need [{}, {feat_dim}]",
+                "item features have shape {:?}; {} catalogue items of {feat_dim}-d features \
+                 need [{}, {feat_dim}]",
                 info.shape,
                 items,
                 items + 1

@@ -39,7 +39,8 @@ pub struct Vip5Config {
     pub layer_norm_epsilon: f64,
     pub dropout_rate: f64,
     pub feed_forward: FeedForward,
-    /// Tied LM head (T5 v1.0): logits = (h * d_model^-0.5) @ shared^T. Untied: a separate `lm_head`.
+    /// Tied LM head (T5 v1.0): logits = (h * d_model^-0.5) @ shared^T. Untied: a separate
+    /// `lm_head`.
     pub tie_word_embeddings: bool,
     pub pad_token_id: u32,
     pub eos_token_id: u32,
@@ -61,7 +62,8 @@ pub struct Vip5Config {
     /// Rows of the category table (16 in VIP5; 0 = text, 1 = visual).
     pub category_vocab: usize,
 
-    /// Adapters after the attention and FFN sublayers; `false` gives plain T5 (+ VIP5 input tables).
+    /// Adapters after the attention and FFN sublayers; `false` gives plain T5 (+ VIP5 input
+    /// tables).
     pub use_adapter: bool,
     /// Bottleneck = d_model / reduction_factor.
     pub reduction_factor: usize,
@@ -69,7 +71,8 @@ pub struct Vip5Config {
     pub add_adapter_cross_attn: bool,
     /// One adapter per position shared by all tasks (VIP5 default); `false` = one per task family.
     pub use_single_adapter: bool,
-    /// Train the whole-word and category tables (frozen at their seeded N(0,1) init in the original).
+    /// Train the whole-word and category tables (frozen at their seeded N(0,1) init in the
+    /// original).
     pub train_input_tables: bool,
     /// Items written as one token each (`<item_N>`, N in 1..=item_tokens, ids after the
     /// tokenizer's vocabulary; `vocab_size` must cover them); 0 = P5/VIP5's numbers.

@@ -1,5 +1,5 @@
-//! Decoding: greedy and beam search with Hugging Face `generate` semantics (transformers 5), item-id
-//! constraints through a prefix trie, and yes/no scoring.
+//! Decoding: greedy and beam search with Hugging Face `generate` semantics (transformers 5),
+//! item-id constraints through a prefix trie, and yes/no scoring.
 //!
 //! Everything is `async` and reads tensors back with `into_data_async`, so the same code runs in a
 //! browser (where a synchronous read panics) and natively (drive it with any `block_on`).
@@ -36,6 +36,13 @@ impl Default for BeamConfig {
             length_penalty: 1.0,
             early_stopping: true,
         }
+    }
+}
+
+impl BeamConfig {
+    /// `beams` beams, every one of them returned; the rest as [`BeamConfig::default`].
+    pub fn returning(beams: usize) -> Self {
+        Self { num_beams: beams, num_return_sequences: beams, ..Self::default() }
     }
 }
 
@@ -97,7 +104,8 @@ fn finite_or_error(values: &[f32], what: &str, step: usize) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(i) => Err(Vip5Error::Backend(format!(
-            "the device computed a non-finite value ({}) among the {what} of decoding step {step} (index {i}, {} of {} values are not finite)",
+            "the device computed a non-finite value ({}) among the {what} of decoding step \
+             {step} (index {i}, {} of {} values are not finite)",
             values[i],
             values.iter().filter(|v| !v.is_finite()).count(),
             values.len()

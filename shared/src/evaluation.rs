@@ -19,7 +19,7 @@ use crate::metrics::{RankingMetrics, rank_by_score, scores_from_ranking};
 use crate::prompt::sampling::sample_negatives;
 use crate::prompt::templates::Template;
 use crate::prompt::{
-    HistorySeparator, PromptTokenizer, Slots, encode_rendered, prompt_history, render,
+    HistorySeparator, PromptTokenizer, Slots, encode_sample, prompt_history, render,
 };
 
 /// One question to a model: its encoder input, the user's whole history (excluded from the
@@ -87,22 +87,14 @@ pub fn build_case(
     }
     let rendered =
         render(settings.template, &slots, settings.n_vis_tokens, HistorySeparator::Comma)?;
-    let (enc, images) = encode_rendered(
+    let sample = encode_sample(
         settings.tokenizer,
         &rendered,
         Some(settings.max_input_len),
         settings.n_vis_tokens,
+        feature,
     )?;
-    Ok(EvalCase {
-        sample: EncoderSample {
-            input_ids: enc.input_ids,
-            whole_word_ids: enc.whole_word_ids,
-            vis_feats: images.iter().map(|&i| feature(i)).collect(),
-        },
-        history: ex.history.to_vec(),
-        candidates,
-        target: ex.target,
-    })
+    Ok(EvalCase { sample, history: ex.history.to_vec(), candidates, target: ex.target })
 }
 
 /// Every baseline a model row stands beside, fitted on the training parts only.

@@ -133,7 +133,8 @@ impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
             err(format!(
-                "the file ends inside {what} (needs {n} bytes at offset {}, the file has {}): truncated or corrupt",
+                "the file ends inside {what} (needs {n} bytes at offset {}, the file has {}): \
+                 truncated or corrupt",
                 self.pos,
                 self.bytes.len()
             ))
@@ -297,7 +298,8 @@ impl<'a> Gguf<'a> {
                 }
                 _ => {
                     return Err(err(format!(
-                        "tensor `{name}` ({len} bytes at data offset {offset}) lies past the end of the file ({} bytes): truncated",
+                        "tensor `{name}` ({len} bytes at data offset {offset}) lies past the \
+                         end of the file ({} bytes): truncated",
                         bytes.len()
                     )));
                 }

@@ -56,7 +56,8 @@ impl Vip5Model {
     }
 
     /// Feeds the next decoder tokens `[B, q]` and returns their logits `[B, q, vocab]`.
-    /// Token by token (q = 1) this is the O(t) cached step; a whole prefix at once is teacher forcing.
+    /// Token by token (q = 1) this is the O(t) cached step; a whole prefix at once is teacher
+    /// forcing.
     pub fn decode(
         &self,
         decoder_input_ids: Tensor<2, Int>,
@@ -161,18 +162,52 @@ impl ParamCounts {
     }
 }
 
+/// What a parameter is in VIP5's split between the T5 backbone and the parts VIP5 adds, from its
+/// path (module path or checkpoint tensor name: they agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamRole {
+    /// An adapter's down or up projection (VIP5 adds it).
+    Adapter,
+    /// The visual mapping from CLIP features to visual tokens (VIP5 adds it).
+    VisualMapping,
+    /// The whole-word or category embedding table (VIP5 adds it).
+    InputTable,
+    /// A layer norm's gain (part of T5; trains in adapter mode).
+    NormGain,
+    /// The rest of T5.
+    Backbone,
+}
+
+impl ParamRole {
+    pub fn of(path: &str) -> Self {
+        if path.contains("_adapter.") {
+            Self::Adapter
+        } else if path.contains("visual_embedding.") {
+            Self::VisualMapping
+        } else if path.contains("whole_word_embeddings.") || path.contains("category_embeddings.") {
+            Self::InputTable
+        } else if path.ends_with("layer_norm.weight") {
+            Self::NormGain
+        } else {
+            Self::Backbone
+        }
+    }
+
+    /// A part VIP5 adds to T5, which a backbone checkpoint may lack.
+    pub fn is_vip5_part(self) -> bool {
+        matches!(self, Self::Adapter | Self::VisualMapping | Self::InputTable)
+    }
+}
+
 /// The VIP5 trainable/frozen rule on a parameter path (docs/vip5.md §1.5).
 pub fn is_trainable(path: &str, mode: TrainMode, train_input_tables: bool) -> bool {
     match mode {
         TrainMode::Full => true,
-        TrainMode::Adapters => {
-            path.contains("_adapter.")
-                || path.contains("visual_embedding.")
-                || path.ends_with("layer_norm.weight")
-                || (train_input_tables
-                    && (path.contains("whole_word_embeddings.")
-                        || path.contains("category_embeddings.")))
-        }
+        TrainMode::Adapters => match ParamRole::of(path) {
+            ParamRole::Adapter | ParamRole::VisualMapping | ParamRole::NormGain => true,
+            ParamRole::InputTable => train_input_tables,
+            ParamRole::Backbone => false,
+        },
     }
 }
 

@@ -36,7 +36,8 @@ impl GgmlType {
             2 => Ok(Self::Q4_0),
             8 => Ok(Self::Q8_0),
             other => Err(Vip5Error::Bundle(format!(
-                "tensor type {other} is not one a VIP5 bundle uses (f32 = 0, f16 = 1, q4_0 = 2, q8_0 = 8)"
+                "tensor type {other} is not one a VIP5 bundle uses (f32 = 0, f16 = 1, q4_0 = 2, \
+                 q8_0 = 8)"
             ))),
         }
     }

@@ -192,22 +192,15 @@ impl Recommender {
                 truncation: Truncation::DropOldestItems,
             },
         )?;
-        let vis_feats = prompt
-            .image_items
-            .iter()
-            .map(|&id| match (&self.item_features, photo) {
+        Ok(prompt.encoded.into_sample(&prompt.image_items, |id| {
+            match (&self.item_features, photo) {
                 (_, Some((photo_id, features))) if photo_id == id => features.to_vec(),
                 (Some(f), _) if (id as usize) < self.catalog.len() + 1 => f
                     [id as usize * self.cfg.feat_dim..(id as usize + 1) * self.cfg.feat_dim]
                     .to_vec(),
                 _ => vec![0.0; self.cfg.feat_dim],
-            })
-            .collect();
-        Ok(EncoderSample {
-            input_ids: prompt.encoded.input_ids,
-            whole_word_ids: prompt.encoded.whole_word_ids,
-            vis_feats,
-        })
+            }
+        }))
     }
 
     /// The history's catalogue ids; an error when none is known (the prompts need one).
@@ -232,13 +225,7 @@ impl Recommender {
     ) -> Result<Vec<ScoredItem>> {
         let x = EncoderBatch::new(&[sample], &self.cfg)?.to_tensors(&self.device);
         let constraint = ItemConstraint { trie: &self.trie, masks: vec![mask] };
-        let beam = BeamConfig {
-            num_beams: beams,
-            num_return_sequences: beams,
-            max_length: 50,
-            length_penalty: 1.0,
-            early_stopping: true,
-        };
+        let beam = BeamConfig::returning(beams);
         let hyps = beam_search(
             &self.model,
             &x,
@@ -350,7 +337,8 @@ impl Recommender {
     pub async fn score_photo(&self, history: &[String], features: &[f32]) -> Result<f32> {
         if features.len() != self.cfg.feat_dim {
             return Err(Vip5Error::Input(format!(
-                "image features have {} values; this model takes {} (a CLIP with projection_dim {})",
+                "image features have {} values; this model takes {} (a CLIP with \
+                 projection_dim {})",
                 features.len(),
                 self.cfg.feat_dim,
                 self.cfg.feat_dim

@@ -10,7 +10,7 @@ use crate::adapter::{Task, apply_adapter};
 use crate::batch::{EncoderTensors, mask_bias};
 use crate::error::{Result, Vip5Error};
 use crate::model::Vip5Model;
-use crate::t5::activation::gelu_tanh;
+use crate::nn::activation::gelu_tanh;
 use crate::t5::attention::T5Attention;
 use crate::t5::layers::T5LayerFF;
 

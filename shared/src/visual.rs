@@ -1,13 +1,14 @@
 //! The visual mapping network (docs/vip5.md §1.3): one CLIP image embedding -> k visual tokens.
-//! Names follow the original (`visual_embedding.feat_embedding.0.model.{0,2}`, `.feat_embedding.1`).
+//! Names follow the original (`visual_embedding.feat_embedding.0.model.{0,2}`,
+//! `.feat_embedding.1`).
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig, Tanh};
 use burn::tensor::{Device, Tensor};
 
 use crate::config::Vip5Config;
-use crate::t5::activation::bounded_tanh;
-use crate::t5::norm::T5LayerNorm;
+use crate::nn::activation::bounded_tanh;
+use crate::nn::norm::T5LayerNorm;
 
 /// `Linear(feat -> d*k/2) -> Tanh -> Linear(d*k/2 -> d*k)`, PyTorch-default init, with biases.
 #[derive(Module, Debug)]

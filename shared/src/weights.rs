@@ -35,7 +35,8 @@ pub struct LoadReport {
     /// Checkpoint tensors the model has no slot for (e.g. a tied `lm_head.weight`, or the extra
     /// task-adapter names of a shared adapter in an original VIP5 checkpoint).
     pub unused: Vec<String>,
-    /// Embedding rows dropped to fit the model's vocabulary (t5-small ships 32,128 rows; VIP5 uses 32,100).
+    /// Embedding rows dropped to fit the model's vocabulary (t5-small ships 32,128 rows; VIP5 uses
+    /// 32,100).
     pub truncated_vocab_rows: usize,
 }
 
@@ -80,10 +81,7 @@ pub fn read_safetensors_filtered(
 
 /// True for the parts VIP5 adds to T5: they may be absent from a backbone checkpoint.
 pub fn is_vip5_part(name: &str) -> bool {
-    name.contains("_adapter.")
-        || name.contains("visual_embedding.")
-        || name.contains("whole_word_embeddings.")
-        || name.contains("category_embeddings.")
+    crate::model::ParamRole::of(name).is_vip5_part()
 }
 
 /// The module's own tensor names and shapes, in PyTorch layout (what a checkpoint must hold).

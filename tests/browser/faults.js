@@ -17,13 +17,24 @@ async function cached(path) {
 async function tryLoad(bundle, download) {
   const events = [];
   try {
-    const rec = await Recommender.load({ bundle, backend: 'cpu', download, onProgress: p => events.push(p) });
+    const rec = await Recommender.load({
+      bundle,
+      backend: 'cpu',
+      download,
+      onProgress: p => events.push(p),
+    });
     await rec.clearHistory();
     await rec.record('SKU001');
     const next = await rec.recommendNext(3);
     const info = rec.info;
     rec.terminate();
-    return { ok: true, events, next: next.map(r => r.key), bundleBytes: info.bundleBytes, cachedAfter: await cached(bundle) };
+    return {
+      ok: true,
+      events,
+      next: next.map(r => r.key),
+      bundleBytes: info.bundleBytes,
+      cachedAfter: await cached(bundle),
+    };
   } catch (e) {
     return { ok: false, error: e.message, name: e.name, events, cachedAfter: await cached(bundle) };
   }
@@ -45,7 +56,8 @@ window.downloadFaults = async () => {
   out.badOptions = await tryLoad('/fixtures/bundle.gguf', { attempts: 0 });
   // The Cache API out of quota: the page still loads and answers; nothing is cached.
   const put = Cache.prototype.put;
-  Cache.prototype.put = () => Promise.reject(new DOMException('the quota has been exceeded', 'QuotaExceededError'));
+  Cache.prototype.put = () =>
+    Promise.reject(new DOMException('the quota has been exceeded', 'QuotaExceededError'));
   try {
     out.quota = await tryLoad('/quota/bundle.gguf', {});
   } finally {
@@ -111,7 +123,13 @@ window.fetchBoth = async () => {
   try {
     const bundle = await fetchCached('/fixtures/bundle.gguf');
     const clip = await fetchClipVision('/fixtures/clip/model.safetensors');
-    Object.assign(result, { bundleBytes: bundle.bytes.length, bundleCached: bundle.cached, clipBytes: clip.bytes.length, clipCached: clip.cached, clipConfig: clip.config });
+    Object.assign(result, {
+      bundleBytes: bundle.bytes.length,
+      bundleCached: bundle.cached,
+      clipBytes: clip.bytes.length,
+      clipCached: clip.cached,
+      clipConfig: clip.config,
+    });
   } catch (e) {
     result.error = e.message;
   }

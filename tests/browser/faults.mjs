@@ -1,4 +1,5 @@
-// The library under faults in headless Chromium (CPU path), driven by tests/tests/browser_faults.rs:
+// The library under faults in headless Chromium (CPU path), driven by
+// tests/tests/browser_faults.rs:
 //
 //   node tests/browser/faults.mjs --dist dist --fixtures <dir> --out <dir>
 //
@@ -12,9 +13,14 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import { staticServer } from '../../scripts/serve.mjs';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce(
+    (acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc),
+    [],
+  ),
+);
 const fixtures = resolve(args.fixtures);
 const out = resolve(args.out);
 await mkdir(out, { recursive: true });
@@ -27,22 +33,38 @@ const statics = staticServer({ '/': resolve(args.dist ?? 'dist'), '/fixtures/': 
 const sockets = new Set();
 const server = createServer((req, res) => {
   const path = new URL(req.url, 'http://localhost').pathname;
-  const entry = { method: req.method, path, range: req.headers.range ?? null, ifRange: req.headers['if-range'] ?? null };
+  const entry = {
+    method: req.method,
+    path,
+    range: req.headers.range ?? null,
+    ifRange: req.headers['if-range'] ?? null,
+  };
   requests.push(entry);
-  const fault = /^\/(cut-once|stall-once|cut-3|cut-once-no-range|quota)\/bundle\.gguf$/.exec(path)?.[1];
+  const fault =
+    /^\/(cut-once|stall-once|cut-3|cut-once-no-range|quota)\/bundle\.gguf$/.exec(path)?.[1];
   if (!fault) {
     res.on('finish', () => { entry.status = res.statusCode; });
     statics.emit('request', req, res);
     return;
   }
   const ranges = fault !== 'cut-once-no-range';
-  const headers = { 'content-type': 'application/octet-stream', etag, 'cache-control': 'no-cache', ...(ranges ? { 'accept-ranges': 'bytes' } : {}) };
+  const headers = {
+    'content-type': 'application/octet-stream',
+    etag,
+    'cache-control': 'no-cache',
+    ...(ranges ? { 'accept-ranges': 'bytes' } : {}),
+  };
   const m = ranges ? /^bytes=(\d+)-$/.exec(req.headers.range ?? '') : null;
-  const start = m && (!req.headers['if-range'] || req.headers['if-range'] === etag) ? Number(m[1]) : 0;
+  const start =
+    m && (!req.headers['if-range'] || req.headers['if-range'] === etag) ? Number(m[1]) : 0;
   const body = bundle.subarray(start);
   if (m && start > 0) {
     entry.status = 206;
-    res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${bundle.length - 1}/${bundle.length}`, 'content-length': body.length });
+    res.writeHead(206, {
+      ...headers,
+      'content-range': `bytes ${start}-${bundle.length - 1}/${bundle.length}`,
+      'content-length': body.length,
+    });
   } else {
     entry.status = 200;
     res.writeHead(200, { ...headers, 'content-length': bundle.length });
@@ -50,7 +72,13 @@ const server = createServer((req, res) => {
   if (req.method === 'HEAD') { res.end(); return; }
   const n = (gets.get(path) ?? 0) + 1;
   gets.set(path, n);
-  const faulty = { 'cut-once': n === 1, 'stall-once': n === 1, 'cut-3': n <= 3, 'cut-once-no-range': n === 1, quota: false }[fault];
+  const faulty = {
+    'cut-once': n === 1,
+    'stall-once': n === 1,
+    'cut-3': n <= 3,
+    'cut-once-no-range': n === 1,
+    quota: false,
+  }[fault];
   if (!faulty) { entry.sent = body.length; res.end(body); return; }
   const half = body.subarray(0, Math.floor(body.length / 2));
   entry.sent = half.length;
@@ -62,11 +90,7 @@ server.on('connection', s => { sockets.add(s); s.on('close', () => sockets.delet
 await new Promise(r => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-webgpu'],
-});
+const browser = await launchChromium('cpu');
 const result = { bundleBytes: bundle.length, console: [] };
 try {
   const context = await browser.newContext();
@@ -78,7 +102,13 @@ try {
   let guard;
   result.downloads = await Promise.race([
     page.evaluate(() => window.downloadFaults()),
-    new Promise((_, reject) => { guard = setTimeout(() => reject(new Error('the downloads did not finish within 300 s (a stall never detected?)')), 300_000); }),
+    new Promise((_, reject) => {
+      guard = setTimeout(
+        () =>
+          reject(new Error('the downloads did not finish within 300 s (a stall never detected?)')),
+        300_000,
+      );
+    }),
   ]).finally(() => clearTimeout(guard));
 
   // The history survives a reload, and the wipe empties IndexedDB.
@@ -94,7 +124,10 @@ try {
   result.short = await page.evaluate(k => window.useHistory(k), keys.slice(0, 1));
   const between = requests.length;
   result.long = await page.evaluate(k => window.useHistory(k), keys.slice(0, 20));
-  result.historyRequests = { short: requests.slice(before, between), long: requests.slice(between) };
+  result.historyRequests = {
+    short: requests.slice(before, between),
+    long: requests.slice(between),
+  };
 
   // Offline: what was fetched online once comes from the Cache API (bundle and CLIP by Range).
   result.online = await page.evaluate(() => window.fetchBoth());

@@ -2,4 +2,7 @@
 // byte length of queries.json beside it, or the error.
 import { fetchCached } from '/vip5.js';
 
-fetchCached('queries.json').then(r => postMessage({ bytes: r.bytes.length }), e => postMessage({ error: e.message }));
+fetchCached('queries.json').then(
+  r => postMessage({ bytes: r.bytes.length }),
+  e => postMessage({ error: e.message }),
+);

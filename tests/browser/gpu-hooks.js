@@ -2,7 +2,13 @@
 // keeps every WebGPU device the wasm module asks for, so that the test can destroy it (a lost
 // device), and counts what crosses between the GPU and the CPU.
 export const devices = [];
-export const counts = { readbacks: 0, readbackBytes: 0, writes: 0, writeBytes: 0, mappedAtCreationBytes: 0 };
+export const counts = {
+  readbacks: 0,
+  readbackBytes: 0,
+  writes: 0,
+  writeBytes: 0,
+  mappedAtCreationBytes: 0,
+};
 
 if (typeof GPUAdapter !== 'undefined') {
   const requestDevice = GPUAdapter.prototype.requestDevice;
@@ -23,7 +29,8 @@ if (typeof GPUAdapter !== 'undefined') {
   GPUQueue.prototype.writeBuffer = function (buffer, offset, data, dataOffset, size) {
     counts.writes += 1;
     const elementBytes = data.BYTES_PER_ELEMENT ?? 1;
-    counts.writeBytes += size !== undefined ? size * elementBytes : data.byteLength - (dataOffset ?? 0) * elementBytes;
+    counts.writeBytes +=
+      size !== undefined ? size * elementBytes : data.byteLength - (dataOffset ?? 0) * elementBytes;
     return writeBuffer.apply(this, arguments);
   };
   const createBuffer = GPUDevice.prototype.createBuffer;

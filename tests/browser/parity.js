@@ -12,9 +12,21 @@ window.runParity = async (q, backend) => {
   out.progress = [];
   // The production worker with test-only operations beside it (test-worker.js).
   const workerUrl = '/fixtures/test-worker.js';
-  const rec = await Recommender.load({ bundle: '/fixtures/bundle.gguf', clip: '/fixtures/clip.gguf', backend, workerUrl, onProgress: p => out.progress.push(p) });
+  const rec = await Recommender.load({
+    bundle: '/fixtures/bundle.gguf',
+    clip: '/fixtures/clip.gguf',
+    backend,
+    workerUrl,
+    onProgress: p => out.progress.push(p),
+  });
   out.cachedProgress = [];
-  (await Recommender.load({ bundle: '/fixtures/bundle.gguf', backend, onProgress: p => out.cachedProgress.push(p) })).terminate();
+  (
+    await Recommender.load({
+      bundle: '/fixtures/bundle.gguf',
+      backend,
+      onProgress: p => out.cachedProgress.push(p),
+    })
+  ).terminate();
   out.backend = rec.backend();
   out.reason = rec.backendReason();
   await rec.clearHistory();
@@ -28,14 +40,29 @@ window.runParity = async (q, backend) => {
   out.features = Array.from(await rec.embedImage(imageData(q.image)));
   out.photo = await rec.scorePhoto(imageData(q.image));
   // Errors reach the page as exceptions with a message.
-  try { await rec.rankCandidates(['NOT-A-KEY']); out.unknownError = null; } catch (e) { out.unknownError = e.message; }
+  try {
+    await rec.rankCandidates(['NOT-A-KEY']);
+    out.unknownError = null;
+  } catch (e) {
+    out.unknownError = e.message;
+  }
   // A panic in the worker: the call is rejected with the panic's message, the worker restarts,
   // and the next call answers as before.
-  try { await rec.call('panicForTests', {}); out.panicError = null; } catch (e) { out.panicError = e.message; }
+  try {
+    await rec.call('panicForTests', {});
+    out.panicError = null;
+  } catch (e) {
+    out.panicError = e.message;
+  }
   out.afterPanic = await rec.score(q.score[0]);
   // The production worker has no such operation.
   const production = await Recommender.load({ bundle: '/fixtures/bundle.gguf', backend });
-  try { await production.call('panicForTests', {}); out.productionPanic = null; } catch (e) { out.productionPanic = { message: e.message, fatal: e.fatal }; }
+  try {
+    await production.call('panicForTests', {});
+    out.productionPanic = null;
+  } catch (e) {
+    out.productionPanic = { message: e.message, fatal: e.fatal };
+  }
   production.terminate();
   if (backend === 'webgpu') {
     // What crosses between the GPU and the CPU: the load, then two recommendNext calls.
@@ -61,8 +88,18 @@ window.runParity = async (q, backend) => {
     out.deviceLost = lost;
     counted.terminate();
   }
-  try { await Recommender.load({ bundle: '/fixtures/missing.gguf', backend }); out.missingError = null; } catch (e) { out.missingError = e.message; }
-  try { await Recommender.load({ bundle: '/fixtures/queries.json', backend }); out.notBundleError = null; } catch (e) { out.notBundleError = e.message; }
+  try {
+    await Recommender.load({ bundle: '/fixtures/missing.gguf', backend });
+    out.missingError = null;
+  } catch (e) {
+    out.missingError = e.message;
+  }
+  try {
+    await Recommender.load({ bundle: '/fixtures/queries.json', backend });
+    out.notBundleError = null;
+  } catch (e) {
+    out.notBundleError = e.message;
+  }
   rec.terminate();
   // The shipped demo bundle on the asked backend (explicit: no fallback): the demo visitors' lists.
   out.demoBundle = await (async () => {
@@ -77,7 +114,12 @@ window.runParity = async (q, backend) => {
       }
       return { backend: demo.backend(), reason: demo.backendReason(), lists, error: null };
     } catch (e) {
-      return { backend: demo?.backend(), reason: demo?.backendReason(), lists: [], error: e.message };
+      return {
+        backend: demo?.backend(),
+        reason: demo?.backendReason(),
+        lists: [],
+        error: e.message,
+      };
     } finally {
       await demo?.clearHistory();
       demo?.terminate();
@@ -97,9 +139,23 @@ window.runParity = async (q, backend) => {
       const recommendSeconds = (performance.now() - t1) / 1000;
       const scores = [];
       for (const key of q.t5Small.score) scores.push(await big.score(key));
-      return { backend: big.backend(), reason: big.backendReason(), next, scores, loadSeconds, recommendSeconds, error: null };
+      return {
+        backend: big.backend(),
+        reason: big.backendReason(),
+        next,
+        scores,
+        loadSeconds,
+        recommendSeconds,
+        error: null,
+      };
     } catch (e) {
-      return { backend: big?.backend(), reason: big?.backendReason(), next: [], scores: [], error: e.message };
+      return {
+        backend: big?.backend(),
+        reason: big?.backendReason(),
+        next: [],
+        scores: [],
+        error: e.message,
+      };
     } finally {
       await big?.clearHistory();
       big?.terminate();
@@ -122,7 +178,11 @@ window.runParity = async (q, backend) => {
     w.onerror = e => { resolve({ error: e.message ?? 'worker error' }); w.terminate(); };
   });
   // CLIP straight from a Hugging Face model.safetensors: only the vision tower's ranges.
-  const hf = await Recommender.load({ bundle: '/fixtures/bundle.gguf', clip: '/fixtures/clip/model.safetensors', backend });
+  const hf = await Recommender.load({
+    bundle: '/fixtures/bundle.gguf',
+    clip: '/fixtures/clip/model.safetensors',
+    backend,
+  });
   out.hfFeatures = Array.from(await hf.embedImage(imageData(q.image)));
   hf.terminate();
   return out;
@@ -156,8 +216,15 @@ window.benchRecommend = async (bundle, history, k, reps, backend) => {
   }
   rec.terminate();
   return {
-    backend: rec.backend(), info: rec.info, steps: rec.info.steps, loadSeconds, cached: rec.info.cached,
-    medianSeconds: median(times), times, historyReadSeconds: median(historyReads), workerCallSeconds: median(workerCalls),
+    backend: rec.backend(),
+    info: rec.info,
+    steps: rec.info.steps,
+    loadSeconds,
+    cached: rec.info.cached,
+    medianSeconds: median(times),
+    times,
+    historyReadSeconds: median(historyReads),
+    workerCallSeconds: median(workerCalls),
     next: last.map(r => r.key),
   };
 };
@@ -169,9 +236,18 @@ window.traceBoth = async (bundle, history, beams, steps) => {
   for (const backend of ['webgpu', 'cpu']) {
     const rec = await Recommender.load({ bundle, backend });
     try {
-      runs[backend] = { backend: rec.backend(), reason: rec.backendReason(), stages: JSON.parse(await rec.call('trace', { history, beams, steps })) };
+      runs[backend] = {
+        backend: rec.backend(),
+        reason: rec.backendReason(),
+        stages: JSON.parse(await rec.call('trace', { history, beams, steps })),
+      };
     } catch (e) {
-      runs[backend] = { backend: rec.backend(), reason: rec.backendReason(), error: e.message, stages: [] };
+      runs[backend] = {
+        backend: rec.backend(),
+        reason: rec.backendReason(),
+        error: e.message,
+        stages: [],
+      };
     } finally {
       rec.terminate();
     }
@@ -185,7 +261,18 @@ window.traceBoth = async (bundle, history, beams, steps) => {
       max = Number.isNaN(d) ? NaN : Math.max(max, d);
     }
     const maxAbsCpu = c.values.reduce((m, v) => Math.max(m, Math.abs(v ?? 0)), 0);
-    return { name: s.name, shape: s.shape, maxAbsDiff: max, maxAbsCpu, nonFiniteWebgpu: nonFinite(s), nonFiniteCpu: nonFinite(c) };
+    return {
+      name: s.name,
+      shape: s.shape,
+      maxAbsDiff: max,
+      maxAbsCpu,
+      nonFiniteWebgpu: nonFinite(s),
+      nonFiniteCpu: nonFinite(c),
+    };
   });
-  return { webgpu: { backend: runs.webgpu.backend, reason: runs.webgpu.reason, error: runs.webgpu.error }, cpu: { backend: runs.cpu.backend, error: runs.cpu.error }, diffs };
+  return {
+    webgpu: { backend: runs.webgpu.backend, reason: runs.webgpu.reason, error: runs.webgpu.error },
+    cpu: { backend: runs.cpu.backend, error: runs.cpu.error },
+    diffs,
+  };
 };

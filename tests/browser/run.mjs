@@ -10,9 +10,14 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { staticServer } from '../../scripts/serve.mjs';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce(
+    (acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc),
+    [],
+  ),
+);
 const dist = resolve(args.dist ?? 'dist');
 const fixtures = resolve(args.fixtures);
 const out = resolve(args.out);
@@ -23,24 +28,28 @@ const server = staticServer({ '/': dist, '/fixtures/': fixtures });
 await new Promise(r => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
-// Debian's chromium, headless, with SwiftShader WebGPU ('webgpu') or WebGPU off (any other mode).
-function launch(mode) {
-  const flags = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-  flags.push(mode === 'webgpu' ? '--enable-unsafe-webgpu' : '--disable-webgpu');
-  return chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: flags });
-}
-
 if (args.bench) {
-  // bench/browser_cpu.sh: recommendNext timed in the page on the CPU path (and WebGPU, for the record).
+  // bench/browser_cpu.sh: recommendNext timed in the page on the CPU path (and WebGPU, for the
+  // record).
   const spec = JSON.parse(args.bench);
   const results = {};
   for (const mode of ['cpu', 'webgpu']) {
-    const browser = await launch(mode);
+    const browser = await launchChromium(mode);
     const page = await (await browser.newContext()).newPage();
     await page.goto(`${origin}/fixtures/parity.html`);
-    const first = await page.evaluate(a => window.benchRecommend(a.bundle, a.history, a.k, a.reps, a.backend), { ...spec, backend: mode === 'cpu' ? 'cpu' : 'webgpu' });
-    const second = await page.evaluate(a => window.benchRecommend(a.bundle, a.history, a.k, 1, a.backend), { ...spec, backend: mode === 'cpu' ? 'cpu' : 'webgpu' });
-    results[mode] = { ...first, secondLoadSeconds: second.loadSeconds, secondCached: second.cached };
+    const first = await page.evaluate(
+      a => window.benchRecommend(a.bundle, a.history, a.k, a.reps, a.backend),
+      { ...spec, backend: mode === 'cpu' ? 'cpu' : 'webgpu' },
+    );
+    const second = await page.evaluate(
+      a => window.benchRecommend(a.bundle, a.history, a.k, 1, a.backend),
+      { ...spec, backend: mode === 'cpu' ? 'cpu' : 'webgpu' },
+    );
+    results[mode] = {
+      ...first,
+      secondLoadSeconds: second.loadSeconds,
+      secondCached: second.cached,
+    };
     await browser.close();
   }
   await writeFile(join(out, 'bench.json'), JSON.stringify(results, null, 2));
@@ -52,11 +61,14 @@ if (args.bench) {
 if (args.trace) {
   // The WebGPU bisection: one history's forward pass on SwiftShader WebGPU and on the CPU path.
   const spec = JSON.parse(args.trace);
-  const browser = await launch('webgpu');
+  const browser = await launchChromium('webgpu');
   const page = await (await browser.newContext()).newPage();
   page.on('console', m => console.error(`[page] ${m.text()}`));
   await page.goto(`${origin}/fixtures/parity.html`);
-  const result = await page.evaluate(a => window.traceBoth(a.bundle, a.history, a.beams, a.steps), spec);
+  const result = await page.evaluate(
+    a => window.traceBoth(a.bundle, a.history, a.beams, a.steps),
+    spec,
+  );
   await browser.close();
   await writeFile(join(out, 'trace.json'), JSON.stringify(result, null, 2));
   console.log(JSON.stringify(result));
@@ -66,10 +78,13 @@ if (args.trace) {
 
 const queries = JSON.parse(await readFile(join(fixtures, 'queries.json'), 'utf8'));
 // Optional: histories (item keys) for the bundled demo model's two-visitor check.
-const demoHistories = await readFile(join(fixtures, 'demo_histories.json'), 'utf8').then(JSON.parse, () => null);
+const demoHistories = await readFile(join(fixtures, 'demo_histories.json'), 'utf8').then(
+  JSON.parse,
+  () => null,
+);
 
 async function runMode(mode, result) {
-  const browser = await launch(mode);
+  const browser = await launchChromium(mode);
   const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
   try {
     // 1. Parity: the library's answers for the fixed queries (the test page, not the demo).
@@ -77,7 +92,10 @@ async function runMode(mode, result) {
     page.on('console', m => result.console.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', e => result.console.push(`pageerror: ${e.message}`));
     await page.goto(`${origin}/fixtures/parity.html`);
-    result.parity = await page.evaluate(async ({ queries, backend }) => window.runParity(queries, backend), { queries, backend: mode === 'webgpu' ? 'webgpu' : 'auto' });
+    result.parity = await page.evaluate(
+      async ({ queries, backend }) => window.runParity(queries, backend),
+      { queries, backend: mode === 'webgpu' ? 'webgpu' : 'auto' },
+    );
     await page.close();
 
     // 2. The demo shop, twice with two histories of different lengths: the request logs must be
@@ -87,24 +105,47 @@ async function runMode(mode, result) {
       const p = await session.newPage();
       const requests = [];
       // The demo's console must stay clean (a CSP violation is logged as an error).
-      p.on('console', m => m.type() === 'error' && result.demoConsole.push(`session ${i}: ${m.text()}`));
-      p.on('request', r => requests.push(`${r.method()} ${r.url().replace(origin, '')}${r.headers().range ? ` range=${r.headers().range}` : ''}`));
+      p.on(
+        'console',
+        m => m.type() === 'error' && result.demoConsole.push(`session ${i}: ${m.text()}`),
+      );
+      p.on('request', r =>
+        requests.push(
+          `${r.method()} ${r.url().replace(origin, '')}` +
+            `${r.headers().range ? ` range=${r.headers().range}` : ''}`,
+        ),
+      );
       await p.addInitScript(() => {
         window.__longTasks = [];
-        new PerformanceObserver(l => l.getEntries().forEach(e => window.__longTasks.push(e.duration))).observe({ type: 'longtask', buffered: true });
+        new PerformanceObserver(l =>
+          l.getEntries().forEach(e => window.__longTasks.push(e.duration)),
+        ).observe({ type: 'longtask', buffered: true });
       });
       const t0 = Date.now();
-      await p.goto(`${origin}/index.html?bundle=fixtures/bundle.gguf&clip=fixtures/clip.gguf&backend=${mode === 'webgpu' ? 'webgpu' : 'auto'}`);
+      await p.goto(
+        `${origin}/index.html?bundle=fixtures/bundle.gguf&clip=fixtures/clip.gguf` +
+          `&backend=${mode === 'webgpu' ? 'webgpu' : 'auto'}`,
+      );
       await p.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
       const firstLoad = (Date.now() - t0) / 1000;
       const backendShown = await p.textContent('#backend');
       // The page counts finished recommendation refreshes; each click adds one.
       for (const [done, n] of clicks.entries()) {
-        await p.locator('#items li').nth(n).locator('button', { hasText: 'add to my history' }).click();
-        await p.waitForFunction(c => document.body.dataset.recommendations === String(c), done + 1, { timeout: 300_000 });
+        await p
+          .locator('#items li')
+          .nth(n)
+          .locator('button', { hasText: 'add to my history' })
+          .click();
+        await p.waitForFunction(
+          c => document.body.dataset.recommendations === String(c),
+          done + 1,
+          { timeout: 300_000 },
+        );
       }
       const recs = await p.locator('#recs li').evaluateAll(lis => lis.map(li => li.dataset.key));
-      const history = await p.locator('#history li').evaluateAll(lis => lis.map(li => li.dataset.key));
+      const history = await p
+        .locator('#history li')
+        .evaluateAll(lis => lis.map(li => li.dataset.key));
       await p.screenshot({ path: join(out, `${mode}-session${i}.png`), fullPage: true });
       // A second visit in the same profile: the bundles come from the Cache API.
       const t1 = Date.now();
@@ -113,7 +154,18 @@ async function runMode(mode, result) {
       const cachedLoad = (Date.now() - t1) / 1000;
       const cachedFlag = await p.getAttribute('body', 'data-cached');
       const longTasks = await p.evaluate(() => window.__longTasks);
-      result.sessions.push({ clicks, history, recs, backendShown, firstLoad, cachedLoad, cachedFlag, requests, longTasks, error: await p.textContent('#error') });
+      result.sessions.push({
+        clicks,
+        history,
+        recs,
+        backendShown,
+        firstLoad,
+        cachedLoad,
+        cachedFlag,
+        requests,
+        longTasks,
+        error: await p.textContent('#error'),
+      });
       await session.close();
     }
     // 2b. The Content-Security-Policy holds: a fetch and an <img> to another origin, injected into
@@ -125,9 +177,15 @@ async function runMode(mode, result) {
       await p.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
       result.csp = await p.evaluate(async () => {
         const violations = [];
-        document.addEventListener('securitypolicyviolation', e => violations.push({ directive: e.effectiveDirective, blocked: e.blockedURI }));
+        document.addEventListener('securitypolicyviolation', e =>
+          violations.push({ directive: e.effectiveDirective, blocked: e.blockedURI }),
+        );
         let fetchError = null;
-        try { await fetch('http://127.0.0.2:9/collect?history=1'); } catch (e) { fetchError = String(e); }
+        try {
+          await fetch('http://127.0.0.2:9/collect?history=1');
+        } catch (e) {
+          fetchError = String(e);
+        }
         const img = await new Promise(r => {
           const i = new Image();
           i.onload = () => r('loaded');
@@ -148,13 +206,23 @@ async function runMode(mode, result) {
         const session = await browser.newContext({ viewport: { width: 1200, height: 1400 } });
         const p = await session.newPage();
         p.on('pageerror', e => result.console.push(`demo pageerror: ${e.message}`));
-        p.on('console', m => m.type() === 'error' && result.demoConsole.push(`visitor ${i}: ${m.text()}`));
+        p.on(
+          'console',
+          m => m.type() === 'error' && result.demoConsole.push(`visitor ${i}: ${m.text()}`),
+        );
         await p.goto(`${origin}/index.html?backend=cpu`);
         await p.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
         for (const [done, key] of keys.entries()) {
           await p.fill('#search', key);
-          await p.locator(`#items li[data-key="${key}"]`).locator('button', { hasText: 'add to my history' }).click();
-          await p.waitForFunction(c => document.body.dataset.recommendations === String(c), done + 1, { timeout: 300_000 });
+          await p
+            .locator(`#items li[data-key="${key}"]`)
+            .locator('button', { hasText: 'add to my history' })
+            .click();
+          await p.waitForFunction(
+            c => document.body.dataset.recommendations === String(c),
+            done + 1,
+            { timeout: 300_000 },
+          );
         }
         const recs = await p.locator('#recs li').evaluateAll(lis => lis.map(li => li.dataset.key));
         await p.screenshot({ path: join(out, `demo-visitor${i}.png`), fullPage: true });

@@ -9,19 +9,20 @@
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { staticServer } from '../../scripts/serve.mjs';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce(
+    (acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc),
+    [],
+  ),
+);
 const out = resolve(args.out);
 await mkdir(out, { recursive: true });
 const server = staticServer({ '/': resolve(args.site) });
 await new Promise(r => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-webgpu'],
-});
+const browser = await launchChromium('cpu');
 const result = { requests: [], errors: [] };
 try {
   const page = await (await browser.newContext()).newPage();
@@ -29,7 +30,11 @@ try {
   page.on('console', m => m.type() === 'error' && result.errors.push(m.text()));
   page.on('pageerror', e => result.errors.push(`pageerror: ${e.message}`));
   await page.goto(`${origin}/index.html`);
-  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Ready'), null, { timeout: 300_000 });
+  await page.waitForFunction(
+    () => document.getElementById('status').textContent.startsWith('Ready'),
+    null,
+    { timeout: 300_000 },
+  );
   result.status = await page.textContent('#status');
   const clicks = Number(args.clicks ?? 3);
   result.clicked = [];
@@ -37,7 +42,9 @@ try {
     const button = page.locator('#products li button').nth(i);
     result.clicked.push(await button.textContent());
     // Each click records the product and redraws the list (all its items appended at once).
-    await page.evaluate(() => { window.__before = document.getElementById('recommendations').firstElementChild; });
+    await page.evaluate(() => {
+      window.__before = document.getElementById('recommendations').firstElementChild;
+    });
     await button.click();
     await page.waitForFunction(() => {
       const first = document.getElementById('recommendations').firstElementChild;
@@ -47,7 +54,11 @@ try {
   result.recommendations = await page.locator('#recommendations li').allTextContents();
   await page.screenshot({ path: join(out, 'site.png'), fullPage: true });
   await page.click('#forget');
-  await page.waitForFunction(() => document.querySelectorAll('#recommendations li').length === 0, null, { timeout: 60_000 });
+  await page.waitForFunction(
+    () => document.querySelectorAll('#recommendations li').length === 0,
+    null,
+    { timeout: 60_000 },
+  );
   result.afterForget = await page.evaluate(() => new Promise((res, rej) => {
     const req = indexedDB.open('vip5-history');
     req.onsuccess = () => {

@@ -28,7 +28,9 @@ self.onmessage = event => {
   try {
     self.postMessage({ id, ok: true, result: testOps[op]() });
   } catch (e) {
-    const error = self.__vip5LastPanic ? `${self.__vip5LastPanic} (${e.message})` : String(e?.message ?? e);
+    const error = self.__vip5LastPanic
+      ? `${self.__vip5LastPanic} (${e.message})`
+      : String(e?.message ?? e);
     self.__vip5LastPanic = undefined;
     self.postMessage({ id, ok: false, error, fatal: e instanceof WebAssembly.RuntimeError });
   }

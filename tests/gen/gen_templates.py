@@ -7,9 +7,9 @@ The strings are copied byte for byte; `\\n` in the table is a newline character 
 import re
 import sys
 
-HEADER = '''//! The 29 VIP5 prompt templates (docs/vip5.md §2.2), byte-exact. Generated from the spec's table by
-//! `tests/gen/gen_templates.py`; `{slot}` marks a slot, `\\n` is a newline character as in the
-//! original Python strings (note the double space in B-8).
+HEADER = '''//! The 29 VIP5 prompt templates (docs/vip5.md §2.2), byte-exact. Generated from the spec's table
+//! by `tests/gen/gen_templates.py`; `{slot}` marks a slot, `\\n` is a newline character as in
+//! the original Python strings (note the double space in B-8).
 
 use crate::adapter::Task;
 

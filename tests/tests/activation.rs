@@ -5,7 +5,7 @@
 //! form, which the model uses.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use vip5::t5::activation::{bounded_tanh, gelu_tanh};
+use vip5::nn::activation::{bounded_tanh, gelu_tanh};
 use vip5_tests::{flex, to_vec, wgpu};
 
 const XS: [f32; 11] = [-1.0e4, -100.0, -50.0, -20.0, -9.0, 0.0, 0.5, 9.0, 20.0, 50.0, 1.0e4];

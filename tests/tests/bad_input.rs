@@ -1,6 +1,7 @@
 //! Bad input, one case per row of the README's reliability table: every case is a specific,
 //! clear error or a documented acceptance, never a panic. (Bundles: `bundle.rs`; photos beyond
-//! these: `clip.rs`; a shop's CSV files: `shop.rs` in the core crate and `trainer/tests/shop_cli.rs`.)
+//! these: `clip.rs`; a shop's CSV files: `shop.rs` in the core crate and
+//! `trainer/tests/shop_cli.rs`.)
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -105,8 +105,9 @@ fn write_fixtures(dir: &Path) -> Value {
         safetensors::serialize(views, None).expect("serialize"),
     )
     .expect("write");
-    let hf_config = json!({ "projection_dim": 32, "vision_config": { "image_size": 32, "patch_size": 16, "hidden_size": 32,
-        "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "layer_norm_eps": 1e-5 } });
+    let hf_config = json!({ "projection_dim": 32, "vision_config": {
+        "image_size": 32, "patch_size": 16, "hidden_size": 32, "intermediate_size": 64,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "layer_norm_eps": 1e-5 } });
     std::fs::write(dir.join("clip/config.json"), hf_config.to_string()).expect("write");
 
     std::fs::write(dir.join("demo_histories.json"), json!(DEMO_HISTORIES).to_string())
@@ -163,7 +164,10 @@ fn write_fixtures(dir: &Path) -> Value {
         .expect("features")
         .remove(0);
     let photo = pollster::block_on(rec.score_photo(&history, &feats)).expect("photo");
-    json!({ "next": next, "only": only, "scores": scores, "ranked": ranked, "features": feats, "photo": photo, "t5Small": t5_small })
+    json!({
+        "next": next, "only": only, "scores": scores, "ranked": ranked, "features": feats,
+        "photo": photo, "t5Small": t5_small
+    })
 }
 
 /// A `t5-small`-shaped bundle (the paper's shape: number ids, 60 M parameters, q8_0) with seeded
@@ -460,7 +464,8 @@ fn library_and_demo_site_in_headless_chromium_match_native() {
             tol,
         );
         eprintln!(
-            "{name}: t5-small-shaped bundle: native top-10 and scores; load {:.1} s, recommendNext(10) {:.1} s",
+            "{name}: t5-small-shaped bundle: native top-10 and scores; load {:.1} s, \
+             recommendNext(10) {:.1} s",
             big["loadSeconds"].as_f64().unwrap_or(f64::NAN),
             big["recommendSeconds"].as_f64().unwrap_or(f64::NAN)
         );
@@ -610,7 +615,13 @@ fn library_and_demo_site_in_headless_chromium_match_native() {
 
     // WebGPU and the CPU agree on the shipped demo bundle: same top-10 lists, scores within 1e-3.
     let by_mode = |m: &str| {
-        report["modes"].as_array().expect("modes").iter().find(|x| x["mode"] == m).expect("mode")["parity"]["demoBundle"].clone()
+        report["modes"]
+            .as_array()
+            .expect("modes")
+            .iter()
+            .find(|x| x["mode"] == m)
+            .expect("mode")["parity"]["demoBundle"]
+            .clone()
     };
     let (gpu, cpu_demo) = (by_mode("webgpu"), by_mode("cpu"));
     for (g, c) in gpu["lists"]
@@ -674,7 +685,8 @@ fn library_and_demo_site_in_headless_chromium_match_native() {
             "{keys:?}: none of {list:?} was bought after these items in the training data"
         );
         eprintln!(
-            "demo visitor {keys:?}: {follows} of 10 recommendations were bought after these items in training: {list:?}"
+            "demo visitor {keys:?}: {follows} of 10 recommendations were bought after these \
+             items in training: {list:?}"
         );
     }
     let shared = lists[0].iter().filter(|k| lists[1].contains(k)).count();

@@ -215,7 +215,8 @@ fn wrong_version_architecture_and_shapes_are_named() {
     let err = load_error(&header(1, "model"));
     assert!(err.contains("metadata `vip5.config` is missing"), "{err}");
 
-    // A config that does not match the tensors (a different d_ff) names the first mis-shaped tensor.
+    // A config that does not match the tensors (a different d_ff) names the first mis-shaped
+    // tensor.
     let cfg = Vip5Config::tiny();
     let (_, tensors) = model_and_tensors(&cfg, 1);
     let other = Vip5Config { d_ff: 48, ..cfg };

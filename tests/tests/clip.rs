@@ -134,3 +134,42 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// The page's Range reader fetches exactly the tensors the core's loader keeps: both rules run
+/// over a full CLIP checkpoint's names (the vision tower's, plus text-side names, the
+/// `position_ids` buffers and a bias that no CLIP has).
+#[test]
+fn the_page_fetches_the_tensors_the_loader_keeps() {
+    let vision: BTreeMap<String, Vec<usize>> =
+        serde_json::from_slice(&read_fixture("clip", "vit_b_32_names.json")).unwrap();
+    let mut names: Vec<String> = vision.keys().cloned().collect();
+    for other in [
+        "vision_model.embeddings.position_ids",
+        "text_model.embeddings.position_ids",
+        "text_model.embeddings.token_embedding.weight",
+        "text_model.final_layer_norm.weight",
+        "text_projection.weight",
+        "logit_scale",
+        "visual_projection.bias",
+        "vision_model_extra.weight",
+    ] {
+        names.push(other.to_string());
+    }
+    let rust: Vec<bool> = names.iter().map(|n| vip5::clip::is_vision_tensor(n)).collect();
+    assert!(rust[..vision.len()].iter().all(|&v| v), "the loader drops a vision tensor");
+    assert!(rust[vision.len()..].iter().all(|&v| !v), "the loader keeps a non-vision name");
+    let module = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../www/lib/clip-range.js");
+    let script = format!(
+        "import {{ isVisionTensor }} from {module:?};\n\
+         console.log(JSON.stringify({names}.map(isVisionTensor)));",
+        module = format!("file://{}", module.canonicalize().unwrap().display()),
+        names = serde_json::to_string(&names).unwrap(),
+    );
+    let out = std::process::Command::new("node")
+        .args(["--input-type=module", "-e", &script])
+        .output()
+        .expect("running node (scripts/setup.sh installs it)");
+    assert!(out.status.success(), "node: {}", String::from_utf8_lossy(&out.stderr));
+    let js: Vec<bool> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(js, rust, "www/lib/clip-range.js and vip5::clip::is_vision_tensor disagree");
+}

@@ -153,7 +153,8 @@ fn two_item_sample(
     second: &str,
 ) -> EncoderSample {
     let text = format!(
-        "Here is the purchase history of a visitor : \n {first} <extra_id_0> <extra_id_0> , {second} <extra_id_0> <extra_id_0> \n What to recommend next for the user ?"
+        "Here is the purchase history of a visitor : \n {first} <extra_id_0> <extra_id_0> , \
+         {second} <extra_id_0> <extra_id_0> \n What to recommend next for the user ?"
     );
     let enc = tok.encode(&text, None).unwrap();
     EncoderSample {

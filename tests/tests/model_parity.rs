@@ -1,6 +1,6 @@
 //! Parity of the burn model with Hugging Face `transformers` (T5) and with the independent
-//! PyTorch VIP5 reference, on small random configs (fixtures from `tests/gen/gen_model_fixtures.py`),
-//! on the CPU (flex) and on wgpu (lavapipe in CI).
+//! PyTorch VIP5 reference, on small random configs (fixtures from
+//! `tests/gen/gen_model_fixtures.py`), on the CPU (flex) and on wgpu (lavapipe in CI).
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use vip5::Task;

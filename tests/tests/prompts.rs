@@ -39,11 +39,13 @@ fn the_29_templates_with_ids_and_the_unseen_split() {
     // byte-exact spot checks, including the double space of B-8 and the newlines
     assert_eq!(
         template("B-8").unwrap().source,
-        "We want to make recommendation for user_{user_id} .  Select the best item from these candidates : \n {candidates}"
+        "We want to make recommendation for user_{user_id} .  Select the best item from \
+         these candidates : \n {candidates}"
     );
     assert_eq!(
         template("A-3").unwrap().source,
-        "Here is the purchase history list of user_{user_id} : \n {purchase_history} \n try to recommend next item to the user"
+        "Here is the purchase history list of user_{user_id} : \n {purchase_history} \n try \
+         to recommend next item to the user"
     );
     assert_eq!(template("C-5").unwrap().task, Task::Explanation);
     assert!(template("D-1").is_err());
@@ -120,7 +122,9 @@ fn the_spec_worked_a1_example() {
     let r = render(template("A-1").unwrap(), &slots, 2, HistorySeparator::Comma).unwrap();
     assert_eq!(
         r.text,
-        "Given the following purchase history of user_251 : \n 1024 <extra_id_0> <extra_id_0> , 1025 <extra_id_0> <extra_id_0> , 7 <extra_id_0> <extra_id_0> \n predict next possible item to be purchased by the user ?"
+        "Given the following purchase history of user_251 : \n 1024 <extra_id_0> <extra_id_0> , \
+         1025 <extra_id_0> <extra_id_0> , 7 <extra_id_0> <extra_id_0> \n predict next possible \
+         item to be purchased by the user ?"
     );
     assert_eq!(r.image_items, vec![1024, 1025, 7]);
     let enc = tok.encode(&r.text, None).unwrap();
@@ -446,7 +450,8 @@ fn item_tokens_write_each_item_as_one_token_and_one_word() {
     // the target of a sequential sample is the one token and `</s>`
     assert_eq!(tok.encode_target("<item_42>", 64).unwrap(), vec![32_099 + 42, 1]);
 
-    // a visitor's photo of a product outside the catalogue: `<unk>` (id 2) names it, its image follows
+    // a visitor's photo of a product outside the catalogue: `<unk>` (id 2) names it, its image
+    // follows
     let photo = Slots {
         item: Some(101),
         item_is_new: true,

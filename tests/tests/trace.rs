@@ -128,13 +128,7 @@ fn a_device_that_computes_nan_is_an_error_not_an_empty_list() {
     let name = "vip5_tiny";
     let (cfg, mut model) = fixture_model(name, &device);
     let x = first_prompt(name, &cfg).to_tensors(&device);
-    let beam = BeamConfig {
-        num_beams: 2,
-        num_return_sequences: 2,
-        max_length: 6,
-        length_penalty: 1.0,
-        early_stopping: true,
-    };
+    let beam = BeamConfig { max_length: 6, ..BeamConfig::returning(2) };
     let ok = pollster::block_on(beam_search(
         &model,
         &x,

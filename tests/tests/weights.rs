@@ -105,9 +105,11 @@ fn a_missing_backbone_tensor_is_named_in_the_error() {
     let (cfg, mut t) = tiny_tensors();
     t.remove("decoder.block.1.layer.1.EncDecAttention.k.weight");
     let err = load_checkpoint(Vip5Model::new(&cfg, &flex()), t, &cfg).unwrap_err();
-    assert!(
-        matches!(err, Vip5Error::MissingTensor { ref name, .. } if name == "decoder.block.1.layer.1.EncDecAttention.k.weight")
-    );
+    assert!(matches!(
+        err,
+        Vip5Error::MissingTensor { ref name, .. }
+            if name == "decoder.block.1.layer.1.EncDecAttention.k.weight"
+    ));
     assert!(err.to_string().contains("decoder.block.1.layer.1.EncDecAttention.k.weight"), "{err}");
 }
 

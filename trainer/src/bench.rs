@@ -9,7 +9,7 @@ use burn::tensor::{Distribution, Tensor};
 use clap::Args;
 use vip5::clip::{ClipVision, ClipVisionConfig, load_clip_vision};
 
-use crate::device::{DeviceArg, make_device};
+use crate::common::device::{DeviceArg, make_device};
 
 #[derive(Args)]
 pub struct BenchClipArgs {
@@ -75,7 +75,7 @@ pub struct BenchTrainArgs {
     #[arg(long, default_value = "demo")]
     preset: String,
     #[arg(long, value_enum, default_value = "adapters")]
-    mode: crate::train::ModeArg,
+    mode: crate::common::ModeArg,
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Encoder input length (tokens), with `images` visual items of k placeholders each.
@@ -99,16 +99,12 @@ pub fn run_train(args: BenchTrainArgs) -> Result<()> {
     use burn::optim::{AdamWConfig, GradientsParams};
     use burn::tensor::{Int, TensorData};
     use vip5::batch::{EncoderBatch, EncoderSample};
-    use vip5::{Task, TrainMode, Vip5Config, Vip5Model};
+    use vip5::{Task, Vip5Config, Vip5Model};
 
     let cfg = Vip5Config::preset(&args.preset)?;
     let device = make_device(args.device)?.autodiff();
     vip5::t5::dropout::seed(&device, 1);
-    let mode = if args.mode == crate::train::ModeArg::Adapters {
-        TrainMode::Adapters
-    } else {
-        TrainMode::Full
-    };
+    let mode = args.mode.train_mode();
     let mut model = Vip5Model::new(&cfg, &device).with_train_mode(mode, false);
     vip5::model::initialize_params(&model);
     let mut optim = AdamWConfig::new().with_epsilon(1e-6).with_weight_decay(0.01).init();
@@ -136,13 +132,13 @@ pub fn run_train(args: BenchTrainArgs) -> Result<()> {
     let targets: Vec<Vec<u32>> = (0..args.batch)
         .map(|b| (0..args.target_len).map(|t| 200 + ((b + t) % 50) as u32).collect())
         .collect();
-    let tb = crate::loss::TargetBatch::new(&targets, 0, true);
+    let tb = vip5::batch::TargetBatch::new(&targets, 0, true);
     let dec = Tensor::<2, Int>::from_data(
         TensorData::new(tb.decoder_input_ids.clone(), [tb.batch, tb.len]),
         &device,
     );
     let mut step = |model: Vip5Model| {
-        let loss = crate::loss::seq2seq_loss(model.forward(&x, dec.clone(), Task::Sequential), &tb);
+        let loss = vip5::loss::seq2seq_loss(model.forward(&x, dec.clone(), Task::Sequential), &tb);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let m = optim.step(1e-4, model, grads);
         vip5::model::initialize_params(&m);
@@ -157,13 +153,14 @@ pub fn run_train(args: BenchTrainArgs) -> Result<()> {
     let _ = model.shared.weight.val().into_data();
     let secs = start.elapsed().as_secs_f64() / args.steps as f64;
     println!(
-        "vip5-rs samples_per_s={:.2} step_s={secs:.4} batch={} input_len={} mode={:?} preset={} peak_rss_mb={}",
+        "vip5-rs samples_per_s={:.2} step_s={secs:.4} batch={} input_len={} mode={:?} \
+         preset={} peak_rss_mb={}",
         args.batch as f64 / secs,
         args.batch,
         args.input_len,
         args.mode,
         args.preset,
-        crate::train::peak_rss_bytes().map(|b| b / (1 << 20)).unwrap_or(0)
+        crate::common::process::peak_rss_bytes().map(|b| b / (1 << 20)).unwrap_or(0)
     );
     Ok(())
 }
@@ -225,8 +222,8 @@ pub fn run_quant(args: BenchQuantArgs) -> Result<()> {
         let _ = acc.into_data();
         Ok(start.elapsed().as_secs_f64() * 1000.0 / args.reps as f64)
     };
-    // The same weight with blocks of 32 along K (ggml's q8_0 layout after the [out, in] -> [in, out]
-    // transpose): one scale per (k-block, column).
+    // The same weight with blocks of 32 along K (ggml's q8_0 layout after the [out, in] ->
+    // [in, out] transpose): one scale per (k-block, column).
     let kb = args.k / 32;
     let mut q_k = vec![0i8; args.k * args.n];
     let mut scales_k = vec![0f32; kb * args.n];
@@ -263,12 +260,14 @@ pub fn run_quant(args: BenchQuantArgs) -> Result<()> {
         .max()
         .into_scalar::<f32>();
     println!(
-        "  q8 blocks of 32 along K (ggml's layout): {q8k_ms:.3} ms (ratio {:.2}; max |diff| {diff_k:.2e})",
+        "  q8 blocks of 32 along K (ggml's layout): {q8k_ms:.3} ms (ratio {:.2}; max |diff| \
+         {diff_k:.2e})",
         q8k_ms / f32_ms
     );
     let diff = (x.clone().matmul(w_q8) - x.matmul(w_f32)).abs().max().into_scalar::<f32>();
     println!(
-        "matmul [{}x{}] @ [{}x{}] on {:?}: f32 weight {f32_ms:.3} ms, q8 block-32 weight {q8_ms:.3} ms (ratio {:.2}; max |diff| {diff:.2e})",
+        "matmul [{}x{}] @ [{}x{}] on {:?}: f32 weight {f32_ms:.3} ms, q8 block-32 weight \
+         {q8_ms:.3} ms (ratio {:.2}; max |diff| {diff:.2e})",
         args.rows,
         args.k,
         args.k,

@@ -17,9 +17,9 @@ use vip5::prompt::PromptTokenizer;
 use vip5::recommend::Recommender;
 use vip5::{Task, Vip5Config, Vip5Model};
 
-use crate::device::{DeviceArg, make_device};
-use crate::files::write_atomic;
-use crate::train::TOKENIZER_JSON;
+use crate::common::TOKENIZER_JSON;
+use crate::common::device::{DeviceArg, make_device};
+use crate::common::files::write_atomic;
 
 #[derive(Args)]
 pub struct BenchModelArgs {
@@ -123,11 +123,7 @@ pub fn run(args: BenchModelArgs) -> Result<()> {
         Ok(())
     })?);
     let x = EncoderBatch::new(std::slice::from_ref(&sample), &cfg)?.to_tensors(&device);
-    let beam = BeamConfig {
-        num_beams: args.beams,
-        num_return_sequences: args.beams,
-        ..BeamConfig::default()
-    };
+    let beam = BeamConfig::returning(args.beams);
     rows.push(timed("beam search, unconstrained", args.reps, || {
         pollster::block_on(beam_search(
             &rec.model,

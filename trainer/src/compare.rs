@@ -22,7 +22,8 @@ pub struct CompareArgs {
     /// Rankings of the model compared with it, on the same data, split, users and seed.
     #[arg(long)]
     b: PathBuf,
-    /// Compare only this method of `--a` (e.g. `popularity`; default: every method both files have)...
+    /// Compare only this method of `--a` (e.g. `popularity`; default: every method both files
+    /// have)...
     #[arg(long, requires = "b_method")]
     a_method: Option<String>,
     /// ... with this method of `--b` (e.g. `vip5 constrained`); `--a` and `--b` may be one file.
@@ -85,7 +86,8 @@ pub fn run(args: CompareArgs) -> Result<()> {
             || la.iter().zip(lb).any(|(x, y)| x.case != y.case || x.target != y.target)
         {
             bail!(
-                "{} {}: the two files hold different users or targets (same data, split, --max-users and --seed?)",
+                "{} {}: the two files hold different users or targets (same data, split, \
+                 --max-users and --seed?)",
                 key.0,
                 key.1
             );
@@ -112,12 +114,16 @@ pub fn run(args: CompareArgs) -> Result<()> {
         rows.push(serde_json::json!({
             "prompt": key.0, "method": key.1, "users": la.len(), "k": args.k,
             "top_k_agreement": agreement,
-            "hr_a": mean(&hr_a), "hr_b": mean(&hr_b), "hr_difference": hr, "hr_difference_is_noise": hr.is_noise(),
-            "ndcg_a": mean(&nd_a), "ndcg_b": mean(&nd_b), "ndcg_difference": nd, "ndcg_difference_is_noise": nd.is_noise(),
+            "hr_a": mean(&hr_a), "hr_b": mean(&hr_b), "hr_difference": hr,
+            "hr_difference_is_noise": hr.is_noise(),
+            "ndcg_a": mean(&nd_a), "ndcg_b": mean(&nd_b), "ndcg_difference": nd,
+            "ndcg_difference_is_noise": nd.is_noise(),
         }));
         if !args.json {
             println!(
-                "{} {}: {} users, top-{k} agreement {:.2} %; HR@{k} {:.4} -> {:.4} (diff {:+.4}, 95 % CI [{:+.4}, {:+.4}]{}); NDCG@{k} {:.4} -> {:.4} (diff {:+.4}, 95 % CI [{:+.4}, {:+.4}]{})",
+                "{} {}: {} users, top-{k} agreement {:.2} %; HR@{k} {:.4} -> {:.4} (diff \
+                 {:+.4}, 95 % CI [{:+.4}, {:+.4}]{}); NDCG@{k} {:.4} -> {:.4} (diff {:+.4}, 95 % \
+                 CI [{:+.4}, {:+.4}]{})",
                 key.0,
                 key.1,
                 la.len(),

@@ -26,9 +26,10 @@ use vip5::prompt::{ItemNaming, PromptTokenizer, template};
 use vip5::trie::{ItemConstraint, ItemTrie};
 use vip5::{Task, Vip5Config};
 
-use crate::device::{DeviceArg, make_device};
-use crate::prepare::{Prepared, read_prepared};
-use crate::train::{TOKENIZER_JSON, mix};
+use crate::common::device::{DeviceArg, make_device};
+use crate::common::model_files::load_model;
+use crate::common::prepared::{Prepared, read_prepared};
+use crate::common::{TOKENIZER_JSON, mix};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -141,7 +142,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let device = make_device(args.device)?;
     let (cfg, model) = match &args.model {
         Some(path) => {
-            let (cfg, model) = crate::export::load_model(path, &device)?;
+            let (cfg, model) = load_model(path, &device)?;
             (cfg, Some(model))
         }
         // Baselines only: the cases still need a tokenization, the demo preset's will do.
@@ -167,13 +168,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let all_items = prepared.all_items();
     let trie = ItemTrie::from_item_numbers(&tokenizer, all_items.iter().copied())?;
     let baselines = Baselines::fit(&prepared.sequences, CountParams::default());
-    let beam = BeamConfig {
-        num_beams: args.beams,
-        num_return_sequences: args.beams,
-        max_length: args.max_length,
-        length_penalty: 1.0,
-        early_stopping: true,
-    };
+    let beam = BeamConfig { max_length: args.max_length, ..BeamConfig::returning(args.beams) };
     let mut rows = Vec::new();
     let mut rankings = match &args.rankings_out {
         Some(path) => Some(std::io::BufWriter::new(
@@ -319,10 +314,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     .map(|row| {
                         let mut r: Vec<(u32, f64)> = row
                             .iter()
-                            .map(|&(i, s)| {
-                                let count = baselines.popularity.count(i) as f64;
-                                (i, s - tau * (1.0 + count).ln())
-                            })
+                            .map(|&(i, s)| (i, s - tau * baselines.popularity.log_count_prior(i)))
                             .collect();
                         r.sort_by(|a, b| b.1.total_cmp(&a.1));
                         r.truncate(20);
@@ -377,7 +369,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
         for r in &rows {
             let p = r.personalisation;
             println!(
-                "{:<5} {:<24} {:>6} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>9} {:>8} {:>7} {:>7}",
+                "{:<5} {:<24} {:>6} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} \
+                 {:>9} {:>8} {:>7} {:>7}",
                 r.prompt,
                 r.method,
                 r.users,
@@ -393,7 +386,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
             );
         }
         println!(
-            "distinct: items over all top-10 lists; overlap: mean share of a top-10 list another user's holds ({OVERLAP_PAIRS} random pairs); in-pop: share of top-10 items in the same user's popularity top-10"
+            "distinct: items over all top-10 lists; overlap: mean share of a top-10 list another \
+             user's holds ({OVERLAP_PAIRS} random pairs); in-pop: share of top-10 items in the \
+             same user's popularity top-10"
         );
     }
     Ok(())
@@ -408,14 +403,16 @@ fn write_rankings(
     cases: &[EvalCase],
 ) -> Result<()> {
     for (case, (ranked, c)) in lists.iter().zip(cases).enumerate() {
-        let line = serde_json::json!({ "prompt": prompt, "method": method, "case": case, "target": c.target, "ranked": ranked });
+        let line = serde_json::json!({
+            "prompt": prompt, "method": method, "case": case, "target": c.target, "ranked": ranked
+        });
         writeln!(out, "{line}")?;
     }
     Ok(())
 }
 
-/// The notebook's scores: decode each beam, keep those that parse as an item number, rank j -> -(j+1).
-/// With item tokens a beam names an item when its text is exactly one item token.
+/// The notebook's scores: decode each beam, keep those that parse as an item number, rank
+/// j -> -(j+1). With item tokens a beam names an item when its text is exactly one item token.
 fn beam_scores(tokenizer: &PromptTokenizer, hyps: &[Hypothesis]) -> Result<Vec<(u32, f64)>> {
     let texts =
         hyps.iter().map(|h| tokenizer.decode(&h.tokens)).collect::<vip5::Result<Vec<String>>>()?;
@@ -450,11 +447,7 @@ fn build_cases(
         .iter()
         .map(|&u| {
             let sequence = &prepared.sequences[u];
-            let desc = prepared
-                .user_keys
-                .get(sequence.user as usize - 1)
-                .cloned()
-                .unwrap_or_else(|| sequence.user.to_string());
+            let desc = prepared.user_description(sequence.user);
             Ok(build_case(
                 &settings,
                 &CaseUser { sequence, desc },

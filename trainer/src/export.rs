@@ -1,5 +1,4 @@
-//! `trainer export` and `trainer export-clip`: the GGUF bundles a page downloads, and the model
-//! loader every subcommand shares (training output, safetensors or bundle).
+//! `trainer export` and `trainer export-clip`: the GGUF bundles a page downloads.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,9 +14,10 @@ use vip5::quant::GgmlType;
 use vip5::weights::{NamedTensor, read_safetensors, read_safetensors_filtered, save_safetensors};
 use vip5::{Vip5Config, Vip5Model};
 
-use crate::files::write_atomic;
-use crate::prepare::read_prepared;
-use crate::train::TOKENIZER_JSON;
+use crate::common::TOKENIZER_JSON;
+use crate::common::files::write_atomic;
+use crate::common::model_files::load_model;
+use crate::common::prepared::read_prepared;
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -25,7 +25,8 @@ pub struct ExportArgs {
     /// config.json beside it, or a bundle to re-quantize.
     #[arg(long, required_unless_present = "random_preset")]
     model: Option<PathBuf>,
-    /// Export seeded random weights of a preset instead (tiny, demo, t5-small): for tests and size figures.
+    /// Export seeded random weights of a preset instead (tiny, demo, t5-small): for tests and size
+    /// figures.
     #[arg(long, conflicts_with = "model")]
     random_preset: Option<String>,
     /// Seed of `--random-preset`.
@@ -59,51 +60,12 @@ pub struct ExportClipArgs {
     /// A Hugging Face CLIP `model.safetensors` (full CLIP or the vision model with projection).
     #[arg(long)]
     clip: PathBuf,
-    /// Vision config: vitb32, vitb16, vitl14 (or ViT-B/32, ...), or a HF CLIP `config.json`. Default: the
-    /// `config.json` beside the checkpoint, else vit-b-32.
+    /// Vision config: vitb32, vitb16, vitl14 (or ViT-B/32, ...), or a HF CLIP `config.json`.
+    /// Default: the `config.json` beside the checkpoint, else vit-b-32.
     #[arg(long)]
     config: Option<String>,
     #[command(flatten)]
     output: BundleOutput,
-}
-
-/// Loads a model from a training output folder, a `model.safetensors` (config.json beside it; ours
-/// or Hugging Face's), or a `.gguf` bundle.
-pub fn load_model(path: &Path, device: &Device) -> Result<(Vip5Config, Vip5Model)> {
-    if path.extension().is_some_and(|e| e == "gguf") {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let bundle =
-            Bundle::from_bytes(&bytes).with_context(|| format!("reading {}", path.display()))?;
-        let (model, cfg) =
-            bundle.load_model(device).with_context(|| format!("loading {}", path.display()))?;
-        return Ok((cfg, model));
-    }
-    let (cfg, tensors) = read_checkpoint(path)?;
-    let (model, _) = vip5::weights::load_checkpoint(Vip5Model::new(&cfg, device), tensors, &cfg)
-        .with_context(|| format!("loading {}", path.display()))?;
-    Ok((cfg, model))
-}
-
-/// The config and tensors of a training output folder or a `model.safetensors` file.
-fn read_checkpoint(path: &Path) -> Result<(Vip5Config, BTreeMap<String, NamedTensor>)> {
-    let (weights, config) = if path.is_dir() {
-        (path.join("model.safetensors"), path.join("config.json"))
-    } else {
-        (path.to_path_buf(), path.with_file_name("config.json"))
-    };
-    let cfg_text = std::fs::read_to_string(&config)
-        .with_context(|| format!("reading {}", config.display()))?;
-    // Our own config.json, or a Hugging Face one.
-    let cfg: Vip5Config = match serde_json::from_str(&cfg_text) {
-        Ok(c) => c,
-        Err(_) => Vip5Config::from_hf_json(&cfg_text)
-            .with_context(|| format!("reading {}", config.display()))?,
-    };
-    let bytes =
-        std::fs::read(&weights).with_context(|| format!("reading {}", weights.display()))?;
-    let tensors =
-        read_safetensors(&bytes).with_context(|| format!("reading {}", weights.display()))?;
-    Ok((cfg, tensors))
 }
 
 /// The model's own tensors (after the vocab cut and with VIP5 parts initialised where absent).
@@ -157,7 +119,8 @@ fn verify_and_report(bytes: &[u8], out: &Path, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "wrote {} ({:.2} MB = {} bytes, {} bundle, {}): {} tensors, {} parameters, {} catalogue items; read back and built on the CPU in {:.2} s",
+            "wrote {} ({:.2} MB = {} bytes, {} bundle, {}): {} tensors, {} parameters, {} \
+             catalogue items; read back and built on the CPU in {:.2} s",
             out.display(),
             bytes.len() as f64 / 1e6,
             bytes.len(),
@@ -226,9 +189,8 @@ pub fn run_clip(args: ExportClipArgs) -> Result<()> {
     };
     let bytes =
         std::fs::read(&args.clip).with_context(|| format!("reading {}", args.clip.display()))?;
-    let tensors =
-        read_safetensors_filtered(&bytes, |n| is_vision_tensor(n) && !n.ends_with("position_ids"))
-            .with_context(|| format!("reading {}", args.clip.display()))?;
+    let tensors = read_safetensors_filtered(&bytes, is_vision_tensor)
+        .with_context(|| format!("reading {}", args.clip.display()))?;
     if tensors.is_empty() {
         bail!(
             "{} has no CLIP vision tensors (`vision_model.*`, `visual_projection.weight`)",

@@ -2,8 +2,6 @@
 //! shop's catalogue names, or the original VIP5 `.npy` feature layout, written as one safetensors
 //! file keyed by item id (ASIN/SKU).
 
-use crate::files::write_atomic;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -11,14 +9,13 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use safetensors::Dtype;
-use safetensors::tensor::TensorView;
 use vip5::clip::{
     ClipVision, ClipVisionConfig, decode_image, load_clip_vision, pixels_tensor, preprocess,
 };
 use vip5::data::shop::{CatalogOptions, Delimiter, parse_catalog};
 
-use crate::device::{DeviceArg, make_device};
+use crate::common::device::{DeviceArg, make_device};
+use crate::common::features_file::{FeatureMap, read_features, write_features};
 
 #[derive(Args)]
 pub struct FeaturesArgs {
@@ -63,34 +60,6 @@ pub struct FeaturesArgs {
     /// Start again instead of resuming from the items already in `--out`.
     #[arg(long)]
     overwrite: bool,
-}
-
-/// Features keyed by item id.
-pub type FeatureMap = BTreeMap<String, Vec<f32>>;
-
-/// Reads a features file written by this command.
-pub fn read_features(path: &Path) -> Result<FeatureMap> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let tensors = vip5::weights::read_safetensors(&bytes)
-        .with_context(|| format!("reading {}", path.display()))?;
-    Ok(tensors.into_iter().map(|(k, t)| (k, t.data)).collect())
-}
-
-/// Writes the map atomically (a temporary file, then a rename): an interrupted run never leaves
-/// a corrupt file, so it can always resume.
-pub fn write_features(path: &Path, features: &FeatureMap) -> Result<()> {
-    let bytes: Vec<(&String, Vec<u8>)> =
-        features.iter().map(|(k, v)| (k, f32_le_bytes(v))).collect();
-    let views: Vec<(String, TensorView<'_>)> = bytes
-        .iter()
-        .map(|(k, b)| Ok(((*k).clone(), TensorView::new(Dtype::F32, vec![b.len() / 4], b)?)))
-        .collect::<Result<_, safetensors::SafeTensorError>>()?;
-    write_atomic(path, &safetensors::serialize(views, None)?)
-}
-
-/// f32 values as the little-endian bytes safetensors stores.
-pub fn f32_le_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 fn progress(len: u64, what: &str) -> ProgressBar {

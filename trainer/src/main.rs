@@ -1,15 +1,12 @@
 //! `trainer`: the native VIP5 tool.
 
-mod allocator;
 mod bench;
 mod bench_model;
+mod common;
 mod compare;
-mod device;
 mod eval;
 mod export;
 mod features;
-mod files;
-mod loss;
 mod prepare;
 mod recommend;
 mod site;
@@ -18,7 +15,7 @@ mod train;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use vip5::{TrainMode, Vip5Config, Vip5Model};
+use vip5::{Vip5Config, Vip5Model};
 
 #[derive(Parser)]
 #[command(name = "trainer", version, about = "Train, evaluate and export VIP5 models")]
@@ -39,15 +36,19 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Evaluate a trained model the paper's way, beside the baselines.
     Eval(eval::EvalArgs),
-    /// Write a model bundle (GGUF: config, tokenizer, templates, catalogue, f32/f16/q8_0/q4_0 tensors) for the browser.
+    /// Write a model bundle (GGUF: config, tokenizer, templates, catalogue, f32/f16/q8_0/q4_0
+    /// tensors) for the browser.
     Export(export::ExportArgs),
     /// Write a CLIP vision bundle (GGUF) from a Hugging Face CLIP checkpoint.
     ExportClip(export::ExportClipArgs),
-    /// What a page would recommend for a history (item keys), from a bundle: the native reference of the wasm library.
+    /// What a page would recommend for a history (item keys), from a bundle: the native reference
+    /// of the wasm library.
     Recommend(recommend::RecommendArgs),
-    /// A folder a static host can serve: the library from dist/, a bundle, an example page, headers.
+    /// A folder a static host can serve: the library from dist/, a bundle, an example page,
+    /// headers.
     Site(site::SiteArgs),
-    /// Compare two models' ranked lists on the same users (top-k agreement, paired bootstrap of HR and NDCG).
+    /// Compare two models' ranked lists on the same users (top-k agreement, paired bootstrap of HR
+    /// and NDCG).
     CompareRankings(compare::CompareArgs),
     /// The forward pass of one history stage by stage on two devices, and where they part.
     Trace(trace::TraceArgs),
@@ -55,9 +56,11 @@ enum Command {
     BenchClip(bench::BenchClipArgs),
     /// Time a matmul with an f32 weight against a burn block-quantized (q8, 32) weight, per device.
     BenchQuant(bench::BenchQuantArgs),
-    /// Time the encoder and a recommendNext-style beam search on random weights, for bench/compare.sh.
+    /// Time the encoder and a recommendNext-style beam search on random weights, for
+    /// bench/compare.sh.
     BenchModel(bench_model::BenchModelArgs),
-    /// Time training steps on fixed-shape random inputs (samples/s, peak memory), for bench/train_cpu.sh.
+    /// Time training steps on fixed-shape random inputs (samples/s, peak memory), for
+    /// bench/train_cpu.sh.
     BenchTrain(bench::BenchTrainArgs),
 }
 
@@ -81,30 +84,15 @@ struct InfoArgs {
     /// One adapter per task family instead of one shared adapter per position.
     #[arg(long)]
     per_task_adapters: bool,
-    /// Which parameters train: adapters (VIP5) or full (P5-style fine-tuning).
+    /// Which parameters train: adapters (VIP5), full (P5-style fine-tuning) or scratch (as full).
     #[arg(long, value_enum, default_value = "adapters")]
-    mode: ModeArg,
+    mode: common::ModeArg,
     /// Also train the whole-word and category tables.
     #[arg(long)]
     train_input_tables: bool,
     /// Print the configuration as JSON too.
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum ModeArg {
-    Adapters,
-    Full,
-}
-
-impl From<ModeArg> for TrainMode {
-    fn from(m: ModeArg) -> Self {
-        match m {
-            ModeArg::Adapters => TrainMode::Adapters,
-            ModeArg::Full => TrainMode::Full,
-        }
-    }
 }
 
 fn info(args: InfoArgs) -> Result<()> {
@@ -124,12 +112,13 @@ fn info(args: InfoArgs) -> Result<()> {
     cfg.validate().context("invalid model options")?;
     // Parameters are initialised lazily: counting reads shapes only and allocates no weights.
     let model = Vip5Model::new(&cfg, &burn::tensor::Device::flex());
-    let counts = model.param_counts(args.mode.into(), cfg.train_input_tables);
+    let counts = model.param_counts(args.mode.train_mode(), cfg.train_input_tables);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&cfg)?);
     }
     println!(
-        "preset={} d_model={} layers={}+{} heads={} vocab={} feat_dim={} k={} r={} cross_adapters={}",
+        "preset={} d_model={} layers={}+{} heads={} vocab={} feat_dim={} k={} r={} \
+         cross_adapters={}",
         args.preset,
         cfg.d_model,
         cfg.num_encoder_layers,
@@ -151,7 +140,7 @@ fn info(args: InfoArgs) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    allocator::keep_freed_memory();
+    common::process::keep_freed_memory();
     match Cli::parse().command {
         Command::Info(args) => info(args),
         Command::Features(args) => features::run(args),

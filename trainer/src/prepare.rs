@@ -1,23 +1,12 @@
 //! `trainer prepare`: reads a data set (the P5/VIP5 layout, a raw one, or a shop's orders and
-//! catalogue as CSV/TSV), optional titles and image features, optionally re-indexes the items, and writes a prepared folder the other commands read.
-//!
-//! Prepared folder:
-//! - `manifest.json`: counts, sources, the re-indexing seed, warnings
-//! - `sequences.txt`: `user item item ...` in time order (model item numbers)
-//! - `items.tsv`: `id<TAB>key<TAB>title` (key = ASIN/SKU, the stable id a shop uses)
-//! - `users.tsv`: `id<TAB>key`
-//! - `training_only_users.txt` (temporal split only): the users who train but are not evaluated,
-//!   one id per line
-//! - `features.safetensors` (optional): `features` `[items + 1, dim]` f32, row = item id (row 0 and
-//!   items without a photo are zero: the documented placeholder), `has_photo` `[items + 1]` u8
+//! catalogue as CSV/TSV), optional titles and image features, optionally re-indexes the items,
+//! and writes a prepared folder (its layout: [`crate::common::prepared`]) the other commands read.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use serde::{Deserialize, Serialize};
 use vip5::data::shop::{
     CatalogOptions, Delimiter, InteractionOptions, Repeats, parse_catalog, parse_interactions,
     parse_timestamp,
@@ -28,8 +17,9 @@ use vip5::data::{
     reindex_items,
 };
 
-use crate::features::{f32_le_bytes, read_features};
-use crate::files::write_atomic;
+use crate::common::features_file::read_features;
+use crate::common::files::read_text;
+use crate::common::prepared::{FORMAT, Manifest, Prepared, write_prepared};
 
 #[derive(Args)]
 pub struct PrepareArgs {
@@ -113,79 +103,6 @@ enum RepeatsArg {
     Collapse,
 }
 
-/// `manifest.json` of a prepared folder.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
-    pub format: String,
-    pub users: usize,
-    pub items: usize,
-    pub interactions: usize,
-    pub reindex_seed: Option<u64>,
-    /// Items numbered along training successor chains (`--successor-index`).
-    #[serde(default)]
-    pub successor_index: bool,
-    pub titles: usize,
-    pub feature_dim: Option<usize>,
-    pub items_with_photo: usize,
-    pub warnings: BTreeMap<String, usize>,
-    pub sources: BTreeMap<String, String>,
-    /// A temporal split's cutoff and counts; `None`: leave-one-out. Its training-only users are
-    /// listed in `training_only_users.txt`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temporal: Option<TemporalSummary>,
-}
-
-pub const FORMAT: &str = "vip5-prepared-1";
-
-/// A prepared data set in memory.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    pub manifest: Manifest,
-    pub sequences: Vec<UserSequence>,
-    /// Item key (ASIN) of item `id` at `id - 1`.
-    pub item_keys: Vec<String>,
-    pub titles: HashMap<u32, String>,
-    pub user_keys: Vec<String>,
-    /// `[items + 1] x dim` row-major, when features were given.
-    pub features: Option<(usize, Vec<f32>)>,
-}
-
-impl Prepared {
-    /// Every item number, 1..=I.
-    pub fn all_items(&self) -> Vec<u32> {
-        (1..=self.item_keys.len() as u32).collect()
-    }
-
-    /// Errors when the prepared image features are not `feat_dim`-d (a model for another CLIP):
-    /// otherwise every item would silently get a zero feature.
-    pub fn check_feature_dim(&self, dir: &Path, feat_dim: usize) -> Result<()> {
-        match &self.features {
-            Some((dim, _)) if *dim != feat_dim => {
-                bail!(
-                    "{} has {dim}-d image features but the model takes {feat_dim}-d ones",
-                    dir.display()
-                )
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// The feature row of an item (zeros when it has no photo or no features were given).
-    pub fn feature(&self, item: u32, dim: usize) -> Vec<f32> {
-        match &self.features {
-            Some((d, data)) if *d == dim => {
-                let i = item as usize;
-                data.get(i * d..(i + 1) * d).map(<[f32]>::to_vec).unwrap_or_else(|| vec![0.0; dim])
-            }
-            _ => vec![0.0; dim],
-        }
-    }
-}
-
-fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-}
-
 /// `id2item` / `id2user` of a datamaps.json as key vectors indexed by `id - 1`.
 fn datamaps_keys(json: &serde_json::Value, field: &str, path: &Path) -> Result<Vec<String>> {
     let map = json
@@ -221,9 +138,9 @@ pub fn run(args: PrepareArgs) -> Result<()> {
                     .datamaps
                     .as_ref()
                     .context("--sequential needs --datamaps (the item keys)")?;
-                let sequences = parse_sequential_data(&read(seq_path)?)
+                let sequences = parse_sequential_data(&read_text(seq_path)?)
                     .with_context(|| format!("in {}", seq_path.display()))?;
-                let dm: serde_json::Value = serde_json::from_str(&read(dm_path)?)
+                let dm: serde_json::Value = serde_json::from_str(&read_text(dm_path)?)
                     .with_context(|| format!("{} is not JSON", dm_path.display()))?;
                 let item_keys = datamaps_keys(&dm, "id2item", dm_path)?;
                 let user_keys = datamaps_keys(&dm, "id2user", dm_path)?;
@@ -251,7 +168,7 @@ pub fn run(args: PrepareArgs) -> Result<()> {
                 (sequences, item_keys, user_keys)
             }
             (None, Some(raw_path), None) => {
-                let remapped = parse_raw_sequences(&read(raw_path)?)
+                let remapped = parse_raw_sequences(&read_text(raw_path)?)
                     .with_context(|| format!("in {}", raw_path.display()))?;
                 sources.insert("raw".into(), raw_path.display().to_string());
                 (remapped.sequences, remapped.item_names, remapped.user_names)
@@ -296,7 +213,7 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         None => *warnings.entry(unknown.into()).or_default() += 1,
     };
     if let Some(path) = &args.titles {
-        for line in read(path)?.lines() {
+        for line in read_text(path)?.lines() {
             let line = line.trim_end();
             if line.is_empty() {
                 continue;
@@ -315,7 +232,7 @@ pub fn run(args: PrepareArgs) -> Result<()> {
             title_column: args.title_column.clone(),
             ..Default::default()
         };
-        let rows = parse_catalog(&read(path)?, &name, &options)?;
+        let rows = parse_catalog(&read_text(path)?, &name, &options)?;
         let listed: std::collections::HashSet<&str> = rows.iter().map(|r| r.key.as_str()).collect();
         let unlisted = item_keys.iter().filter(|k| !listed.contains(k.as_str())).count();
         for row in &rows {
@@ -397,7 +314,9 @@ pub fn run(args: PrepareArgs) -> Result<()> {
     );
     if let Some(t) = &m.temporal {
         println!(
-            "temporal split at {} (Unix seconds): {} users evaluated (test = first purchase from then on), {} train only (nothing after the cutoff), {} with one purchase before it (train only), {} with every purchase after it (dropped); {} later purchases dropped",
+            "temporal split at {} (Unix seconds): {} users evaluated (test = first purchase from \
+             then on), {} train only (nothing after the cutoff), {} with one purchase before it \
+             (train only), {} with every purchase after it (dropped); {} later purchases dropped",
             t.cutoff,
             t.evaluated_users,
             t.training_only_users,
@@ -423,7 +342,8 @@ fn read_shop_interactions(
 ) -> Result<(Vec<UserSequence>, Vec<String>, Vec<String>)> {
     if args.min_user_interactions < 3 {
         bail!(
-            "--min-user-interactions must be at least 3 (leave-one-out needs a training, a validation and a test item)"
+            "--min-user-interactions must be at least 3 (leave-one-out needs a training, a \
+             validation and a test item)"
         );
     }
     let name = path.display().to_string();
@@ -439,7 +359,7 @@ fn read_shop_interactions(
         min_user_interactions: args.min_user_interactions,
         min_item_interactions: args.min_item_interactions,
     };
-    let shop = parse_interactions(&read(path)?, &name, &options)?;
+    let shop = parse_interactions(&read_text(path)?, &name, &options)?;
     let summary = &shop.summary;
     eprintln!(
         "{name}: {} rows, {} interactions kept ({} k-core rounds)",
@@ -466,141 +386,6 @@ fn read_shop_interactions(
         *temporal = Some(summary);
     }
     Ok((sequences, shop.remapped.item_names, shop.remapped.user_names))
-}
-
-pub fn write_prepared(dir: &Path, p: &Prepared) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut seq = Vec::new();
-    for s in &p.sequences {
-        write!(seq, "{}", s.user)?;
-        for i in &s.items {
-            write!(seq, " {i}")?;
-        }
-        writeln!(seq)?;
-    }
-    write_atomic(&dir.join("sequences.txt"), &seq)?;
-    let mut items = Vec::new();
-    for (i, key) in p.item_keys.iter().enumerate() {
-        let title = p.titles.get(&(i as u32 + 1)).map(String::as_str).unwrap_or("");
-        writeln!(items, "{}\t{key}\t{}", i + 1, title.replace(['\t', '\n'], " "))?;
-    }
-    write_atomic(&dir.join("items.tsv"), &items)?;
-    let mut users = Vec::new();
-    for (i, key) in p.user_keys.iter().enumerate() {
-        writeln!(users, "{}\t{key}", i + 1)?;
-    }
-    write_atomic(&dir.join("users.tsv"), &users)?;
-    let training_only = dir.join("training_only_users.txt");
-    if p.manifest.temporal.is_some() {
-        let mut ids = Vec::new();
-        for s in p.sequences.iter().filter(|s| !s.evaluated) {
-            writeln!(ids, "{}", s.user)?;
-        }
-        write_atomic(&training_only, &ids)?;
-    } else if training_only.exists() {
-        // A leave-one-out folder prepared over a temporal one: no user is training-only.
-        std::fs::remove_file(&training_only)
-            .with_context(|| format!("removing {}", training_only.display()))?;
-    }
-    if let Some((dim, data)) = &p.features {
-        let rows = data.len() / dim;
-        let mut has = vec![0u8; rows];
-        for (r, flag) in has.iter_mut().enumerate() {
-            *flag = u8::from(data[r * dim..(r + 1) * dim].iter().any(|&x| x != 0.0));
-        }
-        let bytes = f32_le_bytes(data);
-        let views = vec![
-            (
-                "features".to_string(),
-                safetensors::tensor::TensorView::new(
-                    safetensors::Dtype::F32,
-                    vec![rows, *dim],
-                    &bytes,
-                )?,
-            ),
-            (
-                "has_photo".to_string(),
-                safetensors::tensor::TensorView::new(safetensors::Dtype::U8, vec![rows], &has)?,
-            ),
-        ];
-        write_atomic(&dir.join("features.safetensors"), &safetensors::serialize(views, None)?)?;
-    }
-    write_atomic(&dir.join("manifest.json"), serde_json::to_string_pretty(&p.manifest)?.as_bytes())
-}
-
-/// Reads a prepared folder.
-pub fn read_prepared(dir: &Path) -> Result<Prepared> {
-    let manifest: Manifest = serde_json::from_str(&read(&dir.join("manifest.json"))?)
-        .with_context(|| format!("{}/manifest.json is not a prepared manifest", dir.display()))?;
-    if manifest.format != FORMAT {
-        bail!(
-            "{}: format `{}`, expected `{FORMAT}` (re-run trainer prepare)",
-            dir.display(),
-            manifest.format
-        );
-    }
-    let mut sequences = parse_sequential_data(&read(&dir.join("sequences.txt"))?)
-        .with_context(|| format!("in {}/sequences.txt", dir.display()))?;
-    if manifest.temporal.is_some() {
-        let path = dir.join("training_only_users.txt");
-        let mut training_only = std::collections::HashSet::new();
-        for (n, line) in read(&path)?.lines().enumerate() {
-            let id: u32 = line.trim().parse().with_context(|| {
-                format!("{} line {}: `{line}` is not a user id", path.display(), n + 1)
-            })?;
-            training_only.insert(id);
-        }
-        for s in &mut sequences {
-            s.evaluated = !training_only.contains(&s.user);
-        }
-    }
-    let mut item_keys = Vec::new();
-    let mut titles = HashMap::new();
-    for (n, line) in read(&dir.join("items.tsv"))?.lines().enumerate() {
-        let mut f = line.splitn(3, '\t');
-        let (Some(id), Some(key)) = (f.next(), f.next()) else {
-            bail!("{}/items.tsv line {}: expected `id<TAB>key<TAB>title`", dir.display(), n + 1);
-        };
-        if id.parse::<usize>().ok() != Some(n + 1) {
-            bail!("{}/items.tsv line {}: id `{id}` out of order", dir.display(), n + 1);
-        }
-        item_keys.push(key.to_string());
-        if let Some(t) = f.next().filter(|t| !t.is_empty()) {
-            titles.insert(n as u32 + 1, t.to_string());
-        }
-    }
-    let user_keys = read(&dir.join("users.tsv"))?
-        .lines()
-        .map(|l| l.split_once('\t').map(|(_, k)| k.to_string()).unwrap_or_default())
-        .collect();
-    let features = if manifest.feature_dim.is_some() {
-        let path = dir.join("features.safetensors");
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let t = vip5::weights::read_safetensors(&bytes)?;
-        let f = t
-            .get("features")
-            .with_context(|| format!("{}: no `features` tensor", path.display()))?;
-        let rows = item_keys.len() + 1;
-        let &[got_rows, dim] = f.shape.as_slice() else {
-            bail!(
-                "{}: `features` has shape {:?}, expected [{rows}, dim] (re-run trainer prepare)",
-                path.display(),
-                f.shape
-            );
-        };
-        if got_rows != rows || dim == 0 {
-            bail!(
-                "{}: `features` has shape {:?}, expected [{rows}, dim] for {} items (re-run trainer prepare)",
-                path.display(),
-                f.shape,
-                item_keys.len()
-            );
-        }
-        Some((dim, f.data.clone()))
-    } else {
-        None
-    };
-    Ok(Prepared { manifest, sequences, item_keys, titles, user_keys, features })
 }
 
 /// Item keys in the order of a renumbering (`keys[id - 1]` is item `id`'s key).

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use vip5::recommend::Recommender;
 
-use crate::device::{DeviceArg, make_device};
+use crate::common::device::{DeviceArg, make_device};
 
 #[derive(Args)]
 pub struct RecommendArgs {

@@ -9,7 +9,7 @@ use clap::Args;
 use serde::Serialize;
 use vip5::bundle::Bundle;
 
-use crate::files::write_new;
+use crate::common::files::write_new;
 
 #[derive(Args)]
 pub struct SiteArgs {
@@ -32,11 +32,14 @@ pub struct SiteArgs {
     json: bool,
 }
 
-/// The library's files in `dist/`: the facade, its declarations, the worker and the wasm module.
+/// The library's files in `dist/`: the facade, its declarations, the worker and the wasm module
+/// (and the facade's modules, `LIBRARY_MODULES`).
 const LIBRARY: [&str; 5] =
     ["vip5.js", "vip5.d.ts", "vip5-worker.js", "vip5-web.js", "vip5-web_bg.wasm"];
 /// Copied when the build made them (trunk's declarations of the wasm module).
 const LIBRARY_OPTIONAL: [&str; 1] = ["vip5-web.d.ts"];
+/// The folder in `dist/` of the modules the facade imports (`lib/*.js`): all of them are copied.
+const LIBRARY_MODULES: &str = "lib";
 
 #[derive(Serialize)]
 struct SiteFile {
@@ -58,11 +61,13 @@ pub fn run(args: SiteArgs) -> Result<()> {
         let path = args.dist.join(name);
         if !path.is_file() {
             bail!(
-                "{} is missing: build the library first (`bash scripts/build_site.sh`), or point --dist at its output",
+                "{} is missing: build the library first (`bash scripts/build_site.sh`), or point \
+                 --dist at its output",
                 path.display()
             );
         }
     }
+    let modules = library_modules(&args.dist)?;
     if args.out.exists() {
         let holds_files = std::fs::read_dir(&args.out)
             .with_context(|| format!("reading {}", args.out.display()))?
@@ -83,7 +88,7 @@ pub fn run(args: SiteArgs) -> Result<()> {
     let staging = parent.join(format!(".{leaf}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    let written = assemble(&args, &staging, &bundle_name, clip_name.as_deref());
+    let written = assemble(&args, &staging, &modules, &bundle_name, clip_name.as_deref());
     let written = match written {
         Ok(w) => w,
         Err(e) => {
@@ -115,7 +120,8 @@ pub fn run(args: SiteArgs) -> Result<()> {
             println!("  {:<24} {:>12}", f.name, f.bytes);
         }
         println!(
-            "serve it with any static host (HOSTING.md: the .wasm MIME type and cache headers; _headers for Netlify and Cloudflare Pages)"
+            "serve it with any static host (HOSTING.md: the .wasm MIME type and cache headers; \
+             _headers for Netlify and Cloudflare Pages)"
         );
     }
     Ok(())
@@ -141,12 +147,39 @@ fn checked_bundle(path: &Path, kind: &str) -> Result<String> {
     Ok(name.into_owned())
 }
 
+/// The facade's modules in `dist/lib/`, as paths in the site (`lib/<name>.js`, sorted).
+fn library_modules(dist: &Path) -> Result<Vec<String>> {
+    let dir = dist.join(LIBRARY_MODULES);
+    let build = "build the library first (`bash scripts/build_site.sh`), or point --dist at \
+                 its output";
+    if !dir.is_dir() {
+        bail!("{} is missing: {build}", dir.display());
+    }
+    let mut modules = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".js") && entry.path().is_file() {
+            modules.push(format!("{LIBRARY_MODULES}/{name}"));
+        }
+    }
+    if modules.is_empty() {
+        bail!("{} holds no .js module: {build}", dir.display());
+    }
+    modules.sort();
+    Ok(modules)
+}
+
 fn assemble(
     args: &SiteArgs,
     dir: &Path,
+    modules: &[String],
     bundle: &str,
     clip: Option<&str>,
 ) -> Result<Vec<SiteFile>> {
+    let modules_dir = dir.join(LIBRARY_MODULES);
+    std::fs::create_dir_all(&modules_dir)
+        .with_context(|| format!("creating {}", modules_dir.display()))?;
     let mut written = Vec::new();
     let mut copy = |from: &Path, name: &str| -> Result<()> {
         let to = dir.join(name);
@@ -156,6 +189,9 @@ fn assemble(
         Ok(())
     };
     for name in LIBRARY {
+        copy(&args.dist.join(name), name)?;
+    }
+    for name in modules {
         copy(&args.dist.join(name), name)?;
     }
     for name in LIBRARY_OPTIONAL {
@@ -181,7 +217,8 @@ fn assemble(
 }
 
 /// The Content-Security-Policy of the example: this site's own files only.
-const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; img-src 'self' blob: data:; style-src 'self'";
+const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
+                   connect-src 'self'; img-src 'self' blob: data:; style-src 'self'";
 
 fn example_page() -> String {
     format!(
@@ -271,21 +308,29 @@ fn hosting_notes(bundle: &str) -> String {
     format!(
         "# Hosting this folder\n\n\
          Any static host serves it as it is; two things matter:\n\n\
-         1. `vip5-web_bg.wasm` must be served as `application/wasm` (browsers refuse to stream-compile\n   \
+         1. `vip5-web_bg.wasm` must be served as \
+         `application/wasm` (browsers refuse to stream-compile\n   \
          it otherwise).\n\
-         2. `{bundle}` and the library files should be revalidated on each visit (`Cache-Control:\n   \
-         no-cache`, with the ETag or Last-Modified the host sends anyway): vip5.js keeps its own copy\n   \
-         of a bundle in the Cache API under the file's ETag, so a visitor downloads a bundle once per\n   \
+         2. `{bundle}` and the library files should be \
+         revalidated on each visit (`Cache-Control:\n   \
+         no-cache`, with the ETag or Last-Modified the host \
+         sends anyway): vip5.js keeps its own copy\n   \
+         of a bundle in the Cache API under the file's ETag, \
+         so a visitor downloads a bundle once per\n   \
          version, and a new bundle at the same URL is picked up on the next visit.\n\n\
          - Netlify, Cloudflare Pages: `_headers` here does both.\n\
-         - GitHub Pages: serves `.wasm` as `application/wasm` already; custom headers are not possible\n  \
+         - GitHub Pages: serves `.wasm` as `application/wasm` \
+         already; custom headers are not possible\n  \
          (its default cache lifetime is 10 minutes, so a new bundle shows up within that).\n\
-         - nginx: `types {{ application/wasm wasm; }}` and `add_header Cache-Control no-cache;` in the\n  \
+         - nginx: `types {{ application/wasm wasm; }}` and \
+         `add_header Cache-Control no-cache;` in the\n  \
          location of this folder.\n\
-         - Apache: `AddType application/wasm .wasm` and `Header set Cache-Control no-cache` (.htaccess).\n\
+         - Apache: `AddType application/wasm .wasm` and \
+         `Header set Cache-Control no-cache` (.htaccess).\n\
          - S3 / object storage: set `Content-Type: application/wasm` on the .wasm object and\n  \
          `Cache-Control: no-cache` on the bundle and library objects when uploading.\n\n\
-         The page's Content-Security-Policy allows only this site's own files. If the CLIP weights\n\
+         The page's Content-Security-Policy allows only this \
+         site's own files. If the CLIP weights\n\
          come from another origin, add exactly that origin to `connect-src`.\n"
     )
 }

@@ -8,7 +8,7 @@ use clap::Args;
 use vip5::recommend::Recommender;
 use vip5::trace::compare;
 
-use crate::device::{DeviceArg, make_device};
+use crate::common::device::{DeviceArg, make_device};
 
 #[derive(Args)]
 pub struct TraceArgs {

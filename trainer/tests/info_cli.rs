@@ -1,5 +1,5 @@
-//! `trainer info` counts parameters from the built module; the figures must equal docs/vip5.md §1.6
-//! (which reproduces the paper's Table 5 percentages exactly).
+//! `trainer info` counts parameters from the built module; the figures must equal docs/vip5.md
+//! §1.6 (which reproduces the paper's Table 5 percentages exactly).
 
 use std::process::Command;
 

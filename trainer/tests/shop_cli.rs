@@ -5,7 +5,7 @@
 use std::path::Path;
 
 mod common;
-use common::{temp_dir, trainer};
+use common::{ITEM_RECIPE, temp_dir, trainer};
 
 /// 80 customers, 24 products in two lines (even ids: "lip", odd: "hair"); each customer buys
 /// 5 to 8 different products of one line on consecutive days, then the first one again; one
@@ -61,33 +61,11 @@ fn write_shop(dir: &Path) {
 /// Trains the tiny preset on a prepared shop: one-token items from a PPMI factorisation, every
 /// training window, soft targets, one epoch.
 fn train_tiny(prepared: &Path, run: &Path) {
-    let (ok, _, stderr) = trainer(&[
-        "train",
-        "--data",
-        prepared.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--preset",
-        "tiny",
-        "--mode",
-        "scratch",
-        "--item-tokens",
-        "--tasks",
-        "sequential",
-        "--sequential-windows",
-        "every",
-        "--item-init",
-        "ppmi-svd",
-        "--item-softmax",
-        "--distill-weight",
-        "0.5",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "--seed",
-        "3",
-    ]);
+    let mut args = vec!["train", "--data", prepared.to_str().unwrap()];
+    args.extend(["--out", run.to_str().unwrap(), "--preset", "tiny", "--mode", "scratch"]);
+    args.extend(ITEM_RECIPE);
+    args.extend(["--epochs", "1", "--batch-size", "8", "--seed", "3"]);
+    let (ok, _, stderr) = trainer(&args);
     assert!(ok, "{stderr}");
 }
 

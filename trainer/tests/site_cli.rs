@@ -8,6 +8,7 @@ use common::{temp_dir, trainer};
 
 const LIBRARY: [&str; 5] =
     ["vip5.js", "vip5.d.ts", "vip5-worker.js", "vip5-web.js", "vip5-web_bg.wasm"];
+const MODULES: [&str; 2] = ["lib/cache.js", "lib/errors.js"];
 
 #[test]
 fn site_copies_the_library_and_bundle_and_checks_its_inputs() {
@@ -17,6 +18,12 @@ fn site_copies_the_library_and_bundle_and_checks_its_inputs() {
     for (i, name) in LIBRARY.iter().enumerate() {
         std::fs::write(dist.join(name), format!("library file {i}: {name}")).unwrap();
     }
+    // The facade's modules (dist/lib/*.js): all copied, anything else there left out.
+    std::fs::create_dir_all(dist.join("lib")).unwrap();
+    for name in MODULES {
+        std::fs::write(dist.join(name), format!("library module {name}")).unwrap();
+    }
+    std::fs::write(dist.join("lib/notes.txt"), "not a module").unwrap();
     let bundle = dir.join("shop-q8_0.gguf");
     let (ok, _, err) = trainer(&[
         "export",
@@ -49,9 +56,10 @@ fn site_copies_the_library_and_bundle_and_checks_its_inputs() {
     assert!(ok, "{err}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["bundle"], "shop-q8_0.gguf");
-    for name in LIBRARY {
+    for name in LIBRARY.iter().chain(&MODULES) {
         assert_eq!(std::fs::read(out.join(name)).unwrap(), std::fs::read(dist.join(name)).unwrap());
     }
+    assert!(!out.join("lib/notes.txt").exists());
     assert_eq!(std::fs::read(out.join("shop-q8_0.gguf")).unwrap(), std::fs::read(&bundle).unwrap());
     let script = std::fs::read_to_string(out.join("example.js")).unwrap();
     assert!(script.contains("bundle: 'shop-q8_0.gguf'") && script.contains("from './vip5.js'"));
@@ -66,7 +74,7 @@ fn site_copies_the_library_and_bundle_and_checks_its_inputs() {
     );
     assert!(std::fs::read_to_string(out.join("HOSTING.md")).unwrap().contains("application/wasm"));
     let files = report["files"].as_array().unwrap();
-    assert_eq!(files.len(), LIBRARY.len() + 1 + 4, "{files:?}");
+    assert_eq!(files.len(), LIBRARY.len() + MODULES.len() + 1 + 4, "{files:?}");
     // no staging folder is left beside it
     let left: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -93,9 +101,15 @@ fn site_copies_the_library_and_bundle_and_checks_its_inputs() {
         "{err}"
     );
     assert!(!fresh.exists());
+    std::fs::write(dist.join("vip5-web_bg.wasm"), "wasm").unwrap();
+    // so does a missing lib/ (the facade's modules)
+    std::fs::rename(dist.join("lib"), dir.join("lib-aside")).unwrap();
+    let (ok, _, err) = site_with(&bundle, &fresh, &[]);
+    assert!(!ok && err.contains("lib is missing") && err.contains("build_site.sh"), "{err}");
+    assert!(!fresh.exists());
+    std::fs::rename(dir.join("lib-aside"), dist.join("lib")).unwrap();
 
     // a file that is not a bundle, and a model bundle given as CLIP
-    std::fs::write(dist.join("vip5-web_bg.wasm"), "wasm").unwrap();
     let not_bundle = dir.join("notes.gguf");
     std::fs::write(&not_bundle, "not a bundle").unwrap();
     let (ok, _, err) = site_with(&not_bundle, &fresh, &[]);

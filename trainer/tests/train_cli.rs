@@ -5,7 +5,7 @@
 use std::path::Path;
 
 mod common;
-use common::{final_weights, prepared, temp_dir, trainer};
+use common::{ITEM_RECIPE, final_weights, prepared, temp_dir, trainer};
 
 const TRAIN: [&str; 16] = [
     "--preset",
@@ -68,7 +68,8 @@ fn resuming_an_interrupted_run_gives_the_same_losses_and_weights() {
     let (a, b) = (final_weights(&full), final_weights(&cut));
     assert!(a.len() > 20);
     assert!(a == b, "same final weights");
-    // and the run actually learned something: the mean loss of the last 5 steps is below the first 5
+    // and the run actually learned something: the mean loss of the last 5 steps is below the
+    // first 5
     let values: Vec<f64> = losses(&full)
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap())
@@ -322,24 +323,9 @@ fn item_token_runs_train_evaluate_and_pair_with_the_baselines() {
 fn the_personalisation_recipe_trains_resumes_and_refuses_what_it_cannot_do() {
     let dir = temp_dir("recipe");
     let data = prepared(&dir);
-    let recipe = [
-        "--item-tokens",
-        "--tasks",
-        "sequential",
-        "--sequential-windows",
-        "every",
-        "--item-init",
-        "ppmi-svd",
-        "--item-softmax",
-        "--distill-weight",
-        "0.5",
-        "--max-history-items",
-        "4",
-        "--data-parallel",
-        "2",
-        "--dropout",
-        "0",
-    ];
+    let recipe =
+        [&ITEM_RECIPE[..], &["--max-history-items", "4", "--data-parallel", "2", "--dropout", "0"]]
+            .concat();
     let full = dir.join("full");
     let (ok, _, stderr) =
         train(&data, &full, &[&recipe[..], &["--checkpoint-every", "100"]].concat());

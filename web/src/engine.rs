@@ -335,11 +335,10 @@ pub fn panic_for_tests() {
 
 fn web_sys_log(msg: &str) {
     let console = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("console")).ok();
-    if let Some(console) = console {
-        if let Ok(error) = js_sys::Reflect::get(&console, &JsValue::from_str("error")) {
-            if let Ok(f) = error.dyn_into::<js_sys::Function>() {
-                let _ = f.call1(&console, &JsValue::from_str(msg));
-            }
-        }
+    if let Some(console) = console
+        && let Ok(error) = js_sys::Reflect::get(&console, &JsValue::from_str("error"))
+        && let Ok(f) = error.dyn_into::<js_sys::Function>()
+    {
+        let _ = f.call1(&console, &JsValue::from_str(msg));
     }
 }

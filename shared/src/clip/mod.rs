@@ -13,9 +13,13 @@ pub use preprocess::{RgbImage, preprocess};
 use crate::error::{Result, Vip5Error};
 use crate::weights::{LoadReport, NamedTensor, apply_checkpoint, read_safetensors_filtered};
 
-/// True for the tensors of a CLIP checkpoint that the vision tower needs.
+/// True for the tensors of a CLIP checkpoint that the vision tower loads: `vision_model.*`
+/// without the `position_ids` buffer some exports carry, and `visual_projection.weight`. The one
+/// rule for every reader (the loader, `trainer export-clip`, and the page's Range reader
+/// `www/lib/clip-range.js`, which a test holds to it).
 pub fn is_vision_tensor(name: &str) -> bool {
-    name.starts_with("vision_model.") || name.starts_with("visual_projection.")
+    (name.starts_with("vision_model.") && !name.ends_with("position_ids"))
+        || name == "visual_projection.weight"
 }
 
 /// Loads the vision tower from a Hugging Face CLIP `model.safetensors` (full CLIP or
@@ -32,11 +36,12 @@ pub fn load_clip_vision_tensors(
 ) -> Result<(ClipVision, LoadReport)> {
     if !tensors.keys().any(|k| is_vision_tensor(k)) {
         return Err(Vip5Error::Weights(
-            "the checkpoint has no CLIP vision tensors (`vision_model.*`, `visual_projection.weight`)".into(),
+            "the checkpoint has no CLIP vision tensors (`vision_model.*`, \
+             `visual_projection.weight`)"
+                .into(),
         ));
     }
-    // `position_ids` is a buffer in some exports, not a weight.
-    let tensors = tensors.into_iter().filter(|(k, _)| !k.ends_with("position_ids")).collect();
+    let tensors = tensors.into_iter().filter(|(k, _)| is_vision_tensor(k)).collect();
     apply_checkpoint(model, tensors, |_| false)
 }
 

@@ -237,7 +237,8 @@ pub fn parse_interactions(
         }
         let seconds = parse_timestamp(time).ok_or_else(|| {
             input_error(format!(
-                "{file} line {line}, column `{}`: `{time}` is not a timestamp (Unix seconds, or an ISO 8601 date or date-time such as 2024-03-01 or 2024-03-01T12:30:00Z)",
+                "{file} line {line}, column `{}`: `{time}` is not a timestamp (Unix seconds, \
+                 or an ISO 8601 date or date-time such as 2024-03-01 or 2024-03-01T12:30:00Z)",
                 options.time_column
             ))
         })?;
@@ -308,7 +309,9 @@ pub fn parse_interactions(
     }
     if users.is_empty() {
         return Err(input_error(format!(
-            "{file}: no user is left after the k-core filter (at least {min_user} interactions per user and {min_item} per item); lower --min-user-interactions / --min-item-interactions"
+            "{file}: no user is left after the k-core filter (at least {min_user} interactions \
+             per user and {min_item} per item); lower --min-user-interactions / \
+             --min-item-interactions"
         )));
     }
 
@@ -590,7 +593,13 @@ mod tests {
             parse_interactions(text, "orders.csv", &options(1)).unwrap_err().to_string()
         };
         let e = err("user_id,item_id,when\nu,a,1\n");
-        assert!(e.contains("orders.csv: no column `timestamp` in the header (it has: user_id, item_id, when); name it with --time-column"), "{e}");
+        assert!(
+            e.contains(
+                "orders.csv: no column `timestamp` in the header (it has: user_id, item_id, \
+                 when); name it with --time-column"
+            ),
+            "{e}"
+        );
         let e = err("user_id,item_id,timestamp\nu,a,1\nu,b,last tuesday\n");
         assert!(
             e.contains("orders.csv line 3, column `timestamp`: `last tuesday` is not a timestamp"),
@@ -614,7 +623,8 @@ mod tests {
 
     #[test]
     fn a_catalogue_with_optional_columns_and_quoting() {
-        let csv = "item_id,title,image\nA1,\"Lip balm, 2 pack\",photos/a1.jpg\nB2,\"A \"\"quoted\"\" name\",\n";
+        let csv = "item_id,title,image\nA1,\"Lip balm, 2 pack\",photos/a1.jpg\n\
+                   B2,\"A \"\"quoted\"\" name\",\n";
         let rows = parse_catalog(csv, "products.csv", &CatalogOptions::default()).unwrap();
         assert_eq!(
             rows[0],

@@ -111,7 +111,8 @@ pub fn temporal_split(
     }
     if summary.evaluated_users == 0 {
         return Err(Vip5Error::Input(format!(
-            "no user has two purchases before the cutoff ({cutoff}) and one after it: nothing to test"
+            "no user has two purchases before the cutoff ({cutoff}) and one after it: nothing \
+             to test"
         )));
     }
     Ok((out, summary))

@@ -17,7 +17,7 @@ pub use render::{
     item_list, item_photo, item_token, render,
 };
 pub use templates::{TEMPLATES, TargetKind, Template};
-pub use tokens::{EncodedPrompt, PromptTokenizer, category_ids, encode_rendered};
+pub use tokens::{EncodedPrompt, PromptTokenizer, category_ids, encode_rendered, encode_sample};
 
 /// The template with this id (`A-1` .. `C-12`).
 pub fn template(id: &str) -> Result<&'static Template> {

@@ -110,7 +110,8 @@ pub fn build_personal_prompt(
         || template.target == TargetKind::RatingExplanation
     {
         return Err(Vip5Error::Input(format!(
-            "template {} is an explanation template; personalized prompts are built for families A and B",
+            "template {} is an explanation template; personalized prompts are built for \
+             families A and B",
             template.id
         )));
     }

@@ -2,6 +2,7 @@
 
 use tokenizers::{AddedToken, Tokenizer};
 
+use crate::batch::EncoderSample;
 use crate::config::Vip5Config;
 use crate::error::{Result, Vip5Error};
 use crate::prompt::render::{ItemNaming, VISUAL_PLACEHOLDER, item_token};
@@ -14,6 +15,22 @@ const WORD_START: char = '\u{2581}';
 pub struct EncodedPrompt {
     pub input_ids: Vec<u32>,
     pub whole_word_ids: Vec<u32>,
+}
+
+impl EncodedPrompt {
+    /// The encoder input of this prompt: one feature row per image it kept, in prompt order,
+    /// from `feature(item)`.
+    pub fn into_sample(
+        self,
+        images: &[u32],
+        feature: impl FnMut(u32) -> Vec<f32>,
+    ) -> EncoderSample {
+        EncoderSample {
+            input_ids: self.input_ids,
+            whole_word_ids: self.whole_word_ids,
+            vis_feats: images.iter().copied().map(feature).collect(),
+        }
+    }
 }
 
 /// The t5-small tokenizer plus VIP5's id rules.
@@ -61,7 +78,8 @@ impl PromptTokenizer {
         let tok = Self::from_json_bytes(json)?.with_item_tokens(cfg.item_tokens)?;
         if tok.vocab_size() > cfg.vocab_size {
             return Err(Vip5Error::Config(format!(
-                "the tokenizer has {} tokens ({} of them item tokens) but the model only {} embedding rows",
+                "the tokenizer has {} tokens ({} of them item tokens) but the model only {} \
+                 embedding rows",
                 tok.vocab_size(),
                 tok.item_tokens,
                 cfg.vocab_size
@@ -91,7 +109,8 @@ impl PromptTokenizer {
             let id = self.tokenizer.token_to_id(&item_token(probe));
             if id != Some(base + probe - 1) {
                 return Err(Vip5Error::Input(format!(
-                    "item token {} got id {id:?}, expected {} (the tokenizer already has tokens after its vocabulary)",
+                    "item token {} got id {id:?}, expected {} (the tokenizer already has \
+                     tokens after its vocabulary)",
                     item_token(probe),
                     base + probe - 1
                 )));
@@ -207,4 +226,17 @@ pub fn encode_rendered(
     let mut images = rendered.image_items.clone();
     images.truncate(kept.div_ceil(n_vis_tokens.max(1)));
     Ok((enc, images))
+}
+
+/// A rendered prompt as the encoder's input: [`encode_rendered`], then each kept image's
+/// features from `feature(item)`.
+pub fn encode_sample(
+    tokenizer: &PromptTokenizer,
+    rendered: &crate::prompt::RenderedPrompt,
+    max_len: Option<usize>,
+    n_vis_tokens: usize,
+    feature: impl FnMut(u32) -> Vec<f32>,
+) -> Result<EncoderSample> {
+    let (encoded, images) = encode_rendered(tokenizer, rendered, max_len, n_vis_tokens)?;
+    Ok(encoded.into_sample(&images, feature))
 }

@@ -8,10 +8,6 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use crate::config::Vip5Config;
 use crate::t5::dropout::Dropout;
 
-/// Additive value for masked attention logits. Large enough that `exp` underflows to 0 exactly,
-/// small enough that adding a position bias never overflows on any backend.
-pub const MASK_VALUE: f32 = -1.0e9;
-
 /// T5's bucketing of a relative position (`memory - query`), as in Mesh TensorFlow / HF:
 /// half the buckets are exact small distances, the rest logarithmic up to `max_distance`.
 /// Bidirectional buckets also encode the sign; causal buckets clamp future positions to 0.

@@ -2,11 +2,11 @@
 //!
 //! burn's `Dropout` draws a Bernoulli tensor element by element from a ChaCha generator and then
 //! multiplies twice (mask, then `1 / keep`). On the CPU backend that drawing was a quarter of a
-//! training step with dropout 0.1 (perf, `trainer bench-train --preset demo`: `ElementRandom::random`,
-//! the sampler and ChaCha together 25 % of the cycles). Here the CPU mask comes from a counter-based
-//! hash (SplitMix64 of the stream key and the element's index: 32 bits per element), already
-//! scaled by `1 / keep`, so it is one pass to build and one multiply to apply. On other devices
-//! (wgpu, CUDA) burn's own device-side random kernel draws it, as before.
+//! training step with dropout 0.1 (perf, `trainer bench-train --preset demo`:
+//! `ElementRandom::random`, the sampler and ChaCha together 25 % of the cycles). Here the CPU mask
+//! comes from a counter-based hash (SplitMix64 of the stream key and the element's index: 32 bits
+//! per element), already scaled by `1 / keep`, so it is one pass to build and one multiply to
+//! apply. On other devices (wgpu, CUDA) burn's own device-side random kernel draws it, as before.
 //!
 //! Reproducibility: the CPU masks depend only on the stream's seed and the order of the calls
 //! ([`seed`], which the trainer calls once per step), not on threads or timing.

@@ -10,10 +10,10 @@ use burn::tensor::{Device, Tensor};
 
 use crate::adapter::{AdapterController, Task, apply_adapter};
 use crate::config::{FeedForward, Vip5Config};
-use crate::t5::activation::gelu_tanh;
+use crate::nn::activation::gelu_tanh;
+use crate::nn::norm::T5LayerNorm;
 use crate::t5::attention::{LayerCache, T5Attention};
 use crate::t5::dropout::Dropout;
-use crate::t5::norm::T5LayerNorm;
 
 fn adapter_if(enabled: bool, cfg: &Vip5Config, device: &Device) -> Option<AdapterController> {
     (cfg.use_adapter && enabled).then(|| AdapterController::new(cfg, device))

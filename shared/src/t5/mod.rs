@@ -1,8 +1,6 @@
 //! The T5 backbone (v1.0 as t5-small uses it; v1.1/FLAN-T5 through config switches).
 
-pub mod activation;
 pub mod attention;
 pub mod dropout;
 pub mod layers;
-pub mod norm;
 pub mod stack;

@@ -8,10 +8,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::adapter::Task;
 use crate::batch::{EncoderTensors, mask_bias};
 use crate::config::Vip5Config;
-use crate::t5::attention::{DecoderCache, LayerCache, MASK_VALUE};
+use crate::nn::MASK_VALUE;
+use crate::nn::norm::T5LayerNorm;
+use crate::t5::attention::{DecoderCache, LayerCache};
 use crate::t5::dropout::Dropout;
 use crate::t5::layers::{T5LayerCrossAttention, T5LayerFF, T5LayerSelfAttention};
-use crate::t5::norm::T5LayerNorm;
 use crate::visual::VisualEmbedding;
 
 /// `encoder.block.N`: self-attention (`layer.0`) and FFN (`layer.1`).

@@ -11,6 +11,22 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The demo recipe's objective (scripts/recipe.sh) for a test run: one-token items started from
+/// a PPMI factorisation, every training window, the first step over the items, soft targets.
+#[allow(dead_code)] // not every test file trains
+pub const ITEM_RECIPE: [&str; 10] = [
+    "--item-tokens",
+    "--tasks",
+    "sequential",
+    "--sequential-windows",
+    "every",
+    "--item-init",
+    "ppmi-svd",
+    "--item-softmax",
+    "--distill-weight",
+    "0.5",
+];
+
 /// Runs the trainer binary: (success, stdout, stderr).
 pub fn trainer(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().expect("run trainer");

@@ -1,7 +1,8 @@
-//! Keeps freed tensor buffers in the process instead of returning them to the kernel.
+//! The process itself: its allocator settings and its peak memory.
 //!
-//! glibc serves blocks above its mmap threshold (128 KiB, rising to at most 32 MiB) with a
-//! fresh `mmap` and unmaps them on free, so every step's large activations and gradients
+//! [`keep_freed_memory`] keeps freed tensor buffers in the process instead of returning them to
+//! the kernel. glibc serves blocks above its mmap threshold (128 KiB, rising to at most 32 MiB)
+//! with a fresh `mmap` and unmaps them on free, so every step's large activations and gradients
 //! (a 44,201 x 128 embedding gradient is 22 MiB) are page-faulted and zeroed by the kernel
 //! again: in `perf record` of the demo recipe, page faults, page clearing and memset were
 //! about 10 % of the cycles. Serving them from the heap and never trimming it reuses the
@@ -17,4 +18,13 @@ pub fn keep_freed_memory() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
         libc::mallopt(libc::M_TOP_PAD, 256 << 20);
     }
+}
+
+/// Peak resident memory of this process in bytes (Linux `VmHWM`); lavapipe's buffers live there
+/// too.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

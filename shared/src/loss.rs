@@ -2,57 +2,10 @@
 //! sample's target tokens, weighted by 1/target_length (faithful) or not, averaged over the batch.
 
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 
-/// Decoder inputs and labels of a batch, padded.
-#[derive(Debug, Clone)]
-pub struct TargetBatch {
-    pub batch: usize,
-    pub len: usize,
-    /// `[0, t0, .., t_{n-2}]` per row (start token 0), padded with 0.
-    pub decoder_input_ids: Vec<i64>,
-    /// `t0 .. t_{n-1}` (ending in `</s>`), padded with 0 (masked out by `mask`).
-    pub labels: Vec<i64>,
-    /// 1 on real target tokens.
-    pub mask: Vec<f32>,
-    /// Per-row loss weight.
-    pub weights: Vec<f32>,
-}
-
-impl TargetBatch {
-    /// `faithful`: weight 1/len(target) as the original; otherwise 1.
-    pub fn new(targets: &[Vec<u32>], start: u32, faithful: bool) -> Self {
-        let batch = targets.len();
-        let len = targets.iter().map(Vec::len).max().unwrap_or(1).max(1);
-        let mut out = Self {
-            batch,
-            len,
-            decoder_input_ids: vec![0; batch * len],
-            labels: vec![0; batch * len],
-            mask: vec![0.0; batch * len],
-            weights: vec![1.0; batch],
-        };
-        for (b, t) in targets.iter().enumerate() {
-            for (i, &tok) in t.iter().enumerate() {
-                out.labels[b * len + i] = tok as i64;
-                out.mask[b * len + i] = 1.0;
-                out.decoder_input_ids[b * len + i] =
-                    if i == 0 { start as i64 } else { t[i - 1] as i64 };
-            }
-            if faithful && !t.is_empty() {
-                out.weights[b] = 1.0 / t.len() as f32;
-            }
-        }
-        out
-    }
-
-    pub fn decoder_inputs(&self, device: &Device) -> Tensor<2, Int> {
-        Tensor::from_data(
-            TensorData::new(self.decoder_input_ids.clone(), [self.batch, self.len]),
-            device,
-        )
-    }
-}
+use crate::batch::TargetBatch;
+use crate::error::{Result, Vip5Error};
 
 /// Batch loss from logits `[B, T, V]`.
 pub fn seq2seq_loss(logits: Tensor<3>, targets: &TargetBatch) -> Tensor<1> {
@@ -99,6 +52,10 @@ impl FirstStepVocab {
         self.extra.len() + self.items
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn is_item_token(&self, token: u32) -> bool {
         token >= self.item_start && ((token - self.item_start) as usize) < self.items
     }
@@ -142,9 +99,20 @@ pub struct SoftTargets {
     pub has: Vec<f32>,
 }
 
+impl SoftTargets {
+    /// The rows of one data-parallel shard.
+    pub fn rows(&self, range: std::ops::Range<usize>, v: usize) -> SoftTargets {
+        SoftTargets {
+            weight: self.weight,
+            probs: self.probs[range.start * v..range.end * v].to_vec(),
+            has: self.has[range].to_vec(),
+        }
+    }
+}
+
 /// [`seq2seq_loss`] with the first step over `vocab` (and optional soft targets there), from
 /// the decoder states `[B, T, d]` and the model's output rows and factor
-/// ([`vip5::Vip5Model::output_rows`]); later steps over `later` when given (`vocab` plus
+/// ([`crate::Vip5Model::output_rows`]); later steps over `later` when given (`vocab` plus
 /// `</s>`: after an item token only `</s>` follows), else the full vocabulary. Errors when a
 /// row's first label is outside `vocab`, or a later one outside `later`.
 pub fn first_step_loss(
@@ -155,7 +123,7 @@ pub fn first_step_loss(
     soft: Option<&SoftTargets>,
     bias: Option<&[f32]>,
     later: Option<&FirstStepVocab>,
-) -> anyhow::Result<Tensor<1>> {
+) -> Result<Tensor<1>> {
     let device = hidden.device();
     let [b, t, d] = hidden.dims();
     let (table, factor) = output;
@@ -163,7 +131,10 @@ pub fn first_step_loss(
     for row in 0..b {
         let label = targets.labels[row * t] as u32;
         let idx = vocab.index_of(label).ok_or_else(|| {
-            anyhow::anyhow!("--item-softmax: a target starts with token {label}, which is neither an item token nor yes/no")
+            Vip5Error::Input(format!(
+                "--item-softmax: a target starts with token {label}, which is neither an item \
+                 token nor yes/no"
+            ))
         })?;
         first.push(idx as i64);
     }
@@ -171,7 +142,11 @@ pub fn first_step_loss(
     let mut logits1 = h1.matmul(vocab.rows(table.clone()).transpose());
     if let Some(bias) = bias {
         if bias.len() != vocab.len() {
-            anyhow::bail!("a first-step bias of {} values for {} tokens", bias.len(), vocab.len());
+            return Err(Vip5Error::Input(format!(
+                "a first-step bias of {} values for {} tokens",
+                bias.len(),
+                vocab.len()
+            )));
         }
         let bias = Tensor::<1>::from_data(TensorData::new(bias.to_vec(), [bias.len()]), &device);
         logits1 = logits1 + bias.reshape([1, vocab.len()]);
@@ -205,7 +180,10 @@ pub fn first_step_loss(
                     }
                     let token = *label as u32;
                     *label = later.index_of(token).ok_or_else(|| {
-                        anyhow::anyhow!("--item-softmax-rest: a later target token {token} is outside the small vocabulary")
+                        Vip5Error::Input(format!(
+                            "--item-softmax-rest: a later target token {token} is outside the \
+                             small vocabulary"
+                        ))
                     })? as i64;
                 }
                 later.rows(table)
@@ -226,6 +204,7 @@ pub fn first_step_loss(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::Device;
     use burn::tensor::activation::softmax;
 
     fn device() -> Device {

@@ -6,6 +6,11 @@ use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
 
+/// Reads a text file; the error names it.
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
 /// Writes `bytes` to `path` atomically: a `.tmp` sibling, flushed to disk, renamed over `path`.
 /// On an error (e.g. no space left) the temporary file is removed and `path` is unchanged.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
