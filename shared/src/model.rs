@@ -122,15 +122,17 @@ impl Vip5Model {
     /// Marks which parameters train: VIP5's split (adapters, visual mapping network, every RMS
     /// norm gain; optionally the whole-word/category tables) or everything (full fine-tuning).
     pub fn with_train_mode(self, mode: TrainMode, train_input_tables: bool) -> Self {
-        let mut mapper = RequireGradMapper { path: vec![], mode, train_input_tables };
+        let mut mapper = RequireGradMapper(TrainableWalk::new(mode, train_input_tables));
         self.map(&mut mapper)
     }
 
     /// Parameter counts `(total, trainable)` read off the module's own parameters; `trainable`
     /// follows the same rule `with_train_mode` applies.
     pub fn param_counts(&self, mode: TrainMode, train_input_tables: bool) -> ParamCounts {
-        let mut v =
-            CountVisitor { path: vec![], mode, train_input_tables, counts: ParamCounts::default() };
+        let mut v = CountVisitor {
+            walk: TrainableWalk::new(mode, train_input_tables),
+            counts: ParamCounts::default(),
+        };
         self.visit(&mut v);
         v.counts
     }
@@ -211,44 +213,59 @@ pub fn is_trainable(path: &str, mode: TrainMode, train_input_tables: bool) -> bo
     }
 }
 
-struct RequireGradMapper {
+/// The trainable/frozen rule applied while walking the module tree: the path walked so far.
+struct TrainableWalk {
     path: Vec<String>,
     mode: TrainMode,
     train_input_tables: bool,
 }
 
-impl ModuleMapper for RequireGradMapper {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
+impl TrainableWalk {
+    fn new(mode: TrainMode, train_input_tables: bool) -> Self {
+        Self { path: Vec::new(), mode, train_input_tables }
+    }
+    fn enter(&mut self, name: &str) {
         self.path.push(name.to_string());
     }
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+    fn exit(&mut self) {
         self.path.pop();
     }
+    /// Whether the parameter at the current path trains.
+    fn trainable(&self) -> bool {
+        is_trainable(&self.path.join("."), self.mode, self.train_input_tables)
+    }
+}
+
+struct RequireGradMapper(TrainableWalk);
+
+impl ModuleMapper for RequireGradMapper {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.0.enter(name);
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.0.exit();
+    }
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let path = self.path.join(".");
-        let train = is_trainable(&path, self.mode, self.train_input_tables);
-        param.set_require_grad(train)
+        param.set_require_grad(self.0.trainable())
     }
 }
 
 struct CountVisitor {
-    path: Vec<String>,
-    mode: TrainMode,
-    train_input_tables: bool,
+    walk: TrainableWalk,
     counts: ParamCounts,
 }
 
 impl ModuleVisitor for CountVisitor {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+        self.walk.enter(name);
     }
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.walk.exit();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let n = param.lazy_shape().num_elements();
         self.counts.total += n;
-        if is_trainable(&self.path.join("."), self.mode, self.train_input_tables) {
+        if self.walk.trainable() {
             self.counts.trainable += n;
         }
     }

@@ -214,6 +214,20 @@ impl Recommender {
         Ok(resolved)
     }
 
+    /// P(yes) of each yes/no prompt, one batch.
+    async fn yes_probabilities(&self, samples: &[EncoderSample]) -> Result<Vec<f32>> {
+        let x = EncoderBatch::new(samples, &self.cfg)?.to_tensors(&self.device);
+        yes_probability(
+            &self.model,
+            &x,
+            Task::Sequential,
+            self.cfg.decoder_start_token_id,
+            YES_TOKEN_ID,
+            NO_TOKEN_ID,
+        )
+        .await
+    }
+
     /// Beam search over the items `mask` allows, one prompt: the distinct items the beams spell,
     /// best first, with their beam scores.
     async fn constrained_beams(
@@ -317,16 +331,7 @@ impl Recommender {
             .iter()
             .map(|&id| self.sample(&resolved.ids, YES_NO_TEMPLATE, Some(id), &[]))
             .collect::<Result<Vec<_>>>()?;
-        let x = EncoderBatch::new(&samples, &self.cfg)?.to_tensors(&self.device);
-        let p = yes_probability(
-            &self.model,
-            &x,
-            Task::Sequential,
-            self.cfg.decoder_start_token_id,
-            YES_TOKEN_ID,
-            NO_TOKEN_ID,
-        )
-        .await?;
+        let p = self.yes_probabilities(&samples).await?;
         Ok(ids.iter().zip(p).map(|(&id, p)| self.scored(id, p)).collect())
     }
 
@@ -353,16 +358,7 @@ impl Recommender {
             &[],
             Some((new_item, features)),
         )?;
-        let x = EncoderBatch::new(&[sample], &self.cfg)?.to_tensors(&self.device);
-        let p = yes_probability(
-            &self.model,
-            &x,
-            Task::Sequential,
-            self.cfg.decoder_start_token_id,
-            YES_TOKEN_ID,
-            NO_TOKEN_ID,
-        )
-        .await?;
+        let p = self.yes_probabilities(&[sample]).await?;
         p.first().copied().ok_or_else(|| Vip5Error::Backend("no probability came back".into()))
     }
 

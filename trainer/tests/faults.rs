@@ -13,29 +13,10 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 mod common;
-use common::{final_weights, prepared, temp_dir};
+use common::{TINY_SCRATCH, final_weights, prepared, temp_dir};
 
 /// 30 users x 2 samples, batch 4: 15 steps per epoch, 45 steps, a checkpoint every 3.
-const TRAIN: [&str; 18] = [
-    "--preset",
-    "tiny",
-    "--mode",
-    "scratch",
-    "--epochs",
-    "3",
-    "--batch-size",
-    "4",
-    "--sequential-per-user",
-    "1",
-    "--direct-per-user",
-    "1",
-    "--candidate-negatives",
-    "5",
-    "--seed",
-    "11",
-    "--checkpoint-every",
-    "3",
-];
+const TRAIN: [&str; 6] = ["--epochs", "3", "--seed", "11", "--checkpoint-every", "3"];
 const TOTAL_STEPS: usize = 45;
 
 fn train_args(data: &Path, out: &Path, resume: bool) -> Vec<String> {
@@ -44,7 +25,7 @@ fn train_args(data: &Path, out: &Path, resume: bool) -> Vec<String> {
             .iter()
             .map(|s| s.to_string())
             .collect();
-    args.extend(TRAIN.iter().map(|s| s.to_string()));
+    args.extend(TINY_SCRATCH.iter().chain(&TRAIN).map(|s| s.to_string()));
     if resume {
         args.push("--resume".into());
     }

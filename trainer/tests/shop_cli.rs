@@ -97,19 +97,16 @@ fn a_shops_orders_and_catalogue_prepare_train_evaluate_and_export() {
     let features = dir.join("features.safetensors");
     let clip =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/clip/tiny/model.safetensors");
-    let (ok, stdout, stderr) = trainer(&[
-        "features",
-        "--clip",
-        clip.to_str().unwrap(),
-        "--catalog",
-        dir.join("products.csv").to_str().unwrap(),
-        "--catalog-item-column",
-        "product",
-        "--out",
-        features.to_str().unwrap(),
-        "--batch-size",
-        "8",
-    ]);
+    let catalog = dir.join("products.csv");
+    // `trainer features` over the shop's catalogue, with `flags` after the common ones
+    let features_run = |flags: &[&str]| {
+        let mut args = vec!["features", "--clip", clip.to_str().unwrap()];
+        args.extend(["--catalog", catalog.to_str().unwrap(), "--catalog-item-column", "product"]);
+        args.extend(flags);
+        trainer(&args)
+    };
+    let (ok, stdout, stderr) =
+        features_run(&["--out", features.to_str().unwrap(), "--batch-size", "8"]);
     assert!(ok, "{stderr}");
     // 20 photos found beside the catalogue; 4 named but missing, reported by name; SKU-99 has none
     assert!(stdout.contains("wrote 20 features (20 new, 4 unreadable)"), "{stdout}");
@@ -124,19 +121,9 @@ fn a_shops_orders_and_catalogue_prepare_train_evaluate_and_export() {
     assert_ne!(written["SKU-00"].data, written["SKU-01"].data);
 
     // a catalogue whose image column has another name: a clear error, no empty features file
-    let (ok, _, stderr) = trainer(&[
-        "features",
-        "--clip",
-        clip.to_str().unwrap(),
-        "--catalog",
-        dir.join("products.csv").to_str().unwrap(),
-        "--catalog-item-column",
-        "product",
-        "--image-column",
-        "photo",
-        "--out",
-        dir.join("none.safetensors").to_str().unwrap(),
-    ]);
+    let none = dir.join("none.safetensors");
+    let (ok, _, stderr) =
+        features_run(&["--image-column", "photo", "--out", none.to_str().unwrap()]);
     assert!(!ok);
     assert!(stderr.contains("no row names an image in column `photo`"), "{stderr}");
     assert!(!dir.join("none.safetensors").exists());

@@ -5,29 +5,13 @@
 use std::path::Path;
 
 mod common;
-use common::{ITEM_RECIPE, final_weights, prepared, temp_dir, trainer};
+use common::{ITEM_RECIPE, TINY_SCRATCH, final_weights, prepared, temp_dir, trainer};
 
-const TRAIN: [&str; 16] = [
-    "--preset",
-    "tiny",
-    "--mode",
-    "scratch",
-    "--epochs",
-    "2",
-    "--batch-size",
-    "4",
-    "--sequential-per-user",
-    "1",
-    "--direct-per-user",
-    "1",
-    "--candidate-negatives",
-    "5",
-    "--seed",
-    "7",
-];
+const TRAIN: [&str; 4] = ["--epochs", "2", "--seed", "7"];
 
 fn train(data: &Path, out: &Path, extra: &[&str]) -> (bool, String, String) {
     let mut args = vec!["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend(TINY_SCRATCH);
     args.extend(TRAIN);
     args.extend(extra);
     trainer(&args)
@@ -143,27 +127,16 @@ fn prepare_reports_bad_input_with_file_and_line() {
         r#"{"id2item": {"1": "a", "2": "b", "3": "c", "4": "d"}, "id2user": {"1": "u", "2": "v"}}"#,
     )
     .unwrap();
-    let (ok, _, stderr) = trainer(&[
-        "prepare",
-        "--sequential",
-        dir.join("seq.txt").to_str().unwrap(),
-        "--datamaps",
-        dir.join("maps.json").to_str().unwrap(),
-        "--out",
-        dir.join("p").to_str().unwrap(),
-    ]);
+    let (seq, maps, out) = (dir.join("seq.txt"), dir.join("maps.json"), dir.join("p"));
+    let prepare = || {
+        let paths = [seq.to_str().unwrap(), maps.to_str().unwrap(), out.to_str().unwrap()];
+        trainer(&["prepare", "--sequential", paths[0], "--datamaps", paths[1], "--out", paths[2]])
+    };
+    let (ok, _, stderr) = prepare();
     assert!(!ok);
     assert!(stderr.contains("line 2") && stderr.contains("`x`"), "{stderr}");
     std::fs::write(dir.join("seq.txt"), "1 1 2 3\n2 2 9 4\n").unwrap();
-    let (ok, _, stderr) = trainer(&[
-        "prepare",
-        "--sequential",
-        dir.join("seq.txt").to_str().unwrap(),
-        "--datamaps",
-        dir.join("maps.json").to_str().unwrap(),
-        "--out",
-        dir.join("p").to_str().unwrap(),
-    ]);
+    let (ok, _, stderr) = prepare();
     assert!(!ok);
     assert!(stderr.contains("line 2: item 9 is not in"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -11,6 +11,24 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A small run of the tiny preset from scratch: batches of 4, one sequential and one direct
+/// sample per user, 5 candidate negatives (the epochs and seed are each test's own).
+#[allow(dead_code)] // not every test file trains
+pub const TINY_SCRATCH: [&str; 12] = [
+    "--preset",
+    "tiny",
+    "--mode",
+    "scratch",
+    "--batch-size",
+    "4",
+    "--sequential-per-user",
+    "1",
+    "--direct-per-user",
+    "1",
+    "--candidate-negatives",
+    "5",
+];
+
 /// The demo recipe's objective (scripts/recipe.sh) for a test run: one-token items started from
 /// a PPMI factorisation, every training window, the first step over the items, soft targets.
 #[allow(dead_code)] // not every test file trains
