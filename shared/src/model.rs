@@ -75,9 +75,7 @@ impl Vip5Model {
         decoder_input_ids: Tensor<2, Int>,
         task: Task,
     ) -> Tensor<3> {
-        let enc = self.encode(x, task);
-        let mut cache = self.start_decoding(enc, x.attention_mask.clone());
-        self.decode(decoder_input_ids, &mut cache, task)
+        self.lm_logits(self.forward_hidden(x, decoder_input_ids, task))
     }
 
     /// Teacher-forced decoder states before the LM head `[B, T, d]`: a training objective that

@@ -12,6 +12,19 @@ import { join, resolve } from 'node:path';
 import { staticServer } from '../../scripts/serve.mjs';
 import { launchChromium } from './chromium.mjs';
 
+/**
+ * Clicks a product's "add to my history" button and waits until the page has refreshed its
+ * recommendations `refreshes` times in all (the page counts them in data-recommendations).
+ */
+async function addToHistory(page, item, refreshes) {
+  await item.locator('button', { hasText: 'add to my history' }).click();
+  await page.waitForFunction(
+    c => document.body.dataset.recommendations === String(c),
+    refreshes,
+    { timeout: 300_000 },
+  );
+}
+
 const args = Object.fromEntries(
   process.argv.slice(2).reduce(
     (acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc),
@@ -131,16 +144,7 @@ async function runMode(mode, result) {
       const backendShown = await p.textContent('#backend');
       // The page counts finished recommendation refreshes; each click adds one.
       for (const [done, n] of clicks.entries()) {
-        await p
-          .locator('#items li')
-          .nth(n)
-          .locator('button', { hasText: 'add to my history' })
-          .click();
-        await p.waitForFunction(
-          c => document.body.dataset.recommendations === String(c),
-          done + 1,
-          { timeout: 300_000 },
-        );
+        await addToHistory(p, p.locator('#items li').nth(n), done + 1);
       }
       const recs = await p.locator('#recs li').evaluateAll(lis => lis.map(li => li.dataset.key));
       const history = await p
@@ -214,15 +218,7 @@ async function runMode(mode, result) {
         await p.waitForSelector('body[data-ready="true"]', { timeout: 300_000 });
         for (const [done, key] of keys.entries()) {
           await p.fill('#search', key);
-          await p
-            .locator(`#items li[data-key="${key}"]`)
-            .locator('button', { hasText: 'add to my history' })
-            .click();
-          await p.waitForFunction(
-            c => document.body.dataset.recommendations === String(c),
-            done + 1,
-            { timeout: 300_000 },
-          );
+          await addToHistory(p, p.locator(`#items li[data-key="${key}"]`), done + 1);
         }
         const recs = await p.locator('#recs li').evaluateAll(lis => lis.map(li => li.dataset.key));
         await p.screenshot({ path: join(out, `demo-visitor${i}.png`), fullPage: true });
