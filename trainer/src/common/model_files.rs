@@ -1,14 +1,18 @@
 //! Reading a model the way every command does: a training output folder, a `model.safetensors`
-//! with its `config.json` (ours or Hugging Face's), or a `.gguf` bundle.
+//! with its `config.json` (ours or Hugging Face's), or a `.gguf` bundle; and writing the
+//! training output folder `trainer train` leaves.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use burn::module::Module;
 use burn::tensor::Device;
 use vip5::bundle::Bundle;
 use vip5::weights::{NamedTensor, read_safetensors};
 use vip5::{Vip5Config, Vip5Model};
+
+use super::files::write_atomic;
 
 /// Loads a model from a training output folder, a `model.safetensors` (config.json beside it; ours
 /// or Hugging Face's), or a `.gguf` bundle.
@@ -47,4 +51,14 @@ fn read_checkpoint(path: &Path) -> Result<(Vip5Config, BTreeMap<String, NamedTen
     let tensors =
         read_safetensors(&bytes).with_context(|| format!("reading {}", weights.display()))?;
     Ok((cfg, tensors))
+}
+
+/// Writes `model`'s inference weights and `cfg` as a training output folder `dir`
+/// (`model.safetensors` + `config.json`, each atomically), the layout [`load_model`] reads.
+pub fn write_model_folder(dir: &Path, model: &Vip5Model, cfg: &Vip5Config) -> Result<()> {
+    write_atomic(
+        &dir.join("model.safetensors"),
+        &vip5::weights::save_safetensors(&model.valid())?,
+    )?;
+    write_atomic(&dir.join("config.json"), &serde_json::to_vec_pretty(cfg)?)
 }

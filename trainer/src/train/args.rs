@@ -232,6 +232,11 @@ impl TrainArgs {
         Ok(())
     }
 
+    /// Samples per optimizer step: `--batch-size` x `--grad-accum`.
+    pub fn samples_per_step(&self) -> usize {
+        self.batch_size * self.grad_accum
+    }
+
     /// The tasks `--tasks` names.
     pub fn tasks(&self) -> Result<Vec<Task>> {
         self.tasks

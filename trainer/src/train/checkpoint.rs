@@ -13,6 +13,7 @@ use vip5::{Vip5Config, Vip5Model};
 
 use super::args::TrainArgs;
 use crate::common::files::{write_atomic, write_new};
+use crate::common::model_files::write_model_folder;
 
 /// Saved with every checkpoint; a resume must match it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -175,9 +176,5 @@ pub fn save_epoch_weights(
 ) -> Result<()> {
     let dir = out.join("epochs").join(epoch.to_string());
     std::fs::create_dir_all(&dir)?;
-    write_atomic(
-        &dir.join("model.safetensors"),
-        &vip5::weights::save_safetensors(&model.valid())?,
-    )?;
-    write_atomic(&dir.join("config.json"), &serde_json::to_vec_pretty(cfg)?)
+    write_model_folder(&dir, model, cfg)
 }

@@ -62,8 +62,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
     let users = prepared.sequences.len();
     let samples_per_epoch = epoch_plan(&args, &tasks, &prepared, 0).len();
-    let per_step = args.batch_size * args.grad_accum;
-    let steps_per_epoch = samples_per_epoch.div_ceil(per_step);
+    let steps_per_epoch = samples_per_epoch.div_ceil(args.samples_per_step());
     let total_steps = steps_per_epoch * args.epochs;
     let warmup = (total_steps as f64 * args.warmup_ratio) as usize;
     std::fs::create_dir_all(&args.out)?;

@@ -4,11 +4,11 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use burn::module::Module;
 use vip5::{ParamCounts, Vip5Config, Vip5Model};
 
 use super::args::TrainArgs;
 use crate::common::files::write_atomic;
+use crate::common::model_files::write_model_folder;
 use crate::common::process::peak_rss_bytes;
 
 /// Wall time per phase of a step, summed over the run (reported per step in the train report,
@@ -49,19 +49,13 @@ pub fn finish(
     steps_run: usize,
     times: &RunTimes,
 ) -> Result<()> {
-    let inference = model.valid();
-    write_atomic(
-        &args.out.join("model.safetensors"),
-        &vip5::weights::save_safetensors(&inference)?,
-    )?;
-    write_atomic(&args.out.join("config.json"), &serde_json::to_vec_pretty(cfg)?)?;
+    write_model_folder(&args.out, model, cfg)?;
     let step_times = &times.steps;
     let mean_step = if step_times.is_empty() {
         0.0
     } else {
         step_times.iter().sum::<f64>() / step_times.len() as f64
     };
-    let per_step = args.batch_size * args.grad_accum;
     let report = serde_json::json!({
         "preset": args.preset,
         "mode": args.mode,
@@ -69,7 +63,7 @@ pub fn finish(
         "steps": steps_run,
         "seconds": times.started.elapsed().as_secs_f64(),
         "mean_step_seconds": mean_step,
-        "samples_per_second": if mean_step > 0.0 { per_step as f64 / mean_step } else { 0.0 },
+        "samples_per_second": if mean_step > 0.0 { args.samples_per_step() as f64 / mean_step } else { 0.0 },
         "peak_rss_bytes": peak_rss_bytes(),
         "phase_seconds_per_step": times.phases.means(step_times.len()),
         "params_total": counts.total,

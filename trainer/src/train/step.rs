@@ -42,12 +42,6 @@ pub struct StepContext<'a> {
     pub warmup: usize,
 }
 
-impl StepContext<'_> {
-    fn per_step(&self) -> usize {
-        self.args.batch_size * self.args.grad_accum
-    }
-}
-
 /// One optimizer step: its `--grad-accum` micro-batches of the epoch's `plan`, their gradients
 /// summed, clipped to the global norm, then AdamW. Returns the model after the step and the
 /// step's log line; `None` when the plan has no sample left for this step (the model unchanged).
@@ -69,12 +63,12 @@ pub fn train_step(
     let mut loss_sum = 0.0;
     let in_epoch = step % ctx.steps_per_epoch;
     for micro in 0..args.grad_accum {
-        let first = in_epoch * ctx.per_step() + micro * args.batch_size;
+        let first = in_epoch * args.samples_per_step() + micro * args.batch_size;
         let idx: Vec<usize> = (first..(first + args.batch_size).min(plan.len())).collect();
         if idx.is_empty() {
             continue;
         }
-        let (shard_losses, grads) = micro_batch(ctx, &model, step, plan, &idx, phases)?;
+        let (shard_losses, grads) = micro_batch(ctx, &model, step, epoch, plan, &idx, phases)?;
         loss_sum = shard_losses.iter().fold(loss_sum, |sum, loss| sum + loss);
         grads_total = Some(add_gradients(&model, grads_total, grads));
     }
@@ -94,12 +88,12 @@ fn micro_batch(
     ctx: &StepContext,
     model: &Vip5Model,
     step: usize,
+    epoch: usize,
     plan: &[PlanEntry],
     idx: &[usize],
     phases: &mut PhaseTimes,
 ) -> Result<(Vec<f64>, GradientsParams)> {
     let (args, cfg, objective) = (ctx.args, ctx.cfg, ctx.objective);
-    let epoch = step / ctx.steps_per_epoch;
     let t_phase = Instant::now();
     let mut examples = Vec::with_capacity(idx.len());
     for &i in idx {
