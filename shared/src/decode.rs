@@ -4,13 +4,13 @@
 //! Everything is `async` and reads tensors back with `into_data_async`, so the same code runs in a
 //! browser (where a synchronous read panics) and natively (drive it with any `block_on`).
 
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::adapter::Task;
 use crate::batch::EncoderTensors;
 use crate::error::{Result, Vip5Error};
 use crate::model::Vip5Model;
+use crate::nn::activation::log_softmax_rows;
 use crate::t5::attention::DecoderCache;
 
 /// Score HF gives a slot that holds no hypothesis (and adds to rule a candidate out).
@@ -93,7 +93,7 @@ async fn next_log_probs(
     let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [tokens.len(), 1]), &device);
     let logits = model.decode(ids, cache, task);
     let [rows, _, vocab] = logits.dims();
-    let lp = read_f32(log_softmax(logits.reshape([rows, vocab]), 1)).await?;
+    let lp = read_f32(log_softmax_rows(logits.reshape([rows, vocab]))).await?;
     finite_or_error(&lp, "log-probabilities", cache.len)?;
     Ok(lp)
 }

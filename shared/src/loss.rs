@@ -1,24 +1,31 @@
 //! The training objective (docs/vip5.md §4.3): teacher-forced cross-entropy, averaged over each
 //! sample's target tokens, weighted by 1/target_length (faithful) or not, averaged over the batch.
 
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::batch::TargetBatch;
 use crate::error::{Result, Vip5Error};
+use crate::nn::cross_entropy::{SoftMix, cross_entropy_rows, nll_rows};
 
-/// Batch loss from logits `[B, T, V]`.
-pub fn seq2seq_loss(logits: Tensor<3>, targets: &TargetBatch) -> Tensor<1> {
+/// Batch loss from logits `[B, T, V]`. Errors when a label is not a column of the logits.
+pub fn seq2seq_loss(logits: Tensor<3>, targets: &TargetBatch) -> Result<Tensor<1>> {
     let device = logits.device();
-    let [b, t, _] = logits.dims();
-    let labels =
-        Tensor::<3, Int>::from_data(TensorData::new(targets.labels.clone(), [b, t, 1]), &device);
+    let [b, t, v] = logits.dims();
+    let labels = label_ids(&targets.labels)?;
     let mask = Tensor::<2>::from_data(TensorData::new(targets.mask.clone(), [b, t]), &device);
     let weights = Tensor::<1>::from_data(TensorData::new(targets.weights.clone(), [b]), &device);
-    let nll = log_softmax(logits, 2).gather(2, labels).reshape([b, t]).neg() * mask.clone();
+    let nll = nll_rows(logits.reshape([b * t, v]), &labels)?.reshape([b, t]) * mask.clone();
     // mean over each row's real tokens, then the row weight, then the batch mean
     let per_row = nll.sum_dim(1).reshape([b]) / mask.sum_dim(1).reshape([b]).clamp_min(1.0);
-    (per_row * weights).mean()
+    Ok((per_row * weights).mean())
+}
+
+/// Token ids as the cross-entropy's labels (padding is 0, masked out by the caller).
+fn label_ids(labels: &[i64]) -> Result<Vec<u32>> {
+    labels
+        .iter()
+        .map(|&l| u32::try_from(l).map_err(|_| Vip5Error::Input(format!("a target label of {l}"))))
+        .collect()
 }
 
 /// The first target step scored over a small vocabulary: the item tokens plus a few others
@@ -151,17 +158,15 @@ pub fn first_step_loss(
         let bias = Tensor::<1>::from_data(TensorData::new(bias.to_vec(), [bias.len()]), &device);
         logits1 = logits1 + bias.reshape([1, vocab.len()]);
     }
-    let lsm1 = log_softmax(logits1, 1);
-    let labels1 = Tensor::<2, Int>::from_data(TensorData::new(first, [b, 1]), &device);
-    let mut step1 = lsm1.clone().gather(1, labels1).reshape([b]).neg();
-    if let Some(soft) = soft.filter(|s| s.weight > 0.0) {
-        let v = vocab.len();
-        let q = Tensor::<2>::from_data(TensorData::new(soft.probs.clone(), [b, v]), &device);
-        let has = Tensor::<1>::from_data(TensorData::new(soft.has.clone(), [b]), &device);
-        let soft_ce = (lsm1 * q).sum_dim(1).reshape([b]).neg();
-        let w = has.mul_scalar(soft.weight);
-        step1 = step1 * (w.clone().neg().add_scalar(1.0)) + soft_ce * w;
-    }
+    let first = label_ids(&first)?;
+    let step1 = match soft.filter(|s| s.weight > 0.0) {
+        Some(soft) => {
+            let weight: Vec<f32> = soft.has.iter().map(|&h| h * soft.weight as f32).collect();
+            let mix = SoftMix { probs: &soft.probs, weight: &weight };
+            cross_entropy_rows(logits1, &first, Some(mix))?
+        }
+        None => nll_rows(logits1, &first)?,
+    };
     let mask = Tensor::<2>::from_data(TensorData::new(targets.mask.clone(), [b, t]), &device);
     let weights = Tensor::<1>::from_data(TensorData::new(targets.weights.clone(), [b]), &device);
     let mut per_row_sum = step1 * mask.clone().narrow(1, 0, 1).reshape([b]);
@@ -190,10 +195,8 @@ pub fn first_step_loss(
             }
             None => table,
         };
-        let [vocab_size, _] = rows.dims();
-        let logits = rest.matmul(rows.transpose()).reshape([b, t - 1, vocab_size]);
-        let labels = Tensor::<3, Int>::from_data(TensorData::new(labels, [b, t - 1, 1]), &device);
-        let nll = log_softmax(logits, 2).gather(2, labels).reshape([b, t - 1]).neg()
+        let nll = nll_rows(rest.matmul(rows.transpose()), &label_ids(&labels)?)?
+            .reshape([b, t - 1])
             * mask.clone().narrow(1, 1, t - 1);
         per_row_sum = per_row_sum + nll.sum_dim(1).reshape([b]);
     }
@@ -241,7 +244,7 @@ mod tests {
             .reshape([4, 3])
             .matmul(table.clone().transpose())
             .reshape([2, 2, 5]);
-        let plain = values(seq2seq_loss(logits, &tb))[0];
+        let plain = values(seq2seq_loss(logits, &tb).unwrap())[0];
         let vocab = FirstStepVocab::new(vec![0, 1], 2, 3);
         let ours =
             values(first_step_loss(h, (table, factor), &tb, &vocab, None, None, None).unwrap())[0];

@@ -137,17 +137,17 @@ pub fn run_train(args: BenchTrainArgs) -> Result<()> {
         TensorData::new(tb.decoder_input_ids.clone(), [tb.batch, tb.len]),
         &device,
     );
-    let mut step = |model: Vip5Model| {
-        let loss = vip5::loss::seq2seq_loss(model.forward(&x, dec.clone(), Task::Sequential), &tb);
+    let mut step = |model: Vip5Model| -> Result<Vip5Model> {
+        let loss = vip5::loss::seq2seq_loss(model.forward(&x, dec.clone(), Task::Sequential), &tb)?;
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let m = optim.step(1e-4, model, grads);
         vip5::model::initialize_params(&m);
-        m
+        Ok(m)
     };
-    model = step(model); // warm-up
+    model = step(model)?; // warm-up
     let start = Instant::now();
     for _ in 0..args.steps {
-        model = step(model);
+        model = step(model)?;
     }
     // finish pending work before stopping the clock
     let _ = model.shared.weight.val().into_data();

@@ -141,6 +141,7 @@ fn info(args: InfoArgs) -> Result<()> {
 
 fn main() -> Result<()> {
     common::process::keep_freed_memory();
+    common::process::tune_matrix_multiplies();
     match Cli::parse().command {
         Command::Info(args) => info(args),
         Command::Features(args) => features::run(args),

@@ -6,9 +6,11 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{sigmoid, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+
+use crate::nn::activation::quick_gelu;
 
 /// Shape of a CLIP vision tower.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,10 +202,6 @@ pub struct ClipVisionTransformer {
 pub struct ClipVision {
     pub vision_model: ClipVisionTransformer,
     pub visual_projection: Linear,
-}
-
-fn quick_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    x.clone() * sigmoid(x.mul_scalar(1.702))
 }
 
 impl ClipVision {

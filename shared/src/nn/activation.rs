@@ -20,3 +20,26 @@ pub fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let inner = (x.clone() + cube.mul_scalar(0.044715)).mul_scalar(SQRT_2_OVER_PI);
     x.clone().mul_scalar(0.5) * bounded_tanh(inner).add_scalar(1.0)
 }
+
+/// CLIP's `quick_gelu`, `x * sigmoid(1.702 x)`. On the CPU backend (outside training) one
+/// vectorised pass in place ([`super::host_math`]); elsewhere burn's operations.
+pub fn quick_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    let x = match super::host_ops::try_quick_gelu(x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    x.clone() * burn::tensor::activation::sigmoid(x.mul_scalar(1.702))
+}
+
+/// The log-softmax over the last dimension of `[rows, width]` logits (decoding). On the CPU
+/// backend outside training one vectorised pass per row in place ([`super::host_math`]; burn's
+/// takes six passes with a libm `exp` per value); elsewhere burn's `log_softmax`.
+pub fn log_softmax_rows(x: Tensor<2>) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    let x = match super::host_ops::try_log_softmax(x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    burn::tensor::activation::log_softmax(x, 1)
+}

@@ -2,6 +2,10 @@
 //! visual mapping, the batches' masks) use, below both of them.
 
 pub mod activation;
+pub mod cross_entropy;
+pub mod host_math;
+#[cfg(feature = "flex")]
+mod host_ops;
 pub mod norm;
 
 /// Additive value for masked attention logits. Large enough that `exp` underflows to 0 exactly,

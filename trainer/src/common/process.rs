@@ -1,4 +1,4 @@
-//! The process itself: its allocator settings and its peak memory.
+//! The process itself: its allocator settings, its matrix-multiply tuning and its peak memory.
 //!
 //! [`keep_freed_memory`] keeps freed tensor buffers in the process instead of returning them to
 //! the kernel. glibc serves blocks above its mmap threshold (128 KiB, rising to at most 32 MiB)
@@ -27,4 +27,13 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// gemm (burn flex's matrix multiplies) packs the weight of `x @ W` into its kernel's layout only
+/// when `x` has more than 16 x 6 rows on several threads; below that it reads the weight where it
+/// lies, strided. CLIP on one image (50 rows) then ran at half of its per-image speed in a batch:
+/// packing from 8 x 6 rows up made `bench-clip --batch 1` 41 % faster (8.4 -> 11.8 images/s, 2
+/// threads) and changed no training step beyond the noise (README, "Speed log").
+pub fn tune_matrix_multiplies() {
+    gemm::set_lhs_packing_threshold_multi_thread(8);
 }

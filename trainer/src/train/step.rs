@@ -153,7 +153,7 @@ fn micro_batch(
                     objective.later_steps.as_ref(),
                 )?
             }
-            None => seq2seq_loss(shard_model.forward(&x, tb.decoder_inputs(dev), task), &tb),
+            None => seq2seq_loss(shard_model.forward(&x, tb.decoder_inputs(dev), task), &tb)?,
         }
         .mul_scalar(share);
         let value = loss.clone().into_scalar::<f32>() as f64;
