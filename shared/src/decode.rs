@@ -298,7 +298,7 @@ pub async fn beam_search(
             finished[n] = best.iter().map(|&i| merged[i].0.clone()).collect();
             finished_flag[n] = best.iter().map(|&i| merged[i].1).collect();
         }
-        cache.select_rows(&reorder);
+        cache.reorder_beams(&reorder, nb);
         cur_len += 1;
 
         for n in 0..batch {

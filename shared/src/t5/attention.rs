@@ -174,12 +174,14 @@ impl LayerCache {
         (keys, values)
     }
 
-    fn select_rows(&mut self, rows: &Tensor<1, Int>) {
+    fn select_rows(&mut self, rows: &Tensor<1, Int>, cross_too: bool) {
         let pick = |t: Tensor<4>| t.select(0, rows.clone());
         self.self_keys = self.self_keys.take().map(pick);
         self.self_values = self.self_values.take().map(pick);
-        self.cross_keys = pick(self.cross_keys.clone());
-        self.cross_values = pick(self.cross_values.clone());
+        if cross_too {
+            self.cross_keys = pick(self.cross_keys.clone());
+            self.cross_values = pick(self.cross_values.clone());
+        }
     }
 }
 
@@ -201,12 +203,84 @@ impl DecoderCache {
     /// Keeps (and repeats) batch rows: `rows[i]` is the old row that becomes row `i`. Used by beam
     /// search to follow the surviving beams and to expand one encoder output into several beams.
     pub fn select_rows(&mut self, rows: &[usize]) {
-        let device = self.encoder_mask_bias.device();
-        let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [rows.len()]), &device);
+        let idx = self.row_index(rows);
         for layer in &mut self.layers {
-            layer.select_rows(&idx);
+            layer.select_rows(&idx, true);
         }
         self.encoder_mask_bias = self.encoder_mask_bias.clone().select(0, idx);
+    }
+
+    /// [`Self::select_rows`] for a beam search step, where every row stays within its group of
+    /// `beams` rows (the beams of one encoder row). The rows of a group share one encoder output,
+    /// so their cross-attention keys/values and mask are equal and stay where they are: only the
+    /// self-attention cache moves (the cross-attention part was most of the copying per step).
+    pub fn reorder_beams(&mut self, rows: &[usize], beams: usize) {
+        if beams == 0 || rows.iter().enumerate().any(|(i, &r)| r / beams != i / beams) {
+            return self.select_rows(rows);
+        }
+        let idx = self.row_index(rows);
+        for layer in &mut self.layers {
+            layer.select_rows(&idx, false);
+        }
+    }
+
+    fn row_index(&self, rows: &[usize]) -> Tensor<1, Int> {
+        let device = self.encoder_mask_bias.device();
+        let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+        Tensor::<1, Int>::from_data(TensorData::new(idx, [rows.len()]), &device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(values: &[f32], device: &Device) -> Tensor<4> {
+        Tensor::<1>::from_floats(values, device).reshape([values.len(), 1, 1, 1])
+    }
+
+    fn read(t: &Tensor<4>) -> Vec<f32> {
+        t.clone().into_data().try_to_vec::<f32>().expect("f32")
+    }
+
+    /// Two prompts of two beams: self-attention rows 0..4, cross-attention rows equal per prompt.
+    fn cache(device: &Device) -> DecoderCache {
+        DecoderCache {
+            layers: vec![LayerCache {
+                self_keys: Some(column(&[0.0, 1.0, 2.0, 3.0], device)),
+                self_values: Some(column(&[10.0, 11.0, 12.0, 13.0], device)),
+                cross_keys: column(&[5.0, 5.0, 7.0, 7.0], device),
+                cross_values: column(&[6.0, 6.0, 8.0, 8.0], device),
+            }],
+            encoder_mask_bias: column(&[0.0, 0.0, -1.0, -1.0], device),
+            len: 1,
+            step_query_lengths: vec![1],
+        }
+    }
+
+    #[test]
+    fn reordering_beams_moves_the_self_attention_cache_as_selecting_rows_does() {
+        let device = Device::flex();
+        for rows in [[1, 0, 3, 2], [1, 1, 2, 2], [0, 1, 2, 3]] {
+            let (mut beams, mut all) = (cache(&device), cache(&device));
+            beams.reorder_beams(&rows, 2);
+            all.select_rows(&rows);
+            let (b, a) = (&beams.layers[0], &all.layers[0]);
+            assert_eq!(read(b.self_keys.as_ref().unwrap()), read(a.self_keys.as_ref().unwrap()));
+            assert_eq!(
+                read(b.self_values.as_ref().unwrap()),
+                read(a.self_values.as_ref().unwrap())
+            );
+            // equal within each prompt's group, so the result is the same without the copy
+            assert_eq!(read(&b.cross_keys), read(&a.cross_keys));
+            assert_eq!(read(&b.cross_values), read(&a.cross_values));
+            assert_eq!(read(&beams.encoder_mask_bias), read(&all.encoder_mask_bias));
+        }
+        // a row taken from the other prompt's group: everything moves, as select_rows does
+        let mut crossing = cache(&device);
+        crossing.reorder_beams(&[2, 0, 1, 3], 2);
+        assert_eq!(read(&crossing.layers[0].cross_keys), vec![7.0, 5.0, 5.0, 7.0]);
+        assert_eq!(read(&crossing.encoder_mask_bias), vec![-1.0, 0.0, 0.0, -1.0]);
+        assert_eq!(read(crossing.layers[0].self_keys.as_ref().unwrap()), vec![2.0, 0.0, 1.0, 3.0]);
     }
 }
