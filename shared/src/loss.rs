@@ -143,7 +143,7 @@ pub fn first_step_loss(
                  token nor yes/no"
             ))
         })?;
-        first.push(idx as i64);
+        first.push(idx as u32);
     }
     let h1 = hidden.clone().narrow(1, 0, 1).reshape([b, d]).mul_scalar(factor);
     let mut logits1 = h1.matmul(vocab.rows(table.clone()).transpose());
@@ -158,7 +158,6 @@ pub fn first_step_loss(
         let bias = Tensor::<1>::from_data(TensorData::new(bias.to_vec(), [bias.len()]), &device);
         logits1 = logits1 + bias.reshape([1, vocab.len()]);
     }
-    let first = label_ids(&first)?;
     let step1 = match soft.filter(|s| s.weight > 0.0) {
         Some(soft) => {
             let weight: Vec<f32> = soft.has.iter().map(|&h| h * soft.weight as f32).collect();

@@ -104,28 +104,27 @@ pub fn cross_entropy_rows(
     targets: &[u32],
     soft: Option<SoftMix>,
 ) -> CrossEntropyRows {
-    let rows = targets.len();
-    debug_assert_eq!(logits.len(), rows * vocab);
-    let mut lse = vec![0.0f32; rows];
-    for_rows(&mut lse, 1, logits, vocab, |_, out, row| out[0] = logsumexp_any(row));
-    let mut out = CrossEntropyRows { loss: Vec::with_capacity(rows), lse, target_mass: vec![] };
-    for r in 0..rows {
-        let row = &logits[r * vocab..(r + 1) * vocab];
-        let lse = out.lse[r];
+    debug_assert_eq!(logits.len(), targets.len() * vocab);
+    let per_row = map_rows(logits, vocab, |r, row| {
+        let lse = logsumexp_any(row);
         let hard = match row.get(targets[r] as usize) {
             Some(&x) => lse - x,
             None => f32::NAN,
         };
-        let (loss, mass) = match soft {
-            None => (hard, 1.0),
+        match soft {
+            None => (hard, lse, 1.0),
             Some(mix) => {
                 let w = mix.weight[r];
                 let q = &mix.probs[r * vocab..(r + 1) * vocab];
                 let (soft_ce, q_sum) = soft_cross_entropy_any(q, row, lse);
-                ((1.0 - w) * hard + w * soft_ce, (1.0 - w) + w * q_sum)
+                ((1.0 - w) * hard + w * soft_ce, lse, (1.0 - w) + w * q_sum)
             }
-        };
+        }
+    });
+    let mut out = CrossEntropyRows::default();
+    for (loss, lse, mass) in per_row {
         out.loss.push(loss);
+        out.lse.push(lse);
         out.target_mass.push(mass);
     }
     out
@@ -136,24 +135,14 @@ pub fn log_softmax_rows_in_place(xs: &mut [f32], width: usize) {
     if width == 0 {
         return;
     }
-    let rows = xs.len() / width;
-    let block = rows_per_task(width).min(rows.max(1));
-    let step = block * width;
-    let run = |chunk: &mut [f32]| {
-        for row in chunk.chunks_exact_mut(width) {
+    map_row_blocks(xs, width, rows_per_task(width), |_, rows| {
+        for row in rows.chunks_exact_mut(width) {
             let lse = logsumexp_any(row);
             for v in row.iter_mut() {
                 *v -= lse;
             }
         }
-    };
-    #[cfg(feature = "rayon")]
-    if xs.len() > PARALLEL_CHUNK {
-        use rayon::prelude::*;
-        xs.par_chunks_mut(step).for_each(run);
-        return;
-    }
-    xs.chunks_mut(step).for_each(run);
+    });
 }
 
 /// The gradient of `sum_r grad[r] * loss[r]` with respect to the logits,
@@ -170,10 +159,8 @@ pub fn cross_entropy_rows_backward_in_place(
     if vocab == 0 {
         return;
     }
-    let block = rows_per_task(vocab);
-    let step = block.saturating_mul(vocab);
-    let run = |first: usize, chunk: &mut [f32]| {
-        for (i, row) in chunk.chunks_exact_mut(vocab).enumerate() {
+    map_row_blocks(logits, vocab, rows_per_task(vocab), |first, rows| {
+        for (i, row) in rows.chunks_exact_mut(vocab).enumerate() {
             let r = first + i;
             let (g, lse) = (grad[r], forward.lse[r]);
             let hard_share = match soft {
@@ -192,14 +179,7 @@ pub fn cross_entropy_rows_backward_in_place(
                 *v -= g * hard_share;
             }
         }
-    };
-    #[cfg(feature = "rayon")]
-    if logits.len() > PARALLEL_CHUNK {
-        use rayon::prelude::*;
-        logits.par_chunks_mut(step).enumerate().for_each(|(i, c)| run(i * block, c));
-        return;
-    }
-    logits.chunks_mut(step).enumerate().for_each(|(i, c)| run(i * block, c));
+    });
 }
 
 /// T5's RMS norm over rows of `width` values, in place: `x * r * weight` with
@@ -417,30 +397,22 @@ fn for_chunks(xs: &mut [f32], f: impl Fn(&mut [f32]) + Sync + Send) {
     f(xs)
 }
 
-/// Runs `f(row_index, out_row, in_row)` for each row (`out_width` and `in_width` values per row), on several
-/// threads when the `rayon` feature is on and there is enough work.
-fn for_rows(
-    out: &mut [f32],
-    out_width: usize,
+/// `f(row_index, row)` for each row of `width` values of `input`, in order, on several threads
+/// with the `rayon` feature when there is enough work.
+fn map_rows<R: Send>(
     input: &[f32],
-    in_width: usize,
-    f: impl Fn(usize, &mut [f32], &[f32]) + Sync + Send,
-) {
-    if in_width == 0 || out_width == 0 {
-        return;
+    width: usize,
+    f: impl Fn(usize, &[f32]) -> R + Sync + Send,
+) -> Vec<R> {
+    if width == 0 {
+        return Vec::new();
     }
     #[cfg(feature = "rayon")]
     if input.len() > PARALLEL_CHUNK {
         use rayon::prelude::*;
-        out.par_chunks_mut(out_width)
-            .zip(input.par_chunks(in_width))
-            .enumerate()
-            .for_each(|(r, (o, i))| f(r, o, i));
-        return;
+        return input.par_chunks(width).enumerate().map(|(r, row)| f(r, row)).collect();
     }
-    for (r, (o, i)) in out.chunks_mut(out_width).zip(input.chunks(in_width)).enumerate() {
-        f(r, o, i)
-    }
+    input.chunks(width).enumerate().map(|(r, row)| f(r, row)).collect()
 }
 
 /// Rows per parallel task for rows of `width` values.

@@ -10,7 +10,8 @@
 #![allow(clippy::result_large_err)]
 
 use burn::backend::flex::{Flex, FlexTensor, Layout};
-use burn::tensor::{Bytes, DType, Device, Shape, Tensor};
+use burn::backend::{Backend, DispatchKindConversion, DispatchTensor};
+use burn::tensor::{BackendPrimitive, Bytes, DType, Device, Float, Shape, Tensor};
 
 use super::host_math;
 
@@ -45,34 +46,14 @@ fn placement(device: &Device, dtype: DType) -> Placement {
 /// `x * sigmoid(1.702 x)` (CLIP's `quick_gelu`) on the CPU backend outside training; `Err(x)`
 /// elsewhere.
 pub fn try_quick_gelu<const D: usize>(x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
-    if !matches!(placement(&x.device(), x.dtype()), Placement::Cpu) {
-        return Err(x);
-    }
-    // A handle kept until the conversion is known to succeed; dropped before the kernel so the
-    // buffer can be updated in place when nothing else holds it.
-    let keep = x.clone();
-    let Ok(t) = x.try_into_primitive::<Flex>() else {
-        return Err(keep);
-    };
-    drop(keep);
-    Ok(Tensor::from_primitive::<Flex>(map_in_place(t, host_math::quick_gelu_in_place)))
+    try_map_in_place(x, host_math::quick_gelu_in_place)
 }
 
 /// The log-softmax over the last dimension of `x` `[rows, width]` on the CPU backend outside
 /// training (decoding); `Err(x)` elsewhere.
 pub fn try_log_softmax(x: Tensor<2>) -> Result<Tensor<2>, Tensor<2>> {
-    if !matches!(placement(&x.device(), x.dtype()), Placement::Cpu) {
-        return Err(x);
-    }
     let [_, width] = x.dims();
-    let keep = x.clone();
-    let Ok(t) = x.try_into_primitive::<Flex>() else {
-        return Err(keep);
-    };
-    drop(keep);
-    Ok(Tensor::from_primitive::<Flex>(map_in_place(t, |xs| {
-        host_math::log_softmax_rows_in_place(xs, width)
-    })))
+    try_map_in_place(x, |xs| host_math::log_softmax_rows_in_place(xs, width))
 }
 
 /// Per-row cross-entropy of `logits` `[rows, vocab]` against `labels`, or against the labels
@@ -85,26 +66,17 @@ pub fn try_cross_entropy_rows(
     soft: Option<host_math::SoftMix>,
 ) -> Result<Tensor<1>, Tensor<2>> {
     let [rows, vocab] = logits.dims();
-    let keep = logits.clone();
     match placement(&logits.device(), logits.dtype()) {
         Placement::Other => Err(logits),
         Placement::Cpu => {
-            let Ok(t) = logits.try_into_primitive::<Flex>() else {
-                return Err(keep);
-            };
-            drop(keep);
+            let t = primitive::<Flex, 2>(logits)?;
             let forward = with_f32(&t, |x| host_math::cross_entropy_rows(x, vocab, labels, soft));
             Ok(Tensor::from_primitive::<Flex>(vector(forward.loss, rows)))
         }
         #[cfg(feature = "flex-autodiff")]
         Placement::CpuAutodiff => {
-            match logits.try_into_primitive::<burn::backend::Autodiff<Flex>>() {
-                Ok(t) => {
-                    drop(keep);
-                    Ok(training::cross_entropy_rows(t, rows, vocab, labels, soft))
-                }
-                Err(_) => Err(keep),
-            }
+            let t = primitive::<burn::backend::Autodiff<Flex>, 2>(logits)?;
+            Ok(training::cross_entropy_rows(t, rows, vocab, labels, soft))
         }
     }
 }
@@ -116,22 +88,14 @@ pub fn try_rms_norm<const D: usize>(
     weight: Tensor<1>,
     eps: f64,
 ) -> Result<Tensor<D>, (Tensor<D>, Tensor<1>)> {
-    let dims = x.dims();
-    let width = dims[D - 1];
-    let placement = placement(&x.device(), x.dtype());
+    let width = x.dims()[D - 1];
     if weight.dtype() != DType::F32 || weight.dims() != [width] {
         return Err((x, weight));
     }
-    let keep = (x.clone(), weight.clone());
-    match placement {
-        Placement::Other => Err(keep),
+    match placement(&x.device(), x.dtype()) {
+        Placement::Other => Err((x, weight)),
         Placement::Cpu => {
-            let (Ok(xt), Ok(wt)) =
-                (x.try_into_primitive::<Flex>(), weight.try_into_primitive::<Flex>())
-            else {
-                return Err(keep);
-            };
-            drop(keep);
+            let (xt, wt) = primitive_pair::<Flex, D>(x, weight)?;
             let y = with_f32(&wt, |ws| {
                 map_in_place(xt, |xs| {
                     host_math::rms_norm_rows_in_place(xs, width, ws, eps as f32);
@@ -141,15 +105,55 @@ pub fn try_rms_norm<const D: usize>(
         }
         #[cfg(feature = "flex-autodiff")]
         Placement::CpuAutodiff => {
-            type Ad = burn::backend::Autodiff<Flex>;
-            let (Ok(xt), Ok(wt)) =
-                (x.try_into_primitive::<Ad>(), weight.try_into_primitive::<Ad>())
-            else {
-                return Err(keep);
-            };
-            drop(keep);
+            let (xt, wt) = primitive_pair::<burn::backend::Autodiff<Flex>, D>(x, weight)?;
             Ok(training::rms_norm(xt, wt, width, eps as f32))
         }
+    }
+}
+
+/// `f` over the values of `x` on the CPU backend outside training, in place where nothing else
+/// holds them; `Err(x)` elsewhere.
+fn try_map_in_place<const D: usize>(
+    x: Tensor<D>,
+    f: impl FnOnce(&mut [f32]),
+) -> Result<Tensor<D>, Tensor<D>> {
+    if !matches!(placement(&x.device(), x.dtype()), Placement::Cpu) {
+        return Err(x);
+    }
+    let t = primitive::<Flex, D>(x)?;
+    Ok(Tensor::from_primitive::<Flex>(map_in_place(t, f)))
+}
+
+/// `x`'s primitive on backend `B`, or `x` back. The handle kept for that case is gone when this
+/// returns, so a buffer that only `x` held can still be updated in place.
+fn primitive<B, const D: usize>(x: Tensor<D>) -> Result<B::FloatTensorPrimitive, Tensor<D>>
+where
+    B: Backend,
+    Float: BackendPrimitive<B, Primitive = B::FloatTensorPrimitive>,
+    DispatchTensor: DispatchKindConversion<B>,
+{
+    let keep = x.clone();
+    x.try_into_primitive::<B>().map_err(|_| keep)
+}
+
+/// [`primitive`] for a tensor and its 1-D weight: both, or both back.
+#[allow(clippy::type_complexity)]
+fn primitive_pair<B, const D: usize>(
+    x: Tensor<D>,
+    weight: Tensor<1>,
+) -> Result<(B::FloatTensorPrimitive, B::FloatTensorPrimitive), (Tensor<D>, Tensor<1>)>
+where
+    B: Backend,
+    Float: BackendPrimitive<B, Primitive = B::FloatTensorPrimitive>,
+    DispatchTensor: DispatchKindConversion<B>,
+{
+    let w = match primitive::<B, 1>(weight) {
+        Ok(w) => w,
+        Err(weight) => return Err((x, weight)),
+    };
+    match primitive::<B, D>(x) {
+        Ok(x) => Ok((x, w)),
+        Err(x) => Err((x, Tensor::from_primitive::<B>(w))),
     }
 }
 
