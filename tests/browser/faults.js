@@ -13,16 +13,23 @@ async function cached(path) {
   return out;
 }
 
-/** Loads `bundle` and answers one recommendNext; every outcome is data, never an exception. */
+/**
+ * Loads `bundle` and answers one recommendNext; every outcome is data, never an exception. The
+ * first bytes of each try are acknowledged to the server (GET /ack/<fault>), which cuts a faulty
+ * download only then.
+ */
 async function tryLoad(bundle, download) {
   const events = [];
+  const fault = bundle.split('/')[1];
+  const onProgress = p => {
+    const first = events.length === 0 || events[events.length - 1].status !== 'progress';
+    events.push(p);
+    if (p.status === 'progress' && !p.cached && p.loaded > 0 && first) {
+      fetch(`/ack/${fault}`).catch(() => {});
+    }
+  };
   try {
-    const rec = await Recommender.load({
-      bundle,
-      backend: 'cpu',
-      download,
-      onProgress: p => events.push(p),
-    });
+    const rec = await Recommender.load({ bundle, backend: 'cpu', download, onProgress });
     await rec.clearHistory();
     await rec.record('SKU001');
     const next = await rec.recommendNext(3);

@@ -7,8 +7,10 @@
 // /<fault>/bundle.gguf with the fixture bundle and a fault on its GETs: `cut-once` (the first GET
 // closes the connection halfway), `stall-once` (the first GET sends half, then nothing),
 // `cut-3` (the first three GETs cut), `cut-once-no-range` (cut once, and Range is ignored),
-// `quota` (no fault; the page makes the Cache API fail). Writes <out>/faults.json: the page's
-// results and every request the server saw.
+// `quota` (no fault; the page makes the Cache API fail). A cut waits until the page says (GET
+// /ack/<fault>) that its reader holds bytes of this try: a stream that errors drops the chunks it
+// has not handed out yet, so cutting at once leaves a busy page nothing to resume from. Writes
+// <out>/faults.json: the page's results and every request the server saw.
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
@@ -31,8 +33,20 @@ const requests = [];
 const gets = new Map();
 const statics = staticServer({ '/': resolve(args.dist ?? 'dist'), '/fixtures/': fixtures });
 const sockets = new Set();
+// fault -> the cut waiting for the page's acknowledgement; faults acknowledged before their cut
+// was armed (the page can read the first bytes before the whole half is written).
+const pendingCuts = new Map();
+const earlyAcks = new Set();
 const server = createServer((req, res) => {
   const path = new URL(req.url, 'http://localhost').pathname;
+  const ack = /^\/ack\/([a-z0-9-]+)$/.exec(path)?.[1];
+  if (ack) {
+    if (pendingCuts.has(ack)) pendingCuts.get(ack)();
+    else earlyAcks.add(ack);
+    pendingCuts.delete(ack);
+    res.writeHead(204).end();
+    return;
+  }
   const entry = {
     method: req.method,
     path,
@@ -83,8 +97,16 @@ const server = createServer((req, res) => {
   const half = body.subarray(0, Math.floor(body.length / 2));
   entry.sent = half.length;
   entry.fault = fault.startsWith('stall') ? 'stalled' : 'cut';
-  // Cut: the connection closes once half is written. Stall: it stays open with nothing more.
-  res.write(half, () => { if (entry.fault === 'cut') res.socket.destroy(); });
+  // Cut: the connection closes once half is written and the page has read some of it (or after
+  // 20 s without word). Stall: it stays open with nothing more.
+  res.write(half, () => {
+    if (entry.fault !== 'cut') return;
+    const socket = res.socket;
+    const cut = () => { clearTimeout(timer); socket?.destroy(); };
+    if (earlyAcks.delete(fault)) { socket?.destroy(); return; }
+    const timer = setTimeout(() => { pendingCuts.delete(fault); cut(); }, 20_000);
+    pendingCuts.set(fault, cut);
+  });
 });
 server.on('connection', s => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
 await new Promise(r => server.listen(0, '127.0.0.1', r));
