@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Vip5Config;
 use crate::nn::activation::gelu_tanh;
+use crate::nn::linear::linear;
 
 /// The three task families of VIP5 (prompt families A, B, C).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -36,7 +37,7 @@ impl Adapter {
     }
 
     pub fn forward(&self, y: Tensor<3>) -> Tensor<3> {
-        self.up_sampler.forward(gelu_tanh(self.down_sampler.forward(y)))
+        linear(&self.up_sampler, gelu_tanh(linear(&self.down_sampler, y)))
     }
 }
 

@@ -6,6 +6,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use crate::batch::TargetBatch;
 use crate::error::{Result, Vip5Error};
 use crate::nn::cross_entropy::{SoftMix, cross_entropy_rows, nll_rows};
+use crate::nn::linear::matmul;
 
 /// Batch loss from logits `[B, T, V]`. Errors when a label is not a column of the logits.
 pub fn seq2seq_loss(logits: Tensor<3>, targets: &TargetBatch) -> Result<Tensor<1>> {
@@ -146,7 +147,7 @@ pub fn first_step_loss(
         first.push(idx as u32);
     }
     let h1 = hidden.clone().narrow(1, 0, 1).reshape([b, d]).mul_scalar(factor);
-    let mut logits1 = h1.matmul(vocab.rows(table.clone()).transpose());
+    let mut logits1 = matmul(h1, vocab.rows(table.clone()).transpose());
     if let Some(bias) = bias {
         if bias.len() != vocab.len() {
             return Err(Vip5Error::Input(format!(
@@ -194,7 +195,7 @@ pub fn first_step_loss(
             }
             None => table,
         };
-        let nll = nll_rows(rest.matmul(rows.transpose()), &label_ids(&labels)?)?
+        let nll = nll_rows(matmul(rest, rows.transpose()), &label_ids(&labels)?)?
             .reshape([b, t - 1])
             * mask.clone().narrow(1, 1, t - 1);
         per_row_sum = per_row_sum + nll.sum_dim(1).reshape([b]);

@@ -7,6 +7,7 @@ use burn::tensor::{Device, Int, Tensor};
 use crate::adapter::Task;
 use crate::batch::EncoderTensors;
 use crate::config::{TrainMode, Vip5Config};
+use crate::nn::linear::{linear, matmul};
 use crate::t5::attention::DecoderCache;
 use crate::t5::stack::{T5Decoder, T5Encoder};
 
@@ -106,7 +107,7 @@ impl Vip5Model {
 
     pub(crate) fn lm_logits(&self, h: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(head) => head.forward(h),
+            Some(head) => linear(head, h),
             None => {
                 // Tied head (T5 v1.0): rescale by d_model^-0.5 before projecting on `shared`.
                 // A 2-D matmul: broadcasting the [d, V] table over the batch would copy it B times.
@@ -118,9 +119,9 @@ impl Vip5Model {
                     // Decoding (a few beams): the table's rows times h, transposed back. The CPU
                     // backend's gemm then reads the [V, d] table where it lies; `h @ table^T`
                     // repacks the whole table at every step (the page's profile: 14 %).
-                    w.matmul(h.transpose()).transpose()
+                    matmul(w, h.transpose()).transpose()
                 } else {
-                    h.matmul(w.transpose())
+                    matmul(h, w.transpose())
                 };
                 logits.reshape([b, t, vocab])
             }

@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::config::Vip5Config;
 use crate::nn::activation::bounded_tanh;
+use crate::nn::linear::linear;
 use crate::nn::norm::T5LayerNorm;
 
 /// `Linear(feat -> d*k/2) -> Tanh -> Linear(d*k/2 -> d*k)`, PyTorch-default init, with biases.
@@ -46,7 +47,7 @@ impl VisualEmbedding {
         // The `Tanh` module is kept for the checkpoint's layout (`feat_embedding.0.model.1`); the
         // bounded form is what runs (see `bounded_tanh`).
         let (l1, _tanh, l2) = &mlp.model;
-        let mut x = l2.forward(bounded_tanh(l1.forward(feats)));
+        let mut x = linear(l2, bounded_tanh(linear(l1, feats)));
         if let Some(norm) = norm {
             x = norm.forward(x);
         }

@@ -6,11 +6,11 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::nn::activation::quick_gelu;
+use crate::nn::activation::{quick_gelu, softmax_last};
+use crate::nn::linear::{linear, matmul};
 
 /// Shape of a CLIP vision tower.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -272,7 +272,8 @@ impl ClipVision {
         ]);
         // one 2-D matmul (a broadcast 3-D one would copy the weight per image)
         let w = weight.reshape([hidden, c * p * p]).transpose();
-        let patches = patches.reshape([b * g * g, c * p * p]).matmul(w).reshape([b, g * g, hidden]);
+        let patches = patches.reshape([b * g * g, c * p * p]);
+        let patches = matmul(patches, w).reshape([b, g * g, hidden]);
         let class = emb.class_embedding.val().reshape([1, 1, hidden]).expand([b, 1, hidden]);
         let tokens = Tensor::cat(vec![class, patches], 1);
         let positions: Vec<i64> = (0..(g * g + 1) as i64).collect();
@@ -284,14 +285,14 @@ impl ClipVision {
         for layer in &vm.encoder.layers {
             h = h.clone() + layer.self_attn.forward(layer.layer_norm1.forward(h));
             h = h.clone()
-                + layer
-                    .mlp
-                    .fc2
-                    .forward(quick_gelu(layer.mlp.fc1.forward(layer.layer_norm2.forward(h))));
+                + linear(
+                    &layer.mlp.fc2,
+                    quick_gelu(linear(&layer.mlp.fc1, layer.layer_norm2.forward(h))),
+                );
         }
         let pooled =
             vm.post_layernorm.forward(h.slice([0..b, 0..1, 0..hidden]).reshape([b, hidden]));
-        self.visual_projection.forward(pooled)
+        linear(&self.visual_projection, pooled)
     }
 }
 
@@ -300,11 +301,11 @@ impl ClipAttention {
         let [b, l, d] = x.dims();
         let dh = d / self.heads;
         let split = |t: Tensor<3>| t.reshape([b, l, self.heads, dh]).swap_dims(1, 2);
-        let q = split(self.q_proj.forward(x.clone()).mul_scalar((dh as f64).powf(-0.5)));
-        let k = split(self.k_proj.forward(x.clone()));
-        let v = split(self.v_proj.forward(x));
-        let w = softmax(q.matmul(k.swap_dims(2, 3)), 3);
-        self.out_proj.forward(w.matmul(v).swap_dims(1, 2).reshape([b, l, d]))
+        let q = split(linear(&self.q_proj, x.clone()).mul_scalar((dh as f64).powf(-0.5)));
+        let k = split(linear(&self.k_proj, x.clone()));
+        let v = split(linear(&self.v_proj, x));
+        let w = softmax_last(matmul(q, k.swap_dims(2, 3)));
+        linear(&self.out_proj, matmul(w, v).swap_dims(1, 2).reshape([b, l, d]))
     }
 }
 

@@ -32,6 +32,18 @@ pub fn quick_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     x.clone() * burn::tensor::activation::sigmoid(x.mul_scalar(1.702))
 }
 
+/// The softmax over the last dimension (attention weights). On the CPU backend one vectorised
+/// pass per row each way, threaded ([`super::host_math`]; burn's takes four passes with a libm
+/// `exp` per value, and as many autodiff nodes); elsewhere burn's `softmax`.
+pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    let x = match super::host_ops::try_softmax(x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    burn::tensor::activation::softmax(x, D - 1)
+}
+
 /// The log-softmax over the last dimension of `[rows, width]` logits (decoding). On the CPU
 /// backend outside training one vectorised pass per row in place ([`super::host_math`]; burn's
 /// takes six passes with a libm `exp` per value); elsewhere burn's `log_softmax`.

@@ -8,13 +8,17 @@
 //! and an `exp` from a polynomial (Cephes' `expf`) instead of a libm call. On x86-64 they are
 //! compiled again for AVX-512F and AVX2 and chosen at run time; wasm32 vectorises them with
 //! SIMD128.
-//! With the `rayon` feature, long inputs are split across threads.
+//! Long inputs are split across [`super::host_pool`]'s threads (natively, with the `rayon`
+//! feature).
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::host_pool;
 
 /// Lanes of the explicit accumulators: one AVX-512 register, or two AVX2 chains in flight.
 const LANES: usize = 16;
 
-/// Elements per parallel task: below this, splitting costs more than it saves.
-#[cfg(feature = "rayon")]
+/// Elements below which a kernel runs on the calling thread alone: splitting costs more.
 const PARALLEL_CHUNK: usize = 32 * 1024;
 
 /// `exp(x)` for f32 within 2 ulp of the true value (Cephes' `expf` polynomial after a
@@ -135,12 +139,39 @@ pub fn log_softmax_rows_in_place(xs: &mut [f32], width: usize) {
     if width == 0 {
         return;
     }
-    map_row_blocks(xs, width, rows_per_task(width), |_, rows| {
+    map_row_blocks(xs, width, |_, rows| {
         for row in rows.chunks_exact_mut(width) {
             let lse = logsumexp_any(row);
             for v in row.iter_mut() {
                 *v -= lse;
             }
+        }
+    });
+}
+
+/// The softmax over each row of `width` values, in place.
+pub fn softmax_rows_in_place(xs: &mut [f32], width: usize) {
+    if width == 0 {
+        return;
+    }
+    map_row_blocks(xs, width, |_, rows| {
+        for row in rows.chunks_exact_mut(width) {
+            let lse = logsumexp_any(row);
+            softmax_grad_any(row, lse, 1.0);
+        }
+    });
+}
+
+/// The softmax's backward pass from its output `y`: the output's gradient `gy` becomes the
+/// input's, `y * (gy - sum(gy * y))` per row.
+pub fn softmax_rows_backward_in_place(y: &[f32], gy: &mut [f32], width: usize) {
+    if width == 0 {
+        return;
+    }
+    map_row_blocks(gy, width, |first, rows| {
+        for (i, g) in rows.chunks_exact_mut(width).enumerate() {
+            let r = first + i;
+            softmax_backward_any(&y[r * width..(r + 1) * width], g);
         }
     });
 }
@@ -159,7 +190,7 @@ pub fn cross_entropy_rows_backward_in_place(
     if vocab == 0 {
         return;
     }
-    map_row_blocks(logits, vocab, rows_per_task(vocab), |first, rows| {
+    map_row_blocks(logits, vocab, |first, rows| {
         for (i, row) in rows.chunks_exact_mut(vocab).enumerate() {
             let r = first + i;
             let (g, lse) = (grad[r], forward.lse[r]);
@@ -188,7 +219,7 @@ pub fn rms_norm_rows_in_place(xs: &mut [f32], width: usize, weight: &[f32], eps:
     if width == 0 {
         return Vec::new();
     }
-    let blocks = map_row_blocks(xs, width, rows_per_task(width), |_, rows| {
+    let blocks = map_row_blocks(xs, width, |_, rows| {
         rows.chunks_exact_mut(width)
             .map(|row| rms_norm_row_any(row, weight, eps))
             .collect::<Vec<f32>>()
@@ -209,8 +240,7 @@ pub fn rms_norm_rows_backward_in_place(
     if width == 0 {
         return Vec::new();
     }
-    let block = rows_per_task(width);
-    let partials = map_row_blocks(gy, width, block, |first, gy_rows| {
+    let partials = map_row_blocks(gy, width, |first, gy_rows| {
         let mut gw = vec![0.0f32; width];
         for (i, gy_row) in gy_rows.chunks_exact_mut(width).enumerate() {
             let row = first + i;
@@ -339,6 +369,25 @@ fn soft_cross_entropy(q: &[f32], x: &[f32], lse: f32) -> (f32, f32) {
 }
 
 #[inline(always)]
+fn softmax_backward_row(y: &[f32], g: &mut [f32]) {
+    let mut acc = [0.0f32; LANES];
+    let n = y.len();
+    let full = n / LANES * LANES;
+    for j in (0..full).step_by(LANES) {
+        for i in 0..LANES {
+            acc[i] += g[j + i] * y[j + i];
+        }
+    }
+    let mut dot: f32 = acc.iter().sum();
+    for j in full..n {
+        dot += g[j] * y[j];
+    }
+    for (gj, &yj) in g.iter_mut().zip(y) {
+        *gj = yj * (*gj - dot);
+    }
+}
+
+#[inline(always)]
 fn softmax_grad_row(row: &mut [f32], lse: f32, grad: f32) {
     for x in row.iter_mut() {
         *x = grad * exp(*x - lse);
@@ -378,6 +427,7 @@ multiversion! {
     fn quick_gelu_any(xs: &mut [f32]) = quick_gelu_chunk;
     fn logsumexp_any(row: &[f32]) -> f32 = logsumexp_row;
     fn softmax_grad_any(row: &mut [f32], lse: f32, grad: f32) = softmax_grad_row;
+    fn softmax_backward_any(y: &[f32], g: &mut [f32]) = softmax_backward_row;
     fn softmax_grad_soft_any(row: &mut [f32], q: &[f32], lse: f32, a: f32, b: f32) = softmax_grad_soft_row;
     fn soft_cross_entropy_any(q: &[f32], x: &[f32], lse: f32) -> (f32, f32) = soft_cross_entropy;
     fn rms_norm_row_any(x: &mut [f32], weight: &[f32], eps: f32) -> f32 = rms_norm_row;
@@ -386,62 +436,69 @@ multiversion! {
     ) = rms_norm_grad_row;
 }
 
-/// Runs `f` over `xs` in pieces, on several threads when the `rayon` feature is on.
-fn for_chunks(xs: &mut [f32], f: impl Fn(&mut [f32]) + Sync + Send) {
-    #[cfg(feature = "rayon")]
-    if xs.len() > PARALLEL_CHUNK {
-        use rayon::prelude::*;
-        xs.par_chunks_mut(PARALLEL_CHUNK).for_each(f);
-        return;
-    }
-    f(xs)
+/// How many parts `len` values in `rows` rows are split into: one per thread of the host pool
+/// when there is enough work, else one.
+fn parts_for(len: usize, rows: usize) -> usize {
+    if len > PARALLEL_CHUNK { host_pool::threads().min(rows).max(1) } else { 1 }
 }
 
-/// `f(row_index, row)` for each row of `width` values of `input`, in order, on several threads
-/// with the `rayon` feature when there is enough work.
-fn map_rows<R: Send>(
-    input: &[f32],
-    width: usize,
-    f: impl Fn(usize, &[f32]) -> R + Sync + Send,
-) -> Vec<R> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // a part that panicked poisons its own piece only; the panic reaches the caller anyway
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `f` over `xs` in pieces, on the host pool's threads when there is enough work.
+fn for_chunks(xs: &mut [f32], f: impl Fn(&mut [f32]) + Sync) {
+    map_row_blocks(xs, 1, |_, c| f(c));
+}
+
+/// `f(row_index, row)` for each row of `width` values of `input`, in order, on the host pool's
+/// threads when there is enough work.
+fn map_rows<R: Send>(input: &[f32], width: usize, f: impl Fn(usize, &[f32]) -> R + Sync) -> Vec<R> {
     if width == 0 {
         return Vec::new();
     }
-    #[cfg(feature = "rayon")]
-    if input.len() > PARALLEL_CHUNK {
-        use rayon::prelude::*;
-        return input.par_chunks(width).enumerate().map(|(r, row)| f(r, row)).collect();
+    let rows = input.len() / width;
+    let parts = parts_for(input.len(), rows);
+    if parts == 1 {
+        return input.chunks(width).enumerate().map(|(r, row)| f(r, row)).collect();
     }
-    input.chunks(width).enumerate().map(|(r, row)| f(r, row)).collect()
+    let per = rows.div_ceil(parts);
+    let outs: Vec<Mutex<Vec<R>>> =
+        (0..rows.div_ceil(per)).map(|_| Mutex::new(Vec::new())).collect();
+    host_pool::run(outs.len(), &|p| {
+        let piece = &input[p * per * width..((p + 1) * per * width).min(input.len())];
+        *lock(&outs[p]) =
+            piece.chunks(width).enumerate().map(|(i, row)| f(p * per + i, row)).collect();
+    });
+    outs.into_iter().flat_map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner)).collect()
 }
 
-/// Rows per parallel task for rows of `width` values.
-fn rows_per_task(width: usize) -> usize {
-    #[cfg(feature = "rayon")]
-    {
-        (PARALLEL_CHUNK / width.max(1)).max(1)
-    }
-    #[cfg(not(feature = "rayon"))]
-    {
-        usize::MAX / width.max(1)
-    }
-}
-
-/// Runs `f(first_row, rows)` over blocks of `block` rows (`width` values each) of `xs`, on
-/// several threads with the `rayon` feature, and returns each block's result in order.
+/// Runs `f(first_row, rows)` over consecutive blocks of rows (`width` values each) of `xs`, one
+/// block per thread of the host pool when there is enough work, and returns each block's result
+/// in order.
 fn map_row_blocks<R: Send>(
     xs: &mut [f32],
     width: usize,
-    block: usize,
-    f: impl Fn(usize, &mut [f32]) -> R + Sync + Send,
+    f: impl Fn(usize, &mut [f32]) -> R + Sync,
 ) -> Vec<R> {
-    let step = block.saturating_mul(width).max(1);
-    #[cfg(feature = "rayon")]
-    if xs.len() > PARALLEL_CHUNK {
-        use rayon::prelude::*;
-        return xs.par_chunks_mut(step).enumerate().map(|(i, c)| f(i * block, c)).collect();
+    let rows = xs.len().checked_div(width).unwrap_or(0);
+    let parts = parts_for(xs.len(), rows);
+    if parts == 1 {
+        return vec![f(0, xs)];
     }
-    xs.chunks_mut(step).enumerate().map(|(i, c)| f(i * block, c)).collect()
+    let per = rows.div_ceil(parts);
+    let pieces: Vec<Mutex<(&mut [f32], Option<R>)>> =
+        xs.chunks_mut(per * width).map(|c| Mutex::new((c, None))).collect();
+    host_pool::run(pieces.len(), &|p| {
+        let mut piece = lock(&pieces[p]);
+        let (rows, out) = &mut *piece;
+        *out = Some(f(p * per, rows));
+    });
+    pieces
+        .into_iter()
+        .filter_map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner).1)
+        .collect()
 }
 
 #[cfg(test)]
@@ -625,5 +682,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn softmax_rows_and_their_gradient_match_a_float64_reference() {
+        // rows of attention width (one part per thread) and a masked entry
+        let (rows, width) = (300, 143);
+        let mut ys = values(rows * width, 12.0);
+        ys[5 * width + 3] = -1.0e9;
+        let xs = ys.clone();
+        softmax_rows_in_place(&mut ys, width);
+        let g0 = values(rows * width, 1.0).into_iter().rev().collect::<Vec<_>>();
+        let mut gx = g0.clone();
+        softmax_rows_backward_in_place(&ys, &mut gx, width);
+        for r in 0..rows {
+            let row = &xs[r * width..(r + 1) * width];
+            let m = row.iter().fold(f64::NEG_INFINITY, |a, &v| a.max(v as f64));
+            let sum: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
+            let y: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp() / sum).collect();
+            let g = &g0[r * width..(r + 1) * width];
+            let dot: f64 = y.iter().zip(g).map(|(a, &b)| a * b as f64).sum();
+            for j in 0..width {
+                let got = ys[r * width + j] as f64;
+                assert!((got - y[j]).abs() < 1e-6, "y {r},{j}: {got} vs {}", y[j]);
+                let want = y[j] * (g[j] as f64 - dot);
+                let got = gx[r * width + j] as f64;
+                assert!((got - want).abs() < 1e-5, "gx {r},{j}: {got} vs {want}");
+            }
+        }
+        assert_eq!(ys[5 * width + 3], 0.0, "a masked logit gets no weight");
     }
 }

@@ -14,6 +14,7 @@ use burn::backend::{Backend, DispatchKindConversion, DispatchTensor};
 use burn::tensor::{BackendPrimitive, Bytes, DType, Device, Float, Shape, Tensor};
 
 use super::host_math;
+use super::host_matmul;
 
 /// Where a tensor lives, as far as these kernels care.
 enum Placement {
@@ -56,6 +57,21 @@ pub fn try_log_softmax(x: Tensor<2>) -> Result<Tensor<2>, Tensor<2>> {
     try_map_in_place(x, |xs| host_math::log_softmax_rows_in_place(xs, width))
 }
 
+/// The softmax over the last dimension of `x` on the CPU backend (with its own backward pass
+/// under autodiff); `Err(x)` elsewhere.
+pub fn try_softmax<const D: usize>(x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
+    let width = x.dims()[D - 1];
+    match placement(&x.device(), x.dtype()) {
+        Placement::Other => Err(x),
+        Placement::Cpu => try_map_in_place(x, |xs| host_math::softmax_rows_in_place(xs, width)),
+        #[cfg(feature = "flex-autodiff")]
+        Placement::CpuAutodiff => {
+            let t = primitive::<burn::backend::Autodiff<Flex>, D>(x)?;
+            Ok(training::softmax(t, width))
+        }
+    }
+}
+
 /// Per-row cross-entropy of `logits` `[rows, vocab]` against `labels`, or against the labels
 /// mixed with soft targets ([`host_math::SoftMix`]), on the CPU backend (with its own backward
 /// pass under autodiff); `Err(logits)` elsewhere. `labels` (and `soft`) must be valid: one per
@@ -95,7 +111,7 @@ pub fn try_rms_norm<const D: usize>(
     match placement(&x.device(), x.dtype()) {
         Placement::Other => Err((x, weight)),
         Placement::Cpu => {
-            let (xt, wt) = primitive_pair::<Flex, D>(x, weight)?;
+            let (xt, wt) = both::<Flex, D, 1>(x, weight)?;
             let y = with_f32(&wt, |ws| {
                 map_in_place(xt, |xs| {
                     host_math::rms_norm_rows_in_place(xs, width, ws, eps as f32);
@@ -105,9 +121,100 @@ pub fn try_rms_norm<const D: usize>(
         }
         #[cfg(feature = "flex-autodiff")]
         Placement::CpuAutodiff => {
-            let (xt, wt) = primitive_pair::<burn::backend::Autodiff<Flex>, D>(x, weight)?;
+            let (xt, wt) = both::<burn::backend::Autodiff<Flex>, D, 1>(x, weight)?;
             Ok(training::rms_norm(xt, wt, width, eps as f32))
         }
+    }
+}
+
+/// `a @ b` over the last two dimensions (the leading ones must be equal: no broadcast) on the CPU
+/// backend, threaded by [`host_matmul`], with its own backward pass under autodiff;
+/// `Err((a, b))` elsewhere.
+pub fn try_matmul<const D: usize>(
+    a: Tensor<D>,
+    b: Tensor<D>,
+) -> Result<Tensor<D>, (Tensor<D>, Tensor<D>)> {
+    let (da, db) = (a.dims(), b.dims());
+    if D < 2 || da[..D - 2] != db[..D - 2] || da[D - 1] != db[D - 2] || b.dtype() != DType::F32 {
+        return Err((a, b));
+    }
+    match placement(&a.device(), a.dtype()) {
+        Placement::Other => Err((a, b)),
+        Placement::Cpu => {
+            let (at, bt) = both::<Flex, D, D>(a, b)?;
+            match matmul(&at, &bt) {
+                Some(out) => Ok(Tensor::from_primitive::<Flex>(out)),
+                None => {
+                    Err((Tensor::from_primitive::<Flex>(at), Tensor::from_primitive::<Flex>(bt)))
+                }
+            }
+        }
+        #[cfg(feature = "flex-autodiff")]
+        Placement::CpuAutodiff => {
+            let (at, bt) = both::<burn::backend::Autodiff<Flex>, D, D>(a, b)?;
+            training::matmul(at, bt)
+        }
+    }
+}
+
+/// `a @ b` for two flex tensors of the same rank whose leading dimensions agree, as a contiguous
+/// tensor; `None` when a layout reaches outside its buffer.
+fn matmul(a: &FlexTensor, b: &FlexTensor) -> Option<FlexTensor> {
+    let (sa, sb) = (a.layout().shape(), b.layout().shape());
+    let rank = sa.num_dims();
+    let (m, k, n) = (sa[rank - 2], sa[rank - 1], sb[rank - 1]);
+    let a_starts = matrix_starts(a.layout());
+    let b_starts = matrix_starts(b.layout());
+    fn operand<'a>(t: &'a FlexTensor, starts: &'a [usize]) -> host_matmul::Operand<'a> {
+        let strides = t.layout().strides();
+        let rank = strides.len();
+        host_matmul::Operand {
+            data: t.storage::<f32>(),
+            starts,
+            row_stride: strides[rank - 2],
+            col_stride: strides[rank - 1],
+        }
+    }
+    let out = host_matmul::matmul(m, k, n, operand(a, &a_starts?), operand(b, &b_starts?))?;
+    let mut dims = sa.to_vec();
+    dims[rank - 1] = n;
+    Some(FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(Shape::from(dims)), DType::F32))
+}
+
+/// Where each matrix (the last two dimensions) of a tensor starts in its buffer, batch indices in
+/// row-major order; `None` for a negative offset.
+fn matrix_starts(layout: &Layout) -> Option<Vec<usize>> {
+    let shape = layout.shape();
+    let strides = layout.strides();
+    let batch_dims = shape.num_dims() - 2;
+    let mut starts = vec![layout.start_offset() as isize];
+    for d in 0..batch_dims {
+        starts = starts
+            .iter()
+            .flat_map(|&s| (0..shape[d]).map(move |i| s + i as isize * strides[d]))
+            .collect();
+    }
+    starts.into_iter().map(|s| usize::try_from(s).ok()).collect()
+}
+
+/// [`primitive`] for two tensors: both, or both back.
+#[allow(clippy::type_complexity)]
+fn both<B, const D: usize, const E: usize>(
+    x: Tensor<D>,
+    y: Tensor<E>,
+) -> Result<(B::FloatTensorPrimitive, B::FloatTensorPrimitive), (Tensor<D>, Tensor<E>)>
+where
+    B: Backend,
+    Float: BackendPrimitive<B, Primitive = B::FloatTensorPrimitive>,
+    DispatchTensor: DispatchKindConversion<B>,
+{
+    let yt = match primitive::<B, E>(y) {
+        Ok(yt) => yt,
+        Err(y) => return Err((x, y)),
+    };
+    match primitive::<B, D>(x) {
+        Ok(xt) => Ok((xt, yt)),
+        Err(x) => Err((x, Tensor::from_primitive::<B>(yt))),
     }
 }
 
@@ -136,28 +243,8 @@ where
     x.try_into_primitive::<B>().map_err(|_| keep)
 }
 
-/// [`primitive`] for a tensor and its 1-D weight: both, or both back.
-#[allow(clippy::type_complexity)]
-fn primitive_pair<B, const D: usize>(
-    x: Tensor<D>,
-    weight: Tensor<1>,
-) -> Result<(B::FloatTensorPrimitive, B::FloatTensorPrimitive), (Tensor<D>, Tensor<1>)>
-where
-    B: Backend,
-    Float: BackendPrimitive<B, Primitive = B::FloatTensorPrimitive>,
-    DispatchTensor: DispatchKindConversion<B>,
-{
-    let w = match primitive::<B, 1>(weight) {
-        Ok(w) => w,
-        Err(weight) => return Err((x, weight)),
-    };
-    match primitive::<B, D>(x) {
-        Ok(x) => Ok((x, w)),
-        Err(x) => Err((x, Tensor::from_primitive::<B>(w))),
-    }
-}
-
-/// The autodiff nodes on the CPU backend: the RMS norm and the cross-entropy.
+/// The autodiff nodes on the CPU backend: the RMS norm, the softmax, the matrix product and the
+/// cross-entropy.
 #[cfg(feature = "flex-autodiff")]
 mod training {
     use std::sync::Arc;
@@ -166,8 +253,9 @@ mod training {
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
     use burn::backend::autodiff::grads::Gradients;
-    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary, unary};
     use burn::backend::flex::{Flex, FlexTensor, Layout};
+    use burn::backend::ops::FloatTensorOps;
     use burn::tensor::{Bytes, DType, Tensor};
 
     use super::{host_math, map_in_place, vector, with_f32};
@@ -231,6 +319,90 @@ mod training {
             if let Some(node) = w_parent {
                 grads.register::<Flex>(node.id, vector(gw, width));
             }
+        }
+    }
+
+    pub(super) fn softmax<const D: usize>(x: AdPrimitive, width: usize) -> Tensor<D> {
+        let (x, node) = x.into_parts();
+        let y = map_in_place(x, |xs| host_math::softmax_rows_in_place(xs, width));
+        let prep = SoftmaxBackward.prepare::<NoCheckpointing>([node]).compute_bound();
+        let out = match prep.stateful() {
+            // the output is all the backward pass needs
+            OpsKind::Tracked(prep) => prep.finish((y.clone(), width), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        Tensor::from_primitive::<Autodiff<Flex>>(out)
+    }
+
+    /// The backward pass of [`super::try_softmax`]: `y * (grad - sum(grad * y))` per row, over
+    /// the gradient's own buffer where possible.
+    #[derive(Debug)]
+    struct SoftmaxBackward;
+
+    impl Backward<Flex, 1> for SoftmaxBackward {
+        type State = (FlexTensor, usize);
+
+        fn backward(
+            self,
+            ops: Ops<(FlexTensor, usize), 1>,
+            grads: &mut Gradients,
+            _: &mut Checkpointer,
+        ) {
+            let (y, width) = ops.state;
+            unary::<Flex, _>(ops.parents, ops.node, grads, |grad: FlexTensor| {
+                with_f32(&y, |ys| {
+                    map_in_place(grad, |g| host_math::softmax_rows_backward_in_place(ys, g, width))
+                })
+            });
+        }
+    }
+
+    pub(super) fn matmul<const D: usize>(
+        a: AdPrimitive,
+        b: AdPrimitive,
+    ) -> Result<Tensor<D>, (Tensor<D>, Tensor<D>)> {
+        let Some(out) = super::matmul(a.primitive(), b.primitive()) else {
+            let back = |t| Tensor::from_primitive::<Autodiff<Flex>>(t);
+            return Err((back(a), back(b)));
+        };
+        let (a, a_node) = a.into_parts();
+        let (b, b_node) = b.into_parts();
+        let prep = MatmulBackward.prepare::<NoCheckpointing>([a_node, b_node]).compute_bound();
+        let out = match prep.stateful() {
+            // each gradient needs the other operand
+            OpsKind::Tracked(prep) => prep.finish((a, b), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        Ok(Tensor::from_primitive::<Autodiff<Flex>>(out))
+    }
+
+    /// The backward pass of [`super::try_matmul`]: `grad @ b^T` and `a^T @ grad`, the transposes
+    /// read through strides.
+    #[derive(Debug)]
+    struct MatmulBackward;
+
+    impl Backward<Flex, 2> for MatmulBackward {
+        type State = (FlexTensor, FlexTensor);
+
+        fn backward(
+            self,
+            ops: Ops<(FlexTensor, FlexTensor), 2>,
+            grads: &mut Gradients,
+            _: &mut Checkpointer,
+        ) {
+            let (a, b) = ops.state;
+            let rank = a.layout().shape().num_dims();
+            let product = |x: FlexTensor, y: FlexTensor| match super::matmul(&x, &y) {
+                Some(out) => out,
+                None => Flex::float_matmul(x, y),
+            };
+            binary::<Flex, _, _>(
+                ops.parents,
+                ops.node,
+                grads,
+                |grad| product(grad, Flex::float_swap_dims(b, rank - 2, rank - 1)),
+                |grad| product(Flex::float_swap_dims(a, rank - 2, rank - 1), grad),
+            );
         }
     }
 
@@ -485,5 +657,39 @@ mod tests {
         let w = Tensor::<1>::from_data(TensorData::new(gain.clone(), [d]), &device);
         let fused = try_rms_norm(x.clone(), w.clone(), 1e-6).expect("host kernel");
         close(&values(fused), &values(generic(x, w)), 1e-5);
+    }
+
+    #[cfg(feature = "flex-autodiff")]
+    #[test]
+    fn the_softmax_node_gives_burns_values_and_gradients() {
+        let (b, h, l) = (2, 3, 37);
+        let data = spread(b * h * l * l, 8.0);
+        let upstream: Vec<f32> = spread(b * h * l * l, 1.0).into_iter().rev().collect();
+        let run = |host: bool| {
+            let device = Device::flex().autodiff();
+            let x = Tensor::<4>::from_data(TensorData::new(data.clone(), [b, h, l, l]), &device)
+                .require_grad();
+            let up =
+                Tensor::<4>::from_data(TensorData::new(upstream.clone(), [b, h, l, l]), &device);
+            // through one more operation on each side, as in training
+            let y = if host {
+                try_softmax(x.clone().mul_scalar(1.0)).expect("host node")
+            } else {
+                burn::tensor::activation::softmax(x.clone().mul_scalar(1.0), 3)
+            };
+            let grads = (y.clone() * up).sum().backward();
+            (values(y), values(x.grad(&grads).expect("x gradient")))
+        };
+        let (want, want_g) = run(false);
+        let (got, got_g) = run(true);
+        close(&got, &want, 1e-5);
+        close(&got_g, &want_g, 1e-4);
+        // inference: in place on the plain CPU device
+        let x = Tensor::<2>::from_data(
+            TensorData::new(data[..5 * l].to_vec(), [5, l]),
+            &Device::flex(),
+        );
+        let got = try_softmax(x.clone()).expect("host kernel");
+        close(&values(got), &values(burn::tensor::activation::softmax(x, 1)), 1e-5);
     }
 }

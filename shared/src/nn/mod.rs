@@ -5,7 +5,11 @@ pub mod activation;
 pub mod cross_entropy;
 pub mod host_math;
 #[cfg(feature = "flex")]
+mod host_matmul;
+#[cfg(feature = "flex")]
 mod host_ops;
+pub mod host_pool;
+pub mod linear;
 pub mod norm;
 
 /// Additive value for masked attention logits. Large enough that `exp` underflows to 0 exactly,

@@ -2,10 +2,11 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::config::Vip5Config;
+use crate::nn::activation::softmax_last;
+use crate::nn::linear::{linear, matmul};
 use crate::t5::dropout::Dropout;
 
 /// T5's bucketing of a relative position (`memory - query`), as in Mesh TensorFlow / HF:
@@ -121,7 +122,7 @@ impl T5Attention {
 
     /// Projects `x` `[B, L, d]` to keys and values `[B, heads, L, d_kv]`.
     pub fn project_kv(&self, x: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
-        (self.split_heads(self.k.forward(x.clone())), self.split_heads(self.v.forward(x)))
+        (self.split_heads(linear(&self.k, x.clone())), self.split_heads(linear(&self.v, x)))
     }
 
     /// Attention of `x` (the queries) over the given keys and values. `bias` already holds the
@@ -133,13 +134,13 @@ impl T5Attention {
         values: Tensor<4>,
         bias: Tensor<4>,
     ) -> Tensor<3> {
-        let q = self.split_heads(self.q.forward(x));
+        let q = self.split_heads(linear(&self.q, x));
         // No 1/sqrt(d_kv): T5 folds that scale into the initialisation of `q`.
-        let scores = q.matmul(keys.swap_dims(2, 3)) + bias;
-        let weights = self.dropout.forward(softmax(scores, 3));
-        let out = weights.matmul(values);
+        let scores = matmul(q, keys.swap_dims(2, 3)) + bias;
+        let weights = self.dropout.forward(softmax_last(scores));
+        let out = matmul(weights, values);
         let [b, h, l, dk] = out.dims();
-        self.o.forward(out.swap_dims(1, 2).reshape([b, l, h * dk]))
+        linear(&self.o, out.swap_dims(1, 2).reshape([b, l, h * dk]))
     }
 
     pub(crate) fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {

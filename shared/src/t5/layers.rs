@@ -11,6 +11,7 @@ use burn::tensor::{Device, Tensor};
 use crate::adapter::{AdapterController, Task, apply_adapter};
 use crate::config::{FeedForward, Vip5Config};
 use crate::nn::activation::gelu_tanh;
+use crate::nn::linear::linear;
 use crate::nn::norm::T5LayerNorm;
 use crate::t5::attention::{LayerCache, T5Attention};
 use crate::t5::dropout::Dropout;
@@ -123,11 +124,11 @@ impl T5DenseActDense {
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let hidden = match (&self.wi, &self.wi_0, &self.wi_1) {
-            (Some(wi), _, _) => relu(wi.forward(x)),
-            (None, Some(w0), Some(w1)) => gelu_tanh(w0.forward(x.clone())) * w1.forward(x),
+            (Some(wi), _, _) => relu(linear(wi, x)),
+            (None, Some(w0), Some(w1)) => gelu_tanh(linear(w0, x.clone())) * linear(w1, x),
             _ => unreachable!("T5DenseActDense is built with either `wi` or `wi_0` + `wi_1`"),
         };
-        self.wo.forward(self.dropout.forward(hidden))
+        linear(&self.wo, self.dropout.forward(hidden))
     }
 }
 
