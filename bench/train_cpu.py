@@ -3,6 +3,7 @@
 adapters + visual mapping + whole-word/category tables) with an AdamW step, on the same fixed-shape
 inputs as `trainer bench-train`; prints samples/s."""
 import argparse
+import resource
 import os
 import sys
 import time
@@ -96,4 +97,7 @@ t0 = time.perf_counter()
 for _ in range(args.steps):
     step()
 dt = (time.perf_counter() - t0) / args.steps
-print(f"pytorch samples_per_s={B / dt:.2f} step_s={dt:.4f} batch={B} input_len={L} mode={args.mode} preset={args.preset} torch={torch.__version__}")
+# The whole process's peak resident memory (ru_maxrss is in KiB on Linux), as the Rust side
+# reports its own.
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+print(f"pytorch samples_per_s={B / dt:.2f} step_s={dt:.4f} batch={B} input_len={L} mode={args.mode} preset={args.preset} peak_rss_mb={peak_mb} torch={torch.__version__}")

@@ -16,6 +16,10 @@ if [ $# -eq 0 ] && [ "${FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && [ -f dist/index.
 fi
 # binaryen 132 from npm first on PATH: Debian's wasm-opt 108 breaks burn's wasm.
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+# The stamp's time is taken before the build (trunk replaces dist/, so it waits outside): a source
+# edited while trunk runs stays newer than the stamp.
+started=$(mktemp)
+trap 'rm -f "$started"' EXIT
 trunk build --release "$@"
-[ $# -eq 0 ] && touch "$STAMP"
+if [ $# -eq 0 ]; then touch -r "$started" "$STAMP"; fi
 exit 0

@@ -79,6 +79,9 @@ const ops = {
   embedImage: async ({ rgba, width, height }) => engine.embedImage(rgba, width, height),
   scorePhoto: ({ history, rgba, width, height }) => engine.scorePhoto(history, rgba, width, height),
   trace: ({ history, beams, steps }) => engine.traceJson(history, beams, steps),
+  // The wasm module's linear memory: it only ever grows, so this is the most the model has held
+  // at once in this worker (tensors, weights, the catalogue), GPU buffers aside.
+  memoryBytes: async () => (await ready).memory.buffer.byteLength,
 };
 
 self.onmessage = async ({ data: { id, op, args } }) => {

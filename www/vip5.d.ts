@@ -163,6 +163,11 @@ export declare class Recommender {
   embedImage(image: ImageData): Promise<Float32Array>;
   /** P(yes) that this visitor would like the product in the photo (needs `clip` in `load`). */
   scorePhoto(image: ImageData): Promise<number>;
+  /**
+   * The worker's wasm memory in bytes: the most the model has held at once (wasm memory only
+   * grows; WebGPU buffers are not counted).
+   */
+  memoryBytes(): Promise<number>;
   /** Stops the worker. */
   terminate(): void;
 }

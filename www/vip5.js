@@ -195,6 +195,11 @@ export class Recommender {
       [rgba.buffer],
     );
   }
+  /**
+   * The worker's wasm memory in bytes: the most the model has held at once (wasm memory only
+   * grows; WebGPU buffers are not counted). For a shop checking what a bundle costs a visitor.
+   */
+  async memoryBytes() { return this.call('memoryBytes', {}); }
   /** Stops the worker. */
   terminate() { this.worker.worker.terminate(); }
 }

@@ -188,6 +188,8 @@ window.runParity = async (q, backend) => {
   return out;
 };
 
+const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
 // For bench/browser_cpu.sh: median time of recommendNext over `reps` calls, after one warm-up.
 window.benchRecommend = async (bundle, history, k, reps, backend) => {
   const t0 = performance.now();
@@ -197,7 +199,6 @@ window.benchRecommend = async (bundle, history, k, reps, backend) => {
   for (const key of history) await rec.record(key);
   // Warm-ups: the engine compiles its hot wasm functions with the optimising tier as they run.
   for (let i = 0; i < 3; i++) await rec.recommendNext(k);
-  const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const times = [];
   const historyReads = [];
   const workerCalls = [];
@@ -214,9 +215,11 @@ window.benchRecommend = async (bundle, history, k, reps, backend) => {
     historyReads.push((h1 - h0) / 1000);
     workerCalls.push((performance.now() - h1) / 1000);
   }
+  const memoryBytes = await rec.memoryBytes();
   rec.terminate();
   return {
     backend: rec.backend(),
+    memoryBytes,
     info: rec.info,
     steps: rec.info.steps,
     loadSeconds,
@@ -226,6 +229,31 @@ window.benchRecommend = async (bundle, history, k, reps, backend) => {
     historyReadSeconds: median(historyReads),
     workerCallSeconds: median(workerCalls),
     next: last.map(r => r.key),
+  };
+};
+
+// For bench/compare.sh (row 5): CLIP's image embedding in the page, the median over `reps` calls
+// on a 224 x 224 image (no resize) after warm-ups, and the worker's memory afterwards.
+window.benchClip = async (bundle, clip, reps) => {
+  const rec = await Recommender.load({ bundle, clip, backend: 'cpu' });
+  const image = new ImageData(224, 224);
+  for (let i = 0; i < image.data.length; i++) image.data[i] = (i * 37) % 251;
+  for (let i = 0; i < 2; i++) await rec.embedImage(image);
+  const times = [];
+  let features = null;
+  for (let i = 0; i < reps; i++) {
+    const s = performance.now();
+    features = await rec.embedImage(image);
+    times.push((performance.now() - s) / 1000);
+  }
+  const memoryBytes = await rec.memoryBytes();
+  rec.terminate();
+  return {
+    backend: rec.backend(),
+    medianSeconds: median(times),
+    times,
+    memoryBytes,
+    dims: features.length,
   };
 };
 

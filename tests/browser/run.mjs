@@ -71,6 +71,30 @@ if (args.bench) {
   process.exit(0);
 }
 
+if (args['page-bench']) {
+  // bench/compare.sh, row 5: each case in its own browser (a fresh worker, so that its memory is
+  // the case's own), on the CPU path. Cases: { name, bundle, history, k, reps } times
+  // recommendNext; { name, bundle, clip, reps } times embedImage.
+  const cases = JSON.parse(args['page-bench']);
+  const results = {};
+  for (const c of cases) {
+    const browser = await launchChromium('cpu');
+    const page = await (await browser.newContext()).newPage();
+    page.on('pageerror', e => console.error(`[page] ${e.message}`));
+    await page.goto(`${origin}/fixtures/parity.html`);
+    results[c.name] = c.clip
+      ? await page.evaluate(a => window.benchClip(a.bundle, a.clip, a.reps), c)
+      : await page.evaluate(
+        a => window.benchRecommend(a.bundle, a.history, a.k, a.reps, 'cpu'),
+        c,
+      );
+    await browser.close();
+  }
+  await writeFile(join(out, 'page-bench.json'), JSON.stringify(results, null, 2));
+  server.close();
+  process.exit(0);
+}
+
 if (args.trace) {
   // The WebGPU bisection: one history's forward pass on SwiftShader WebGPU and on the CPU path.
   const spec = JSON.parse(args.trace);
