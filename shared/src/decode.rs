@@ -160,16 +160,37 @@ fn argmax(row: &[f32]) -> u32 {
 }
 
 /// Indices of the `k` largest values, in descending order; ties keep the lower index first.
+///
+/// One pass over `values` (a beam step's scores: beams x vocabulary, a quarter to two thirds of a
+/// million values) that keeps only values above the current k-th best: a handful of candidates
+/// are ever sorted. Indices arrive in increasing order, so a value equal to the k-th best ranks
+/// after it and is skipped too.
 fn top_k(values: &[f32], k: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..values.len()).collect();
     let k = k.min(values.len());
-    let cmp = |a: &usize, b: &usize| values[*b].total_cmp(&values[*a]).then(a.cmp(b));
-    if k < idx.len() {
-        idx.select_nth_unstable_by(k, cmp);
-        idx.truncate(k);
+    if k == 0 {
+        return Vec::new();
     }
-    idx.sort_by(cmp);
-    idx
+    let cmp = |a: &usize, b: &usize| values[*b].total_cmp(&values[*a]).then(a.cmp(b));
+    let room = 8 * k.max(8);
+    let mut kept: Vec<usize> = Vec::with_capacity(room);
+    let mut kth: Option<f32> = None;
+    for (i, &v) in values.iter().enumerate() {
+        if kth.is_some_and(|t| v.total_cmp(&t).is_le()) {
+            continue;
+        }
+        kept.push(i);
+        if kept.len() == room {
+            kept.select_nth_unstable_by(k - 1, cmp);
+            kept.truncate(k);
+            kth = Some(values[kept[k - 1]]);
+        }
+    }
+    if kept.len() > k {
+        kept.select_nth_unstable_by(k - 1, cmp);
+        kept.truncate(k);
+    }
+    kept.sort_by(cmp);
+    kept
 }
 
 /// Beam search as transformers 5 implements it (`_beam_search`): 2 x num_beams candidates per
@@ -224,13 +245,14 @@ pub async fn beam_search(
                 for b in 0..nb {
                     if let Some(allowed) = c.allowed(n, &running[n][b]) {
                         let row = &mut lp[(n * nb + b) * vocab..(n * nb + b + 1) * vocab];
-                        let mut masked = vec![f32::NEG_INFINITY; vocab];
-                        for t in allowed {
-                            if let Some(&v) = row.get(t as usize) {
-                                masked[t as usize] = v;
-                            }
+                        let kept: Vec<(usize, f32)> = allowed
+                            .into_iter()
+                            .filter_map(|t| row.get(t as usize).map(|&v| (t as usize, v)))
+                            .collect();
+                        row.fill(f32::NEG_INFINITY);
+                        for (t, v) in kept {
+                            row[t] = v;
                         }
-                        row.copy_from_slice(&masked);
                     }
                 }
             }
@@ -370,4 +392,34 @@ pub async fn yes_probability(
             y / (y + n)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::top_k;
+
+    /// The definition: every index sorted by value (descending), ties by index.
+    fn reference(values: &[f32], k: usize) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..values.len()).collect();
+        idx.sort_by(|a, b| values[*b].total_cmp(&values[*a]).then(a.cmp(b)));
+        idx.truncate(k);
+        idx
+    }
+
+    #[test]
+    fn top_k_equals_a_full_sort_with_ties_and_masked_values() {
+        for (n, k) in [(0, 3), (5, 0), (5, 9), (1_000, 1), (1_000, 40), (50_000, 40), (777, 777)] {
+            // few distinct values (many ties), masked runs, and an ascending tail that keeps
+            // raising the k-th best
+            let values: Vec<f32> = (0..n)
+                .map(|i| match i % 7 {
+                    0 => f32::NEG_INFINITY,
+                    1 => ((i * 31) % 5) as f32,
+                    _ if i > n * 9 / 10 => i as f32 * 0.001,
+                    _ => -(((i * 17) % 13) as f32),
+                })
+                .collect();
+            assert_eq!(top_k(&values, k), reference(&values, k), "n {n}, k {k}");
+        }
+    }
 }
