@@ -39,6 +39,7 @@ window.runParity = async (q, backend) => {
   out.ranked = await rec.rankCandidates(q.candidates);
   out.features = Array.from(await rec.embedImage(imageData(q.image)));
   out.photo = await rec.scorePhoto(imageData(q.image));
+  out.memoryBytes = await rec.memoryBytes();
   // Errors reach the page as exceptions with a message.
   try {
     await rec.rankCandidates(['NOT-A-KEY']);

@@ -406,6 +406,14 @@ fn library_and_demo_site_in_headless_chromium_match_native() {
             1e-4,
         );
         assert_eq!(ids(&p["ranked"]), ids(&native["ranked"]), "{name}: rankCandidates");
+        // The worker's wasm memory held both bundles' bytes at least (they are read there) and is
+        // whole 64 KiB wasm pages below wasm32's 4 GiB.
+        let memory = p["memoryBytes"].as_u64().expect("memoryBytes");
+        let bundles = size("bundle.gguf") + size("clip.gguf");
+        assert!(
+            memory >= bundles && memory % 65_536 == 0 && memory < 1 << 32,
+            "{name}: worker memory {memory} bytes for {bundles} bytes of bundles"
+        );
         assert_close(
             &format!("{name} image features"),
             &floats(&p["features"]),
