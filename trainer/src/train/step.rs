@@ -181,26 +181,28 @@ fn micro_batch(
             Ok((value, total.unwrap_or_else(GradientsParams::new), times))
         };
     let t_shards = Instant::now();
-    let results: Vec<Result<(f64, GradientsParams, [f64; 2])>> = if shards.len() == 1
-        || ctx.shared_rng
-    {
-        shards.iter().zip(ctx.shard_devices).map(|(range, dev)| run_shard(range, dev)).collect()
-    } else {
-        // The shards run as tasks of burn's own rayon pool, not on threads of their own: a
-        // thread outside the pool that calls a parallel kernel hands the work over and sleeps
-        // until it is done, so with two cores most of a step went to hand-overs (1.4 cores
-        // busy). Inside the pool a kernel's parallel parts run on the calling worker unless
-        // the other one is free to steal them.
-        use rayon::prelude::*;
-        shards
-            .par_iter()
-            .zip(ctx.shard_devices.par_iter())
-            .map(|(range, dev)| {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_shard(range, dev)))
+    let results: Vec<Result<(f64, GradientsParams, [f64; 2])>> =
+        if shards.len() == 1 || ctx.shared_rng {
+            shards.iter().zip(ctx.shard_devices).map(|(range, dev)| run_shard(range, dev)).collect()
+        } else {
+            // The shards run as tasks of burn's own rayon pool, not on threads of their own: a
+            // thread outside the pool that calls a parallel kernel hands the work over and sleeps
+            // until it is done, so with two cores most of a step went to hand-overs (1.4 cores
+            // busy). Inside the pool a kernel's parallel parts run on the calling worker unless
+            // the other one is free to steal them.
+            use rayon::prelude::*;
+            shards
+                .par_iter()
+                .zip(ctx.shard_devices.par_iter())
+                .map(|(range, dev)| {
+                    // One shard per core already: the host kernels stay on the shard's thread.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        vip5::nn::host_pool::serial(|| run_shard(range, dev))
+                    }))
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("a training shard's thread panicked")))
-            })
-            .collect()
-    };
+                })
+                .collect()
+        };
     phases.add("forward+backward (wall)", t_shards.elapsed().as_secs_f64());
     let t_merge = Instant::now();
     let mut multi = MultiGradientsParams::default();
