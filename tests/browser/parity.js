@@ -190,6 +190,12 @@ window.runParity = async (q, backend) => {
 };
 
 const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The seconds `f` took, and what it returned. */
+const timed = async f => {
+  const start = performance.now();
+  const result = await f();
+  return [(performance.now() - start) / 1000, result];
+};
 
 // For bench/browser_cpu.sh: median time of recommendNext over `reps` calls, after one warm-up.
 window.benchRecommend = async (bundle, history, k, reps, backend) => {
@@ -205,16 +211,16 @@ window.benchRecommend = async (bundle, history, k, reps, backend) => {
   const workerCalls = [];
   let last = null;
   for (let i = 0; i < reps; i++) {
-    const s = performance.now();
-    last = await rec.recommendNext(k);
-    times.push((performance.now() - s) / 1000);
+    const [seconds, next] = await timed(() => rec.recommendNext(k));
+    times.push(seconds);
+    last = next;
     // The same call split: the history read from IndexedDB, then the worker's answer alone.
-    const h0 = performance.now();
-    const keys = await rec.historyKeys();
-    const h1 = performance.now();
-    await rec.call('recommendNext', { history: keys, k, exclude: [], only: null });
-    historyReads.push((h1 - h0) / 1000);
-    workerCalls.push((performance.now() - h1) / 1000);
+    const [read, keys] = await timed(() => rec.historyKeys());
+    const [call] = await timed(() =>
+      rec.call('recommendNext', { history: keys, k, exclude: [], only: null }),
+    );
+    historyReads.push(read);
+    workerCalls.push(call);
   }
   const memoryBytes = await rec.memoryBytes();
   rec.terminate();
@@ -243,9 +249,9 @@ window.benchClip = async (bundle, clip, reps) => {
   const times = [];
   let features = null;
   for (let i = 0; i < reps; i++) {
-    const s = performance.now();
-    features = await rec.embedImage(image);
-    times.push((performance.now() - s) / 1000);
+    const [seconds, embedding] = await timed(() => rec.embedImage(image));
+    times.push(seconds);
+    features = embedding;
   }
   const memoryBytes = await rec.memoryBytes();
   rec.terminate();

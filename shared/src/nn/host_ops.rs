@@ -127,6 +127,12 @@ pub fn try_rms_norm<const D: usize>(
     }
 }
 
+/// Whether [`try_matmul`] computes `a @ b` itself rather than handing the operands back: both
+/// f32 on the CPU backend (with or without autodiff), as far as device and dtype go.
+pub fn takes<const D: usize, const E: usize>(a: &Tensor<D>, b: &Tensor<E>) -> bool {
+    b.dtype() == DType::F32 && !matches!(placement(&a.device(), a.dtype()), Placement::Other)
+}
+
 /// `a @ b` over the last two dimensions (the leading ones must be equal: no broadcast) on the CPU
 /// backend, threaded by [`host_matmul`], with its own backward pass under autodiff;
 /// `Err((a, b))` elsewhere.

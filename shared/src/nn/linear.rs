@@ -22,7 +22,9 @@ pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
         let weight = layer.weight.val();
         let [d_in, d_out] = weight.dims();
         let dims = x.dims();
-        if dims[D - 1] != d_in {
+        // Only the CPU backend takes the host product: elsewhere (wgpu, the page's WebGPU) the
+        // reshapes below would be two more operations per layer for nothing.
+        if dims[D - 1] != d_in || !super::host_ops::takes(&x, &weight) {
             x
         } else {
             // every leading dimension folded into rows: one 2-D product against the weight
